@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Build the pinned control-plane binaries from their Go modules and link them into .bin/.
+#
+#   hack/build-tools.sh [k8s] [etcd] [helm]     (default: all three)
+#
+# Binaries are cached outside the checkout, keyed by tool version, a hash of the wrapper
+# module (go.mod, go.sum) and the Go toolchain, so a fresh clone on a warm machine links
+# them in seconds and a version bump rebuilds exactly what changed. Versions are stamped
+# with -ldflags so that `kubectl version`, `kube-apiserver --version` and `helm version`
+# report the real release.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=versions.env
+source "$root/hack/versions.env"
+cache_root=${KUBECANVAS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubecanvas}/bin
+bin_dir="$root/.bin"
+mkdir -p "$cache_root" "$bin_dir"
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+log() { printf '[build-tools] %s\n' "$*" >&2; }
+
+# Build date of a release, from the module proxy's record of its tag: reproducible,
+# unlike the time of this build.
+release_time() {  # module version
+  local proxy
+  proxy=$(go env GOPROXY); proxy=${proxy%%,*}; [ "$proxy" = direct ] && proxy=https://proxy.golang.org
+  curl -fsSL "$proxy/$1/@v/$2.info" 2>/dev/null | sed -n 's/.*"Time": *"\([^"]*\)".*/\1/p'
+}
+
+cache_key() {  # tool_dir ldflags packages...: everything that shapes the binaries
+  local dir=$1; shift
+  { cat "$dir/go.mod" "$dir/go.sum"; go env GOVERSION GOOS GOARCH CGO_ENABLED; printf '%s\n' "$@"; } |
+    sha256sum | cut -c1-12
+}
+
+# Check that the wrapper module requires the version hack/versions.env pins.
+check_pin() {  # tool_dir module version
+  local pinned
+  pinned=$(cd "$1" && go list -m -f '{{.Version}}' "$2")
+  if [ "$pinned" != "$3" ]; then
+    log "$1/go.mod pins $2 $pinned but hack/versions.env says $3; run hack/pin-tools.sh"
+    exit 1
+  fi
+}
+
+# Compile packages with `go build -v`, printing a progress line every 10% of the
+# packages that actually needed compiling.
+go_build_with_progress() {  # label out_dir ldflags packages...
+  local label=$1 out=$2 ldflags=$3; shift 3
+  local total start
+  total=$(go list -deps "$@" | wc -l)
+  start=$(date +%s)
+  log "$label: compiling up to $total packages (cold builds take a while; cached packages are skipped)"
+  go build -v -trimpath -ldflags "$ldflags" -o "$out/" "$@" 2>&1 |
+    awk -v total="$total" -v label="$label" -v start="$start" '
+      /^#|\.go:[0-9]+|^go: / { print > "/dev/stderr"; next }   # compiler and go-command messages
+      { n++; pct = int(100 * n / total)
+        if (pct >= next_pct) { printf "[build-tools] %s: %d/%d packages (%d%%, %ds)\n", label, n, total, pct, systime() - start > "/dev/stderr"; next_pct = pct + 10 } }'
+  local status=${PIPESTATUS[0]}
+  [ "$status" -eq 0 ] || { log "$label: go build failed"; return "$status"; }
+  log "$label: built in $(( $(date +%s) - start ))s"
+}
+
+# Build one tool into its cache directory unless it is already there, then link its
+# binaries into .bin/.
+build_tool() {  # name tool_dir ldflags packages...
+  local name=$1 dir=$2 ldflags=$3; shift 3
+  local key out
+  key=$(cache_key "$dir" "$ldflags" "$@")
+  out="$cache_root/$name-$key"
+  if [ ! -f "$out/.complete" ]; then
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+    (cd "$dir" && go_build_with_progress "$name" "$out.tmp" "$ldflags" "$@")
+    # A main package at a /vN module path is named after its parent directory
+    # (go.etcd.io/etcd/server/v3 -> "server"); give such binaries the tool's name.
+    [ -e "$out.tmp/server" ] && mv "$out.tmp/server" "$out.tmp/$name"
+    touch "$out.tmp/.complete" && rm -rf "$out" && mv "$out.tmp" "$out"
+  else
+    log "$name: cached at $out"
+  fi
+  for binary in "$out"/*; do ln -sfn "$binary" "$bin_dir/$(basename "$binary")"; done
+}
+
+build_k8s() {
+  local dir="$root/hack/tools/k8s" minor built
+  check_pin "$dir" k8s.io/kubernetes "$K8S_VERSION"
+  minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+  built=$(release_time k8s.io/kubernetes "$K8S_VERSION")
+  local flags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    flags+=" -X $pkg.gitTreeState=archive -X $pkg.buildDate=${built:-1970-01-01T00:00:00Z}"
+  done
+  build_tool k8s "$dir" "$flags" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kubectl
+}
+
+build_etcd() {
+  local dir="$root/hack/tools/etcd"
+  check_pin "$dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+  # etcd's version number is a constant in go.etcd.io/etcd/api/v3/version already.
+  build_tool etcd "$dir" "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
+    go.etcd.io/etcd/server/v3
+}
+
+build_helm() {
+  local dir="$root/hack/tools/helm"
+  check_pin "$dir" helm.sh/helm/v4 "$HELM_VERSION"
+  build_tool helm "$dir" \
+    "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+    helm.sh/helm/v4/cmd/helm
+}
+
+tools=("$@")
+[ ${#tools[@]} -eq 0 ] && tools=(etcd helm k8s)
+for tool in "${tools[@]}"; do
+  case "$tool" in
+    k8s) build_k8s ;;
+    etcd) build_etcd ;;
+    helm) build_helm ;;
+    *) log "unknown tool '$tool' (expected k8s, etcd or helm)"; exit 2 ;;
+  esac
+done
