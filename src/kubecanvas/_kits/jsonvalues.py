@@ -1,0 +1,59 @@
+"""JSON values: the only kind of data kubecanvas moves between tasks. Nothing is pickled."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TypeAlias
+
+JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
+JSONObject: TypeAlias = dict[str, JSON]
+
+
+class NotJSONError(TypeError):
+    """A value that cannot travel as JSON; `path` says where inside it the culprit sits."""
+
+    def __init__(self, path: str, value: object) -> None:
+        self.path = path
+        self.value = value
+        where = f" at {path}" if path else ""
+        super().__init__(f"value{where} is not JSON: {type(value).__name__} {_short_repr(value)}")
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def to_json_value(value: object, path: str = "") -> JSON:
+    """Return `value` as plain JSON data (tuples become lists), or raise NotJSONError.
+
+    This is stricter than `json.dumps`: NaN and infinities, non-string keys and
+    arbitrary objects are refused rather than silently converted.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise NotJSONError(path, value)
+    if isinstance(value, list | tuple):
+        return [to_json_value(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        result: dict[str, JSON] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise NotJSONError(f"{path}{{key {key!r}}}", key)
+            result[key] = to_json_value(item, f"{path}.{key}" if path else key)
+        return result
+    raise NotJSONError(path, value)
+
+
+def dumps(value: JSON) -> str:
+    """Compact, deterministic JSON text."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def loads(text: str | bytes) -> JSON:
+    value: JSON = json.loads(text)
+    return value
