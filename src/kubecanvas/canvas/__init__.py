@@ -1,0 +1,1 @@
+"""The Workflow document: its model, validation and compilation to a task graph."""

@@ -1,0 +1,63 @@
+"""The base of every Workflow model: strict, immutable, spelt the way the YAML is.
+
+Unknown keys are refused here, by each mapping, with a hint when one is close to a
+known key, because a misspelt option that is silently dropped is the worst kind of
+Workflow bug.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from kubecanvas._kits.jsonvalues import JSON, NotJSONError, to_json_value
+from kubecanvas._kits.suggestions import did_you_mean
+
+
+class Strict(BaseModel):
+    """Refuses unknown keys (with a hint) and is spelt in camelCase on the wire."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=False,
+    )
+    accepts_unknown_keys: ClassVar[bool] = False  # e.g. metadata, where the API server adds keys
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not cls.accepts_unknown_keys:
+            known = {field.alias or name for name, field in cls.model_fields.items()}
+            unknown = [key for key in data if key not in known and key not in cls.model_fields]
+            if unknown:
+                described = ", ".join(f"{key!r}{did_you_mean(str(key), known)}" for key in unknown)
+                allowed = ", ".join(sorted(known))
+                noun = "field" if len(unknown) == 1 else "fields"
+                raise PydanticCustomError(
+                    "unknown_field",
+                    "unknown {noun} {described}; allowed here: {allowed}",
+                    {"noun": noun, "described": described, "allowed": allowed},
+                )
+        return data
+
+
+def _json_value(value: Any) -> JSON:
+    try:
+        return to_json_value(value)
+    except NotJSONError as error:
+        where = f" (at {error.path})" if error.path else ""
+        raise PydanticCustomError(
+            "not_json",
+            "{value} is a {kind}, not a JSON value{where}; quote it if you meant a string",
+            {"value": repr(error.value)[:60], "kind": type(error.value).__name__, "where": where},
+        ) from None
+
+
+JSONValue = Annotated[Any, AfterValidator(_json_value)]
+"""Any JSON value: YAML dates, sets and the like are refused with a clear message."""

@@ -1,0 +1,125 @@
+"""TaskOptions: how, when and where a task runs, and how options combine.
+
+Options merge field by field, the more specific over the more general:
+`spec.defaults` < options of enclosing chains, groups and chords (outermost first) <
+the task's own options < options given at call time. Mappings (`retries`,
+`resources`, `nodeSelector`) merge key by key; `env` merges by variable name; lists
+such as `tolerations` are replaced whole.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas.canvas.base import JSONValue, Strict
+
+__all__ = ["EnvVar", "Resources", "RetryPolicy", "TaskOptions", "merge_options"]
+
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class RetryPolicy(Strict):
+    """Retry a task that raised (any exception, or only those in `autoretryFor`) or
+    whose pod died. The n-th retry waits `delay * backoff**(n-1)` seconds, at most
+    `backoffMax`; with `jitter` a random part of that (full jitter, as Celery)."""
+
+    max: int = Field(ge=0, le=1000)
+    delay: Seconds | None = None
+    backoff: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)] | None = None
+    backoff_max: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    jitter: bool | None = None
+    autoretry_for: list[Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][\w.]*$")]] | None = None
+
+
+class Resources(Strict):
+    limits: dict[str, str | int | float] | None = None
+    requests: dict[str, str | int | float] | None = None
+
+
+class EnvVar(Strict):
+    """A container environment variable, as in a Pod spec (`value` or `valueFrom`)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
+    value: str | None = None
+    value_from: dict[str, JSONValue] | None = None
+
+
+class TaskOptions(Strict):
+    countdown: Seconds | None = None
+    eta: AwareDatetime | None = None
+    expires: Seconds | AwareDatetime | None = None
+    timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    retries: RetryPolicy | None = None
+    image: Annotated[str, Field(min_length=1)] | None = None
+    resources: Resources | None = None
+    env: list[EnvVar] | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: list[dict[str, JSONValue]] | None = None
+    service_account_name: Annotated[str, Field(min_length=1)] | None = None
+    priority: Annotated[int, Field(ge=0, le=255)] | None = None
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _expires_is_seconds_or_time(cls, value: Any) -> Any:
+        """One clear error for `expires`, instead of one per branch of the union."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        moment = value if isinstance(value, datetime) else None
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment
+        raise PydanticCustomError(
+            "expires_type",
+            "must be a number of seconds or an RFC 3339 time such as 2030-01-01T00:00:00Z, not {value}",
+            {"value": repr(value)},
+        )
+
+    def to_json(self) -> JSONObject:
+        """The options that were set, in the Workflow's spelling (times as RFC 3339)."""
+        data: JSONObject = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return data
+
+
+_MAPPINGS_MERGED_BY_KEY = frozenset({"retries", "resources", "nodeSelector"})
+
+
+def merge_options(*layers: JSONObject | None) -> JSONObject:
+    """Merge option mappings, later layers winning field by field."""
+    merged: JSONObject = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            current = merged.get(key)
+            if key in _MAPPINGS_MERGED_BY_KEY and isinstance(current, dict) and isinstance(value, dict):
+                merged[key] = _merge_mapping(current, value)
+            elif key == "env" and isinstance(current, list) and isinstance(value, list):
+                merged[key] = _merge_env(current, value)
+            else:
+                merged[key] = value
+    return merged
+
+
+def _merge_mapping(base: JSONObject, top: JSONObject) -> JSONObject:
+    result = dict(base)
+    for key, value in top.items():
+        current = result.get(key)
+        result[key] = (
+            _merge_mapping(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+        )
+    return result
+
+
+def _merge_env(base: list[JSON], top: list[JSON]) -> list[JSON]:
+    def name(item: JSON) -> JSON:
+        return item.get("name") if isinstance(item, dict) else None
+
+    overridden = {name(item) for item in top}
+    return [item for item in base if name(item) not in overridden] + top

@@ -1,0 +1,156 @@
+"""Parse a Workflow (or its spec) and explain what is wrong with it, by field path.
+
+Every problem is reported as `<path>: <why>`, for example
+`spec.canvas.chain[2].chord: 'body' is required`, so that `kubectl apply`, the
+operator's status message and `kubecanvas lint` all point at the same place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from kubecanvas.canvas.model import Workflow, WorkflowSpec
+from kubecanvas.errors import InvalidWorkflow, Problem
+
+__all__ = ["parse_spec", "parse_workflow", "problems_from"]
+
+
+def parse_workflow(document: Any) -> Workflow:
+    """A validated Workflow, or InvalidWorkflow listing every problem."""
+    if not isinstance(document, Mapping):
+        raise InvalidWorkflow([Problem("", f"a Workflow must be a mapping, not {type(document).__name__}")])
+    try:
+        return Workflow.model_validate(document)
+    except ValidationError as error:
+        raise InvalidWorkflow(problems_from(error)) from None
+
+
+def parse_spec(spec: Any, path: str = "spec") -> WorkflowSpec:
+    """A validated WorkflowSpec; problem paths start with `path`."""
+    if not isinstance(spec, Mapping):
+        raise InvalidWorkflow([Problem(path, f"must be a mapping, not {type(spec).__name__}")])
+    try:
+        return WorkflowSpec.model_validate(spec)
+    except ValidationError as error:
+        raise InvalidWorkflow(problems_from(error, prefix=(path,))) from None
+
+
+def problems_from(error: ValidationError, prefix: Sequence[str | int] = ()) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for detail in error.errors(include_url=False):
+        problem = _problem(detail, prefix)
+        key = (problem.path, problem.message)
+        if key not in seen:
+            seen.add(key)
+            problems.append(problem)
+    return problems
+
+
+def _problem(detail: ErrorDetails, prefix: Sequence[str | int]) -> Problem:
+    location = [*prefix, *(part for part in detail["loc"] if not _is_internal(part))]
+    kind = detail["type"]
+    if kind == "missing" and location:
+        return Problem(_render_path(location[:-1]), f"{location[-1]!r} is required")
+    return Problem(_render_path(location), _message(detail))
+
+
+def _is_internal(part: str | int) -> bool:
+    """Union tags and validator names that pydantic adds to locations."""
+    return isinstance(part, str) and (
+        part.startswith("form:") or part.startswith("function-") or part in _TYPE_BRANCHES
+    )
+
+
+# Branch names pydantic adds for `float | datetime` style unions.
+_TYPE_BRANCHES = frozenset(
+    {"float", "int", "str", "bool", "datetime", "constrained-float", "constrained-str"}
+)
+
+
+def _render_path(location: Sequence[str | int]) -> str:
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _message(detail: ErrorDetails) -> str:
+    kind = detail["type"]
+    context = detail.get("ctx") or {}
+    given = _shown(detail.get("input"))
+    if kind in _CUSTOM:
+        return detail["msg"]
+    if kind == "greater_than_equal":
+        return f"must be at least {_number(context['ge'])}, got {given}"
+    if kind == "greater_than":
+        return f"must be greater than {_number(context['gt'])}, got {given}"
+    if kind == "less_than_equal":
+        return f"must be at most {_number(context['le'])}, got {given}"
+    if kind == "too_short":
+        return f"must have at least {context['min_length']} item(s)"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_pattern_mismatch":
+        return f"{given} is not valid here (expected {_pattern_meaning(str(context.get('pattern', '')))})"
+    if kind == "literal_error":
+        return f"must be {context['expected']}, got {given}"
+    if kind in ("timezone_aware", "datetime_parsing", "datetime_from_date_parsing", "datetime_type"):
+        return f"must be an RFC 3339 time with a timezone, such as 2030-01-01T00:00:00Z; got {given}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"must be {_TYPE_NAMES.get(kind, kind.removesuffix('_type'))}, got {given}"
+    text = detail["msg"]
+    return f"{text[:1].lower()}{text[1:]}, got {given}"
+
+
+_CUSTOM = frozenset(
+    {
+        "unknown_field",
+        "not_json",
+        "canvas_type",
+        "canvas_ambiguous",
+        "canvas_form_missing",
+        "starmap_item",
+        "code_source",
+        "expires_type",
+    }
+)
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _pattern_meaning(pattern: str) -> str:
+    if pattern.startswith(r"^[A-Za-z_][A-Za-z0-9_]*(\."):
+        return "a dotted path to a function, such as 'conftasks.add'"
+    if pattern.startswith("^[a-z0-9]"):
+        return "a lowercase DNS name: letters, digits, '-' and '.'"
+    return f"a value matching {pattern}"
+
+
+def _number(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
