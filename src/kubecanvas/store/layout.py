@@ -1,0 +1,174 @@
+"""Where a workflow lives in Redis, and the shape of what crosses between processes.
+
+Everything of one workflow sits under `kc:{<uid>}:` (the braces are a Redis Cluster
+hash tag: one workflow, one slot, so a step can be written in one transaction):
+
+| key        | type   | holds                                                         |
+|------------|--------|---------------------------------------------------------------|
+| `meta`     | hash   | name, namespace, phase, times, parallelism, spec args, code   |
+| `graph`    | string | the graph minus its nodes: result ref, errbacks, args, kwargs |
+| `nodes`    | hash   | node id -> node (errback instances included)                  |
+| `records`  | hash   | node id -> the engine's TaskRecord                            |
+| `calls`    | hash   | node id -> the arguments the task was actually called with    |
+| `results`  | hash   | node id -> its result, written once (HSETNX)                  |
+| `outcomes` | hash   | `<id>#<attempt>` -> what that attempt reported, written once  |
+
+Task pods report on one stream (`kubecanvas:events` unless configured otherwise),
+which the operator reads as a consumer group: a completion reaches it the moment it
+is written, and survives an operator restart until acknowledged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps, loads
+from kubecanvas.engine.states import TaskFailure
+
+__all__ = [
+    "DEFAULT_EVENTS_STREAM",
+    "EventKind",
+    "Outcome",
+    "TaskEvent",
+    "WorkflowKeys",
+]
+
+DEFAULT_EVENTS_STREAM = "kubecanvas:events"
+EVENTS_MAXLEN = 200_000  # approximate trim; a consumer that is this far behind has bigger problems
+
+EventKind = Literal["started", "succeeded", "failed", "retry", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowKeys:
+    uid: str
+
+    @property
+    def prefix(self) -> str:
+        return f"kc:{{{self.uid}}}:"
+
+    @property
+    def meta(self) -> str:
+        return self.prefix + "meta"
+
+    @property
+    def graph(self) -> str:
+        return self.prefix + "graph"
+
+    @property
+    def nodes(self) -> str:
+        return self.prefix + "nodes"
+
+    @property
+    def records(self) -> str:
+        return self.prefix + "records"
+
+    @property
+    def calls(self) -> str:
+        return self.prefix + "calls"
+
+    @property
+    def results(self) -> str:
+        return self.prefix + "results"
+
+    @property
+    def outcomes(self) -> str:
+        return self.prefix + "outcomes"
+
+    def all(self) -> list[str]:
+        return [self.meta, self.graph, self.nodes, self.records, self.calls, self.results, self.outcomes]
+
+    @staticmethod
+    def outcome_field(task_id: str, attempt: int) -> str:
+        return f"{task_id}#{attempt}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt of a task reported.
+
+    `retry` carries `countdown`/`max_retries` from `self.retry()`; `task_rule` is the
+    `@task` decorator's retry rule, which only the runtime can see.
+    """
+
+    kind: Literal["succeeded", "failed", "retry", "expired"]
+    error: TaskFailure | None = None
+    countdown: float | None = None
+    max_retries: int | None = None
+    task_rule: JSONObject | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_json(self) -> JSONObject:
+        data: JSONObject = {"kind": self.kind}
+        if self.error is not None:
+            data["error"] = self.error.to_json()
+        for name, value in (
+            ("countdown", self.countdown),
+            ("maxRetries", self.max_retries),
+            ("taskRule", self.task_rule),
+            ("startedAt", self.started_at),
+            ("finishedAt", self.finished_at),
+        ):
+            if value is not None:
+                data[name] = value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Outcome:
+        if not isinstance(data, dict) or data.get("kind") not in ("succeeded", "failed", "retry", "expired"):
+            raise ValueError(f"not a task outcome: {data!r}")
+        error = data.get("error")
+        return cls(
+            kind=data["kind"],
+            error=TaskFailure.from_json(error) if error is not None else None,
+            countdown=data.get("countdown"),
+            max_retries=data.get("maxRetries"),
+            task_rule=data.get("taskRule"),
+            started_at=data.get("startedAt"),
+            finished_at=data.get("finishedAt"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """One entry of the events stream: news about one attempt of one task."""
+
+    workflow_uid: str
+    task_id: str
+    attempt: int
+    kind: EventKind
+    outcome: Outcome | None = None
+    at: float | None = None
+    stream_id: str = field(default="", compare=False)
+
+    def to_fields(self) -> dict[str, str]:
+        fields = {"w": self.workflow_uid, "t": self.task_id, "a": str(self.attempt), "k": self.kind}
+        if self.outcome is not None:
+            fields["o"] = dumps(self.outcome.to_json())
+        if self.at is not None:
+            fields["at"] = repr(self.at)
+        return fields
+
+    @classmethod
+    def from_fields(cls, stream_id: str, fields: dict[str, str]) -> TaskEvent:
+        raw_outcome = fields.get("o")
+        raw_at = fields.get("at")
+        return cls(
+            workflow_uid=fields["w"],
+            task_id=fields["t"],
+            attempt=int(fields["a"]),
+            kind=fields["k"],  # type: ignore[arg-type]
+            outcome=Outcome.from_json(loads(raw_outcome)) if raw_outcome else None,
+            at=float(raw_at) if raw_at else None,
+            stream_id=stream_id,
+        )
+
+
+def encode(value: JSON) -> str:
+    return dumps(value)
+
+
+def decode(text: str | bytes | None) -> JSON:
+    return None if text is None else loads(text)
