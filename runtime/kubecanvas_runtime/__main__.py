@@ -1,0 +1,138 @@
+"""`kubecanvas-runtime`: run one task attempt.
+
+In a pod (the default) it reads what to run from its environment and Redis, and
+reports there. The local runner uses `--input FILE --outcome FILE` instead: the
+same execution, with the inputs and the outcome passed as files.
+
+Exit codes tell `kubectl get jobs` the truth: 0 succeeded, 1 the task failed,
+3 it asked for a retry, 4 it had expired, 70 the runtime itself could not work
+(for example Redis stayed unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from kubecanvas._kits.jsonvalues import dumps
+from kubecanvas.store.layout import Outcome
+from kubecanvas.store.taskside import MISSING, TaskInputs
+from kubecanvas_runtime.execution import Execution, describe_exception, run_attempt
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "retry": 3, "expired": 4}
+EXIT_RUNTIME_ERROR = 70
+
+
+def log(message: str) -> None:
+    print(f"[kubecanvas] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubecanvas-runtime", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--input", type=Path, help="local mode: the task's inputs as JSON (from the local runner)"
+    )
+    parser.add_argument("--outcome", type=Path, help="local mode: where to write the outcome as JSON")
+    options = parser.parse_args(argv)
+    if options.input or options.outcome:
+        if not (options.input and options.outcome):
+            parser.error("--input and --outcome go together")
+        return run_local(options.input, options.outcome)
+    return run_in_pod()
+
+
+def run_in_pod() -> int:
+    # Imported here: the local mode needs neither Redis nor the code-source machinery.
+    import redis
+
+    from kubecanvas.store.taskside import TaskStore, connect
+    from kubecanvas_runtime.codesource import CodeSourceError, install_code
+    from kubecanvas_runtime.environment import RuntimeSettings, SettingsError
+
+    try:
+        settings = RuntimeSettings.from_environ()
+    except SettingsError as error:
+        log(f"cannot start: {error}")
+        return EXIT_RUNTIME_ERROR
+    workflow = settings.workflow or settings.workflow_uid
+    label = f"task {settings.task_id} attempt {settings.attempt} of workflow {workflow}"
+    try:
+        store = TaskStore(
+            connect(settings.redis_url, settings.redis_password),
+            settings.workflow_uid,
+            settings.events_stream,
+        )
+        if settings.expires_at is not None and time.time() > settings.expires_at:
+            log(f"{label} expired before it started")
+            store.record_outcome(
+                settings.task_id, settings.attempt, Outcome("expired", finished_at=time.time())
+            )
+            return EXIT_CODES["expired"]
+        namespace = settings.workflow.split("/", 1)[0] if "/" in settings.workflow else "default"
+        try:
+            install_code(settings.code, namespace)
+        except CodeSourceError as error:
+            log(f"{label}: {error}")
+            failure = describe_exception(error)
+            store.record_outcome(
+                settings.task_id, settings.attempt, Outcome("failed", error=failure, finished_at=time.time())
+            )
+            return EXIT_CODES["failed"]
+        inputs = store.load(settings.task_id)
+        log(f"running {inputs.node.task} ({label})")
+
+        def announce(args: list[object], kwargs: dict[str, object]) -> None:
+            store.record_start(settings.task_id, settings.attempt, args, kwargs, time.time())  # type: ignore[arg-type]
+
+        execution = run_attempt(inputs, settings.attempt, settings.workflow, on_start=announce)
+        value = execution.value if execution.succeeded else MISSING
+        store.record_outcome(settings.task_id, settings.attempt, execution.outcome, value)
+    except redis.RedisError as error:
+        log(f"{label}: Redis at {_safe_url(settings.redis_url)} is unreachable after retrying: {error}")
+        return EXIT_RUNTIME_ERROR
+    except LookupError as error:
+        log(f"{label}: {error}")
+        return EXIT_RUNTIME_ERROR
+    return report(execution)
+
+
+def run_local(input_path: Path, outcome_path: Path) -> int:
+    inputs = TaskInputs.from_json(json.loads(input_path.read_text()))
+    attempt = int(os.environ.get("KUBECANVAS_ATTEMPT", "1"))
+    execution = run_attempt(inputs, attempt, os.environ.get("KUBECANVAS_WORKFLOW", ""))
+    document = {
+        "outcome": execution.outcome.to_json(),
+        "value": execution.value,
+        "args": execution.args,
+        "kwargs": execution.kwargs,
+    }
+    outcome_path.write_text(dumps(document))  # type: ignore[arg-type]
+    return report(execution)
+
+
+def report(execution: Execution) -> int:
+    outcome = execution.outcome
+    elapsed = (outcome.finished_at or 0) - (outcome.started_at or 0)
+    if outcome.kind == "succeeded":
+        log(f"succeeded in {elapsed:.3f}s")
+    elif outcome.error is not None:
+        if outcome.kind == "failed" and outcome.error.traceback:
+            print(outcome.error.traceback, file=sys.stderr, end="", flush=True)
+        log(f"{outcome.kind}: {outcome.error.describe()}")
+    return EXIT_CODES[outcome.kind]
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for logs."""
+    if "@" in url:
+        scheme, rest = url.split("://", 1) if "://" in url else ("", url)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+if __name__ == "__main__":
+    sys.exit(main())

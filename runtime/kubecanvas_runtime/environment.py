@@ -1,0 +1,81 @@
+"""The runtime's contract with whoever starts it: the environment variables it reads.
+
+The operator builds each task's Job from these names (and only these), so this
+module is the one place both sides agree on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "ATTEMPT",
+    "CODE",
+    "EVENTS_STREAM",
+    "EXPIRES_AT",
+    "REDIS_PASSWORD",
+    "REDIS_URL",
+    "TASK_ID",
+    "WORKFLOW",
+    "WORKFLOW_UID",
+    "RuntimeSettings",
+    "SettingsError",
+]
+
+TASK_ID = "KUBECANVAS_TASK_ID"  # also visible to the task itself
+ATTEMPT = "KUBECANVAS_ATTEMPT"  # 1 for the first attempt; also visible to the task
+WORKFLOW = "KUBECANVAS_WORKFLOW"  # namespace/name, for logs and the task's request
+WORKFLOW_UID = "KUBECANVAS_WORKFLOW_UID"  # where the workflow lives in Redis
+REDIS_URL = "KUBECANVAS_REDIS_URL"
+REDIS_PASSWORD = "KUBECANVAS_REDIS_PASSWORD"  # noqa: S105 - a variable name; its value comes from a Secret
+EVENTS_STREAM = "KUBECANVAS_EVENTS_STREAM"
+CODE = "KUBECANVAS_CODE"  # the workflow's spec.code as JSON; absent when code is in the image
+EXPIRES_AT = "KUBECANVAS_EXPIRES_AT"  # epoch seconds: do not start after this
+
+
+class SettingsError(ValueError):
+    """The environment does not say what the runtime needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    task_id: str
+    attempt: int
+    workflow: str
+    workflow_uid: str
+    redis_url: str
+    redis_password: str | None
+    events_stream: str
+    code: dict[str, object] | None
+    expires_at: float | None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> RuntimeSettings:
+        missing = [name for name in (TASK_ID, ATTEMPT, WORKFLOW_UID, REDIS_URL) if not environ.get(name)]
+        if missing:
+            raise SettingsError(f"missing environment variable(s): {', '.join(missing)}")
+        try:
+            attempt = int(environ[ATTEMPT])
+        except ValueError:
+            raise SettingsError(f"{ATTEMPT} must be a whole number, not {environ[ATTEMPT]!r}") from None
+        code = None
+        if environ.get(CODE):
+            try:
+                code = json.loads(environ[CODE])
+            except json.JSONDecodeError as error:
+                raise SettingsError(f"{CODE} is not JSON: {error}") from None
+        expires = environ.get(EXPIRES_AT)
+        return cls(
+            task_id=environ[TASK_ID],
+            attempt=attempt,
+            workflow=environ.get(WORKFLOW, ""),
+            workflow_uid=environ[WORKFLOW_UID],
+            redis_url=environ[REDIS_URL],
+            redis_password=environ.get(REDIS_PASSWORD) or None,
+            events_stream=environ.get(EVENTS_STREAM) or "kubecanvas:events",
+            code=code if isinstance(code, dict) else None,
+            expires_at=float(expires) if expires else None,
+        )

@@ -1,0 +1,93 @@
+"""How an errback is called (contract 4.5).
+
+A function that still needs three positional arguments after its own partial ones
+is new-style: it gets `(request, exc, traceback)` of the failed task. Anything else
+gets the failed task's id. Parameters with defaults do not count (beyond Celery,
+whose arity check counts them and then loses such errbacks).
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import inspect
+from typing import Any
+
+from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas.engine.states import TaskFailure
+from kubecanvas.graph.nodes import TaskNode
+from kubecanvas.sdk.request import Request
+from kubecanvas.store.taskside import FailedTask
+
+__all__ = ["errback_call", "rebuild_exception", "required_positional"]
+
+_stand_ins: dict[tuple[str, str], type[Exception]] = {}
+
+
+def errback_call(function: Any, node: TaskNode, failed: FailedTask) -> tuple[list[Any], JSONObject]:
+    """The positional and keyword arguments an errback is called with."""
+    own_args, kwargs = list(node.args), dict(node.kwargs)
+    if required_positional(function) - len(own_args) >= 3:
+        request = Request(
+            id=failed.node.id,
+            task=failed.node.task,
+            args=tuple(failed.args),
+            kwargs=dict(failed.kwargs),
+            called_directly=False,
+        )
+        return [request, rebuild_exception(failed.error), failed.error.traceback or "", *own_args], kwargs
+    return [failed.node.id, *own_args], kwargs
+
+
+def recorded_errback_args(call_args: list[Any]) -> list[JSON]:
+    """A JSON picture of an errback's arguments, for `kubecanvas get`."""
+    shown: list[JSON] = []
+    for value in call_args:
+        if isinstance(value, Request):
+            shown.append({"request": {"id": value.id, "task": value.task}})
+        elif isinstance(value, BaseException):
+            shown.append(f"{type(value).__name__}({str(value)!r})")
+        elif isinstance(value, str) and value.startswith("Traceback"):
+            shown.append("<traceback>")
+        else:
+            shown.append(value)
+    return shown
+
+
+def required_positional(function: Any) -> int:
+    """Positional parameters without defaults, `self` of a bound task excluded."""
+    target = inspect.unwrap(function)
+    try:
+        parameters = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return 1
+    if getattr(function, "bind", False) and parameters:
+        parameters = parameters[1:]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(
+        parameter.kind in positional and parameter.default is inspect.Parameter.empty
+        for parameter in parameters
+    )
+
+
+def rebuild_exception(failure: TaskFailure) -> Exception:
+    """The original exception class when it can be imported, else a stand-in of the same name."""
+    if failure.module:
+        try:
+            kind = getattr(importlib.import_module(failure.module), failure.type)
+            if isinstance(kind, type) and issubclass(kind, Exception):
+                return kind(failure.message)
+        except Exception:  # noqa: BLE001, S110 - an exception we cannot rebuild gets a stand-in
+            pass
+    builtin = _builtin_exception(failure.type)
+    if builtin is not None:
+        return builtin(failure.message)
+    key = (failure.module or "builtins", failure.type)
+    if key not in _stand_ins:
+        _stand_ins[key] = type(failure.type, (Exception,), {"__module__": key[0]})
+    return _stand_ins[key](failure.message)
+
+
+def _builtin_exception(name: str) -> type[Exception] | None:
+    kind = getattr(builtins, name, None)
+    return kind if isinstance(kind, type) and issubclass(kind, Exception) else None

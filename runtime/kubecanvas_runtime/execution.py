@@ -1,0 +1,208 @@
+"""Run one task attempt: resolve the function, build its call, run it, say what happened.
+
+Shared by the pod entrypoint and the local runner's subprocesses, so a task behaves
+the same on a laptop and on a cluster. Nothing here touches Redis or Kubernetes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
+from kubecanvas.engine.states import TaskFailure
+from kubecanvas.errors import Retry, TimeLimitExceeded
+from kubecanvas.graph.arguments import build_call
+from kubecanvas.graph.nodes import TaskNode
+from kubecanvas.sdk.request import Request, executing
+from kubecanvas.store.layout import Outcome
+from kubecanvas.store.taskside import TaskInputs
+from kubecanvas_runtime.errbacks import errback_call, recorded_errback_args
+
+__all__ = ["Execution", "TaskImportError", "describe_exception", "resolve_task", "run_attempt"]
+
+
+class TaskImportError(ImportError):
+    """The task named in the workflow cannot be imported."""
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One attempt's outcome, its value (on success) and the call it made."""
+
+    outcome: Outcome
+    value: JSON
+    args: list[JSON]
+    kwargs: JSONObject
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome.kind == "succeeded"
+
+
+def resolve_task(dotted: str) -> Any:
+    """Import `package.module.function` (or `module.Class.method`)."""
+    parts = dotted.split(".")
+    errors: list[str] = []
+    for split in range(len(parts) - 1, 0, -1):
+        module_name, attributes = ".".join(parts[:split]), parts[split:]
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and module_name.startswith(error.name):
+                errors.append(str(error))
+                continue  # this prefix is not a module; try a shorter one
+            raise  # the module exists but imports something missing: the task's own bug
+        try:
+            for attribute in attributes:
+                target = getattr(target, attribute)
+        except AttributeError:
+            raise TaskImportError(
+                f"task {dotted!r} not found: module {module_name!r} has no {'.'.join(attributes)!r}"
+            ) from None
+        if not callable(target):
+            raise TaskImportError(f"task {dotted!r} is a {type(target).__name__}, not a function")
+        return target
+    raise TaskImportError(f"task {dotted!r} cannot be imported: {errors[-1] if errors else 'no module'}")
+
+
+def describe_exception(error: BaseException, *, task: str | None = None) -> TaskFailure:
+    """An exception by name, message and class hierarchy, with its traceback text."""
+    kind = type(error)
+    types: list[str] = []
+    for klass in kind.__mro__:
+        if klass is object or klass is BaseException:
+            continue
+        types.append(klass.__name__)
+        if klass.__module__ not in ("builtins", "__main__"):
+            types.append(f"{klass.__module__}.{klass.__qualname__}")
+    message = str(error)
+    if isinstance(error, ImportError) and not isinstance(error, TaskImportError) and task:
+        message = f"task {task!r} failed to import: {message}"
+    return TaskFailure(
+        type=kind.__name__,
+        message=message,
+        module=None if kind.__module__ == "builtins" else kind.__module__,
+        types=tuple(types),
+        traceback="".join(traceback.format_exception(error)),
+    )
+
+
+def run_attempt(
+    inputs: TaskInputs,
+    attempt: int,
+    workflow: str = "",
+    on_start: Callable[[list[JSON], JSONObject], None] | None = None,
+) -> Execution:
+    """Run the attempt and classify the result; never raises for the task's faults.
+
+    `on_start` hears the actual call just before the task runs (the pod records it
+    and announces the start)."""
+    node = inputs.node
+    started = time.time()
+    args: list[JSON] = list(node.args)
+    kwargs: JSONObject = dict(node.kwargs)
+    task_rule: JSONObject | None = None
+
+    def finish(kind: str, error: TaskFailure | None = None, value: JSON = None, **extra: Any) -> Execution:
+        outcome = Outcome(
+            kind=kind,  # type: ignore[arg-type]
+            error=error,
+            task_rule=task_rule,
+            started_at=started,
+            finished_at=time.time(),
+            **extra,
+        )
+        return Execution(outcome, value, args, kwargs)
+
+    try:
+        function = resolve_task(node.task)
+    except Exception as error:  # noqa: BLE001 - any import failure is the task's, and is reported
+        return finish("failed", describe_exception(error, task=node.task))
+    task_rule = _task_rule(function)
+    if node.input is not None and node.input.kind == "errback" and not node.immutable:
+        assert inputs.failed is not None, "an errback needs the failure that triggered it"
+        call_args, kwargs = errback_call(function, node, inputs.failed)
+        args = recorded_errback_args(call_args)
+    else:
+        call = build_call(node, inputs.results, inputs.spec_args, inputs.spec_kwargs)
+        call_args, args, kwargs = list(call.args), call.args, call.kwargs
+    request = Request(
+        id=node.id,
+        task=node.task,
+        args=tuple(args),
+        kwargs=dict(kwargs),
+        attempt=attempt,
+        workflow=workflow,
+        namespace=workflow.split("/", 1)[0] if "/" in workflow else "",
+        called_directly=False,
+    )
+    if on_start is not None:
+        on_start(args, kwargs)
+    try:
+        with executing(request), _time_limit(_timeout(node, function)):
+            value = _call(function, node, call_args, kwargs)
+    except Retry as retry:
+        cause = describe_exception(retry.exc) if retry.exc is not None else TaskFailure("Retry", str(retry))
+        return finish("retry", cause, countdown=retry.countdown, max_retries=retry.max_retries)
+    except Exception as error:  # noqa: BLE001 - the task's failure, reported not raised
+        return finish("failed", describe_exception(error, task=node.task))
+    try:
+        return finish("succeeded", value=to_json_value(value))
+    except NotJSONError as error:
+        failure = TaskFailure(
+            "TypeError",
+            f"task {node.task!r} returned a value that is not JSON: {error}",
+            types=("TypeError", "Exception"),
+        )
+        return finish("failed", failure)
+
+
+def _call(function: Callable[..., Any], node: TaskNode, args: list[Any], kwargs: JSONObject) -> Any:
+    if node.call == "map":
+        return [function(item) for item in node.items or ()]
+    if node.call == "starmap":
+        return [function(*item) for item in node.items or ()]  # type: ignore[misc]
+    return function(*args, **kwargs)
+
+
+def _task_rule(function: Any) -> JSONObject | None:
+    """The @task decorator's retry rule, for the engine to combine with the Workflow's."""
+    rule = getattr(function, "retry_rule", None)
+    return rule() if callable(rule) else None
+
+
+def _timeout(node: TaskNode, function: Any) -> float | None:
+    """The Workflow's `timeout` wins over the decorator's `time_limit`."""
+    value = node.options.get("timeout")
+    if isinstance(value, int | float):
+        return float(value)
+    limit = getattr(function, "time_limit", None)
+    return float(limit) if isinstance(limit, int | float) else None
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise TimeLimitExceeded inside the task after `seconds` (the Job's
+    activeDeadlineSeconds, a little later, is the hard stop)."""
+    if not seconds:
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise TimeLimitExceeded(f"TimeLimitExceeded({seconds:g})")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

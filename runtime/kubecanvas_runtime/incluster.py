@@ -1,0 +1,56 @@
+"""Read one object from the Kubernetes API with the pod's service account.
+
+A few lines of urllib instead of the Kubernetes client: the runtime only ever reads
+a ConfigMap, and every task pod would pay the client's import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+__all__ = ["InClusterError", "get_object"]
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class InClusterError(RuntimeError):
+    """The API could not be reached or refused the request."""
+
+
+def get_object(path: str, *, timeout: float = 15.0) -> dict[str, Any]:
+    """GET an API path such as `/api/v1/namespaces/ns/configmaps/name`."""
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    if not host:
+        raise InClusterError("not running in a pod: KUBERNETES_SERVICE_HOST is not set")
+    try:
+        token = (SERVICE_ACCOUNT_DIR / "token").read_text().strip()
+    except OSError as error:
+        raise InClusterError(
+            f"no service account token ({error}); is automountServiceAccountToken off?"
+        ) from None
+    context = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT_DIR / "ca.crt"))
+    address = f"[{host}]" if ":" in host else host
+    request = urllib.request.Request(
+        f"https://{address}:{port}{urllib.parse.quote(path)}",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=timeout) as response:  # noqa: S310 - https only
+            body: dict[str, Any] = json.load(response)
+            return body
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")
+        with contextlib.suppress(ValueError, AttributeError):
+            detail = json.loads(detail).get("message", detail)
+        raise InClusterError(f"GET {path}: HTTP {error.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise InClusterError(f"GET {path}: {error}") from None
