@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from kubecanvas._kits.jsonvalues import dumps
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import MISSING, TaskInputs
 from kubecanvas_runtime.execution import Execution, describe_exception, run_attempt
@@ -85,8 +85,8 @@ def run_in_pod() -> int:
         inputs = store.load(settings.task_id)
         log(f"running {inputs.node.task} ({label})")
 
-        def announce(args: list[object], kwargs: dict[str, object]) -> None:
-            store.record_start(settings.task_id, settings.attempt, args, kwargs, time.time())  # type: ignore[arg-type]
+        def announce(args: list[JSON], kwargs: JSONObject) -> None:
+            store.record_start(settings.task_id, settings.attempt, args, kwargs, time.time())
 
         execution = run_attempt(inputs, settings.attempt, settings.workflow, on_start=announce)
         value = execution.value if execution.succeeded else MISSING
@@ -110,7 +110,7 @@ def run_local(input_path: Path, outcome_path: Path) -> int:
         "args": execution.args,
         "kwargs": execution.kwargs,
     }
-    outcome_path.write_text(dumps(document))  # type: ignore[arg-type]
+    outcome_path.write_text(dumps(document))
     return report(execution)
 
 

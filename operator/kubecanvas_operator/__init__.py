@@ -1,0 +1,1 @@
+"""The kubecanvas operator: reconciles Workflows into Jobs (kopf)."""

@@ -1,0 +1,86 @@
+"""`kubecanvas-operator`: run the operator (in a pod, or against `.cluster/kubeconfig`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import kopf
+
+from kubecanvas_operator.config import ConfigError, OperatorConfig
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log pipelines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(verbose: bool, json_logs: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        JsonFormatter()
+        if json_logs
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
+    # kopf logs every handler call at INFO; keep ours readable unless asked.
+    logging.getLogger("kopf").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubecanvas-operator", description=__doc__)
+    parser.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch only this namespace (repeatable)"
+    )
+    parser.add_argument(
+        "--peering", metavar="NAME", help="run in HA mode with kopf peering NAME (default: standalone)"
+    )
+    parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    options = parser.parse_args(argv)
+    configure_logging(options.verbose, options.log_format == "json")
+    try:
+        config = OperatorConfig.from_environ()
+    except ConfigError as error:
+        print(f"kubecanvas-operator: {error}", file=sys.stderr)
+        return 2
+    namespaces = tuple(options.namespace) or config.watch_namespaces
+    config = dataclasses.replace(config, watch_namespaces=namespaces)
+    from kubecanvas_operator import handlers  # noqa: F401 - registers the handlers with kopf
+
+    if os.environ.get("KUBECANVAS_WEBHOOK_CERT"):
+        from kubecanvas_operator import webhook  # noqa: F401 - the admission webhook, when served
+
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            # Any peering name makes peering mandatory in kopf: pass one only for HA mode.
+            standalone=options.peering is None,
+            peering_name=options.peering,
+            liveness_endpoint=options.liveness,
+            memo=kopf.Memo(config=config),
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

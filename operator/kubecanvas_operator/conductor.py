@@ -1,0 +1,601 @@
+"""The conductor: hosts the engine of every running workflow and carries out its steps.
+
+News comes from three places: the Redis stream (a task started, succeeded, failed,
+asked for a retry), the Job and pod watches (what Redis cannot tell: a pod killed, out
+of memory, past its deadline, unable to pull its image), and the clock (countdowns,
+retry delays, expiry). Each piece of news becomes an engine step that is persisted
+in Redis *before* anything is done about it, so a `kill -9` at any moment loses
+nothing: on restart the engine is rebuilt from Redis and the stream is re-read.
+
+This module knows nothing of kopf; `handlers` wires it to the operator framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, loads
+from kubecanvas._kits.timestamps import from_rfc3339
+from kubecanvas.canvas.compiler import compile_spec
+from kubecanvas.canvas.validation import parse_spec
+from kubecanvas.engine.effects import Kill, Launch, Notice, Step
+from kubecanvas.engine.machine import Engine
+from kubecanvas.engine.states import Phase, TaskFailure
+from kubecanvas.errors import InvalidWorkflow
+from kubecanvas.graph.nodes import ref_node_ids
+from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
+from kubecanvas.store.layout import Outcome, TaskEvent
+from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure
+from kubecanvas_operator.jobs import WorkflowIdentity, build_job
+from kubecanvas_operator.kube import ApiError, KubeApi
+from kubecanvas_operator.naming import (
+    ATTEMPT_LABEL,
+    GROUP,
+    TASK_ID_LABEL,
+    VERSION,
+    WORKFLOW_UID_LABEL,
+    job_name,
+)
+from kubecanvas_operator.provisioning import NamespaceProvisioner
+from kubecanvas_operator.statuses import StatusWriter, invalid_status, status_of
+
+__all__ = ["Conductor", "Notifier"]
+
+logger = logging.getLogger(__name__)
+
+Notifier = Callable[[Mapping[str, Any], str, str, str], None]
+"""notify(object_reference, type, reason, message): post a Kubernetes Event."""
+
+_NOTICE_REASONS = {"retry": "TaskRetry", "failure": "TaskFailed", "errback": "ErrbackCalled"}
+_FINISH_REASONS = {
+    Phase.SUCCEEDED: "WorkflowSucceeded",
+    Phase.FAILED: "WorkflowFailed",
+    Phase.REVOKED: "WorkflowRevoked",
+}
+_TRANSIENT_RETRIES = (0.2, 1.0, 3.0)
+
+
+@dataclass(eq=False)
+class WorkflowRun:
+    """A running workflow: its identity, its engine and the machinery around it."""
+
+    identity: WorkflowIdentity
+    engine: Engine
+    ttl: int | None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timer: asyncio.TimerHandle | None = None
+    status: StatusWriter | None = None
+    closed: bool = False
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        """What a Kubernetes Event needs to point at the Workflow."""
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Workflow",
+            "metadata": {
+                "name": self.identity.name,
+                "namespace": self.identity.namespace,
+                "uid": self.identity.uid,
+            },
+        }
+
+
+class Conductor:
+    def __init__(
+        self,
+        api: KubeApi,
+        store: WorkflowStore,
+        config: OperatorConfig,
+        notify: Notifier,
+        observe: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.api = api
+        self.store = store
+        self.config = config
+        self.notify = notify
+        self.observe = observe or (lambda metric, value: None)
+        self.provisioner = NamespaceProvisioner(api, config)
+        self.runs: dict[str, WorkflowRun] = {}
+        self._loading: dict[str, asyncio.Future[WorkflowRun | None]] = {}
+        self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ================================================================ lifecycle
+
+    async def admit(self, body: Mapping[str, Any]) -> None:
+        """A Workflow exists (created now, or found at start-up): make sure it runs.
+
+        Idempotent: a workflow already in Redis is resumed where it was, never reset."""
+        metadata = body["metadata"]
+        uid, name, namespace = metadata["uid"], metadata["name"], metadata["namespace"]
+        if uid in self.runs:
+            return
+        status = body.get("status") or {}
+        persisted = await self.store.load(uid)
+        if persisted is None:
+            if status.get("phase") in {phase.value for phase in Phase if phase.finished}:
+                self._schedule_expiry(body)  # finished long ago; its Redis keys may have expired
+                return
+            try:
+                spec = parse_spec(body.get("spec"))
+                graph = compile_spec(spec)
+            except InvalidWorkflow as error:
+                await self._reject(body, error)
+                return
+            meta: dict[str, JSON] = {
+                "name": name,
+                "namespace": namespace,
+                "parallelism": str(spec.parallelism),
+                "code": spec.code.model_dump(mode="json", by_alias=True, exclude_none=True)
+                if spec.code
+                else None,
+                "ttl": spec.ttl_seconds_after_finished,
+                "createdAt": repr(time.time()),
+            }
+            await self.store.create(uid, graph, meta)
+            persisted = await self.store.load(uid)
+            assert persisted is not None
+        run = self._adopt(persisted)
+        if run.engine.phase.finished:
+            await self._settle(run)
+            return
+        if (body.get("spec") or {}).get("revoke"):
+            await self._apply(run, lambda engine, now: engine.revoke(now))
+            return
+        await self._apply(run, lambda engine, now: engine.start(now))
+        await self._reconcile(run)
+
+    async def revoke(self, uid: str) -> None:
+        run = await self._run_for(uid)
+        if run is not None:
+            await self._apply(run, lambda engine, now: engine.revoke(now))
+
+    async def forget(self, uid: str) -> None:
+        """The Workflow was deleted: its Jobs go with it (owner references), its keys here."""
+        run = self.runs.pop(uid, None)
+        if run is not None:
+            run.closed = True
+            self._cancel_timer(run)
+            if run.status:
+                run.status.cancel()
+        timer = self._expiry_timers.pop(uid, None)
+        if timer:
+            timer.cancel()
+        await self.store.delete(uid)
+
+    async def close(self) -> None:
+        for run in self.runs.values():
+            run.closed = True
+            self._cancel_timer(run)
+            if run.status:
+                run.status.cancel()
+        for timer in self._expiry_timers.values():
+            timer.cancel()
+        for task in list(self._background):
+            task.cancel()
+
+    # ================================================================ news
+
+    async def on_task_events(self, events: Iterable[TaskEvent]) -> None:
+        """A batch from the Redis stream: applied per workflow, in order, one step each."""
+        by_workflow: dict[str, list[TaskEvent]] = defaultdict(list)
+        for event in events:
+            if event.workflow_uid:
+                by_workflow[event.workflow_uid].append(event)
+        await asyncio.gather(*(self._apply_events(uid, batch) for uid, batch in by_workflow.items()))
+
+    async def _apply_events(self, uid: str, events: list[TaskEvent]) -> None:
+        run = await self._run_for(uid)
+        if run is None:
+            return
+        received = time.time()
+
+        def mutate(engine: Engine, now: float) -> Step:
+            return _merge(
+                _feed(engine, event.task_id, event.attempt, event.kind, event.outcome, now=now)
+                for event in events
+            )
+
+        step = await self._apply(run, mutate)
+        for event in events:
+            if event.kind != "started" and event.at:
+                self.observe("report_delay", received - event.at)
+        if step is not None and step.launches:
+            self.observe("hops", float(len(step.launches)))
+
+    async def on_job(self, event_type: str, job: Mapping[str, Any]) -> None:
+        """A Job of ours changed: act only on what Redis cannot tell (a silent death)."""
+        found = await self._attempt_of(job)
+        if found is None:
+            return
+        run, task_id, attempt = found
+        metadata = job["metadata"]
+        if event_type == "DELETED":
+            if await self.api.get_workflow(run.identity.namespace, run.identity.name) is None:
+                await self.forget(run.identity.uid)  # the Workflow went first: its Jobs follow it
+                return
+            failure: AttemptFailure | None = AttemptFailure(
+                TaskFailure(
+                    "WorkerLostError", f"the task's Job {metadata['name']} was deleted", "kubecanvas.errors"
+                ),
+                lost=True,
+            )
+        else:
+            conditions = {
+                c.get("type"): c.get("status") for c in (job.get("status") or {}).get("conditions") or []
+            }
+            if conditions.get("Failed") == "True":
+                pods = await self.api.job_pods(metadata["namespace"], metadata["name"])
+                failure = job_failure(dict(job), pods)
+            elif conditions.get("Complete") == "True":
+                failure = AttemptFailure(
+                    TaskFailure(
+                        "WorkerLostError",
+                        "the task exited successfully without reporting",
+                        "kubecanvas.errors",
+                    ),
+                    lost=True,
+                )
+            else:
+                return
+        await self._attempt_ended(run, task_id, attempt, failure)
+
+    async def on_pod(self, pod: Mapping[str, Any]) -> None:
+        """A pod of ours that will never start (bad image, missing Secret, ...)."""
+        failure = pod_start_failure(dict(pod))
+        if failure is None:
+            return
+        found = await self._attempt_of(pod)
+        if found is None:
+            return
+        run, task_id, attempt = found
+        await self._attempt_ended(run, task_id, attempt, failure)
+        await self._delete_job(run, task_id, attempt)
+
+    async def _attempt_of(self, obj: Mapping[str, Any]) -> tuple[WorkflowRun, str, int] | None:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        uid, task_id, attempt = (
+            labels.get(WORKFLOW_UID_LABEL),
+            labels.get(TASK_ID_LABEL),
+            labels.get(ATTEMPT_LABEL),
+        )
+        if not (uid and task_id and attempt and attempt.isdigit()):
+            return None
+        run = await self._run_for(uid)
+        if run is None:
+            return None
+        record = run.engine.records.get(task_id)
+        if record is None or record.terminal or not record.launched or record.attempt != int(attempt):
+            return None  # stale: an old attempt, or news the engine already has
+        return run, task_id, int(attempt)
+
+    async def _attempt_ended(
+        self, run: WorkflowRun, task_id: str, attempt: int, failure: AttemptFailure | None
+    ) -> None:
+        """The attempt is over. If the runtime did report, its outcome wins (the stream may lag)."""
+        outcome = await self.store.outcome(run.identity.uid, task_id, attempt)
+        if outcome is not None:
+            await self._apply(
+                run, lambda engine, now: _feed(engine, task_id, attempt, outcome.kind, outcome, now=now)
+            )
+        elif failure is not None:
+            await self._apply(
+                run,
+                lambda engine, now: engine.failed(task_id, attempt, failure.error, now, lost=failure.lost),
+            )
+
+    # ================================================================ engine steps
+
+    async def _apply(self, run: WorkflowRun, mutate: Callable[[Engine, float], Step]) -> Step | None:
+        """Change the engine, persist the step, then carry it out. One at a time per workflow."""
+        async with run.lock:
+            if run.closed:
+                return None
+            now = time.time()
+            step = mutate(run.engine, now)
+            if not step.empty:
+                await self.store.save_step(run.identity.uid, run.engine, step.changed, step.new_nodes)
+            await self._carry_out(run, step)
+        if step.phase_changed and run.engine.phase.finished:
+            await self._settle(run)
+        return step
+
+    async def _carry_out(self, run: WorkflowRun, step: Step) -> None:
+        for notice in step.notices:
+            self._post_notice(run, notice)
+        if self.config.delete_succeeded_jobs:
+            for task_id in step.changed:
+                record = run.engine.records[task_id]
+                if record.state == "SUCCESS" and record.attempt:
+                    self._spawn(self._delete_job(run, task_id, record.attempt))
+        await asyncio.gather(
+            *(self._kill(run, kill) for kill in step.kills),
+            *(self._launch(run, launch) for launch in step.launches),
+        )
+        self._schedule_tick(run, step.wake_at)
+        if run.status is not None and not run.engine.phase.finished:
+            if step.phase_changed:
+                await run.status.flush()
+            elif step.changed:
+                run.status.request()
+
+    async def _launch(self, run: WorkflowRun, launch: Launch) -> None:
+        node, attempt = launch.node, launch.attempt
+        record = run.engine.records[node.id]
+        try:
+            await self.provisioner.prepare(run.identity.namespace)
+            manifest = build_job(
+                run.identity,
+                node,
+                attempt,
+                self.config,
+                expires_at=record.expires_at,
+                redis_secret=self.provisioner.redis_secret,
+            )
+            for delay in (*_TRANSIENT_RETRIES, None):
+                try:
+                    await self.api.create_job(manifest)
+                    return
+                except ApiError as error:
+                    if delay is None or not _transient(error):
+                        raise
+                    await asyncio.sleep(delay)
+        except ApiError as error:
+            failure = TaskFailure(
+                "JobCreationError", f"cannot create the task's Job: {error}", "kubecanvas.errors"
+            )
+            lost = _transient(error)
+            logger.warning("workflow %s task %s: %s", run.identity.qualified, node.id, failure.message)
+            self._spawn(
+                self._apply(run, lambda engine, now: engine.failed(node.id, attempt, failure, now, lost=lost))
+            )
+
+    async def _kill(self, run: WorkflowRun, kill: Kill) -> None:
+        await self._delete_job(run, kill.task_id, kill.attempt)
+
+    async def _delete_job(self, run: WorkflowRun, task_id: str, attempt: int) -> None:
+        try:
+            await self.api.delete_job(run.identity.namespace, job_name(run.identity.name, task_id, attempt))
+        except ApiError as error:
+            logger.warning("cannot delete the Job of %s attempt %s: %s", task_id, attempt, error)
+
+    def _schedule_tick(self, run: WorkflowRun, wake_at: float | None) -> None:
+        self._cancel_timer(run)
+        if wake_at is None or run.closed:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, wake_at - time.time())
+        run.timer = loop.call_later(
+            delay, lambda: self._spawn(self._apply(run, lambda engine, now: engine.tick(now)))
+        )
+
+    def _cancel_timer(self, run: WorkflowRun) -> None:
+        if run.timer is not None:
+            run.timer.cancel()
+            run.timer = None
+
+    # ================================================================ loading
+
+    async def _run_for(self, uid: str) -> WorkflowRun | None:
+        """The run of a workflow, loaded from Redis if this operator has not seen it yet."""
+        run = self.runs.get(uid)
+        if run is not None:
+            return run
+        if uid in self._loading:
+            return await self._loading[uid]
+        future: asyncio.Future[WorkflowRun | None] = asyncio.get_running_loop().create_future()
+        self._loading[uid] = future
+        try:
+            run = await self._load(uid)
+            future.set_result(run)
+            return run
+        except BaseException as error:
+            future.set_exception(error)
+            raise
+        finally:
+            del self._loading[uid]
+
+    async def _load(self, uid: str) -> WorkflowRun | None:
+        persisted = await self.store.load(uid)
+        if persisted is None:
+            return None
+        namespace, name = persisted.meta.get("namespace", ""), persisted.meta.get("name", "")
+        if self.config.watch_namespaces and namespace not in self.config.watch_namespaces:
+            return None
+        body = await self.api.get_workflow(namespace, name)
+        if body is None or body["metadata"]["uid"] != uid:
+            logger.info("workflow %s/%s (%s) is gone; removing its state", namespace, name, uid)
+            await self.store.delete(uid)
+            return None
+        run = self._adopt(persisted)
+        if run.engine.phase.finished:
+            await self._settle(run)
+            return None
+        return run
+
+    def _adopt(self, persisted: PersistedWorkflow) -> WorkflowRun:
+        meta = persisted.meta
+        code = meta.get("code")
+        identity = WorkflowIdentity(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=persisted.uid,
+            code=_json_object(code),
+        )
+        ttl_text = meta.get("ttl")
+        run = WorkflowRun(
+            identity, persisted.engine(), ttl=int(ttl_text) if ttl_text not in (None, "null") else None
+        )
+        run.status = StatusWriter(
+            build=lambda: self._status_of(run),
+            write=lambda status: self.api.patch_workflow_status(identity.namespace, identity.name, status),
+            interval=self.config.status_interval,
+        )
+        self.runs[persisted.uid] = run
+        return run
+
+    async def _reconcile(self, run: WorkflowRun) -> None:
+        """After a restart: every attempt the engine believes in flight either reported
+        (its outcome is in Redis), has a Job, or gets one (same deterministic name)."""
+        in_flight = [
+            (node_id, record.attempt)
+            for node_id, record in run.engine.records.items()
+            if record.launched and not record.terminal
+        ]
+        semaphore = asyncio.Semaphore(self.config.api_concurrency)
+
+        async def check(task_id: str, attempt: int) -> None:
+            async with semaphore:
+                outcome = await self.store.outcome(run.identity.uid, task_id, attempt)
+                if outcome is not None:
+                    await self._apply(
+                        run,
+                        lambda engine, now: _feed(engine, task_id, attempt, outcome.kind, outcome, now=now),
+                    )
+                    return
+                job = await self.api.get_job(
+                    run.identity.namespace, job_name(run.identity.name, task_id, attempt)
+                )
+                if job is None:
+                    await self._launch(run, Launch(run.engine.nodes[task_id], attempt))
+                else:
+                    await self.on_job("MODIFIED", job)
+
+        await asyncio.gather(*(check(task_id, attempt) for task_id, attempt in in_flight))
+
+    # ================================================================ endings
+
+    async def _settle(self, run: WorkflowRun) -> None:
+        """A finished workflow: final status, Redis expiry, TTL deletion; then let go of it."""
+        if run.status is not None:
+            await run.status.flush()
+        self._cancel_timer(run)
+        run.closed = True
+        self.runs.pop(run.identity.uid, None)
+        if run.ttl is not None:
+            await self.store.expire(run.identity.uid, run.ttl + 3600)
+            finished = run.engine.finished_at or time.time()
+            self._schedule_deletion(run.identity, finished + run.ttl)
+
+    def _schedule_expiry(self, body: Mapping[str, Any]) -> None:
+        ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished", 86400)
+        finished = (body.get("status") or {}).get("finishedAt")
+        if ttl is None or not finished:
+            return
+        metadata = body["metadata"]
+        identity = WorkflowIdentity(metadata["name"], metadata["namespace"], metadata["uid"])
+        self._schedule_deletion(identity, from_rfc3339(finished) + int(ttl))
+
+    def _schedule_deletion(self, identity: WorkflowIdentity, at: float) -> None:
+        """`ttlSecondsAfterFinished`: delete the Workflow (and so its Jobs and keys) later."""
+        previous = self._expiry_timers.pop(identity.uid, None)
+        if previous:
+            previous.cancel()
+
+        async def delete() -> None:
+            self._expiry_timers.pop(identity.uid, None)
+            try:
+                await self.api.delete_workflow(identity.namespace, identity.name, identity.uid)
+            except ApiError as error:
+                logger.warning("cannot delete expired workflow %s: %s", identity.qualified, error)
+            await self.store.delete(identity.uid)
+
+        delay = max(0.0, at - time.time())
+        self._expiry_timers[identity.uid] = asyncio.get_running_loop().call_later(
+            delay, lambda: self._spawn(delete())
+        )
+
+    async def _reject(self, body: Mapping[str, Any], error: InvalidWorkflow) -> None:
+        """An invalid Workflow ends Failed at once, its status and an Event naming the field."""
+        metadata = body["metadata"]
+        problems = [str(problem) for problem in error.problems]
+        message = "invalid workflow: " + "; ".join(problems)
+        await self.api.patch_workflow_status(
+            metadata["namespace"], metadata["name"], invalid_status(message, problems, time.time())
+        )
+        reference = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workflow", "metadata": dict(metadata)}
+        self.notify(reference, "Warning", "InvalidWorkflow", message[:1000])
+
+    # ================================================================ helpers
+
+    async def _status_of(self, run: WorkflowRun) -> JSONObject:
+        engine = run.engine
+        results: dict[str, JSON] = {}
+        if engine.phase.finished:
+            results = await self.store.results(run.identity.uid, list(ref_node_ids(engine.graph.result)))
+        return status_of(engine, results, time.time())
+
+    def _post_notice(self, run: WorkflowRun, notice: Notice) -> None:
+        if notice.kind == "finished":
+            reason = _FINISH_REASONS.get(run.engine.phase, "WorkflowFinished")
+        else:
+            reason = _NOTICE_REASONS.get(notice.kind, "Notice")
+        self.notify(run.reference, "Warning" if notice.warning else "Normal", reason, notice.message[:1000])
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+
+
+def _feed(
+    engine: Engine, task_id: str, attempt: int, kind: str, outcome: Outcome | None, *, now: float
+) -> Step:
+    """One piece of news about an attempt, as an engine call."""
+    if kind == "started":
+        return engine.started(task_id, attempt, now)
+    if kind == "succeeded":
+        return engine.succeeded(task_id, attempt, now)
+    if kind == "expired":
+        return engine.expired(task_id, attempt, now)
+    rule = outcome.task_rule if outcome else None
+    error = (outcome.error if outcome else None) or TaskFailure("Error", "the task failed without saying why")
+    if kind == "retry":
+        return engine.retry_requested(
+            task_id,
+            attempt,
+            now,
+            countdown=outcome.countdown if outcome else None,
+            max_retries=outcome.max_retries if outcome else None,
+            error=error,
+            task_rule=rule,
+        )
+    return engine.failed(task_id, attempt, error, now, task_rule=rule)
+
+
+def _merge(steps: Iterable[Step]) -> Step:
+    merged = Step()
+    for step in steps:
+        merged.launches.extend(step.launches)
+        merged.kills.extend(step.kills)
+        merged.changed |= step.changed
+        merged.new_nodes.extend(step.new_nodes)
+        merged.notices.extend(step.notices)
+        merged.wake_at = step.wake_at
+        merged.phase_changed = merged.phase_changed or step.phase_changed
+    return merged
+
+
+def _transient(error: ApiError) -> bool:
+    return error.status in (0, 429) or error.status >= 500
+
+
+def _json_object(text: str | None) -> JSONObject | None:
+    if not text or text == "null":
+        return None
+    value = loads(text)
+    return value if isinstance(value, dict) else None
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("background work failed", exc_info=task.exception())

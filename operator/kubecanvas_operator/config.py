@@ -1,0 +1,104 @@
+"""The operator's settings, read once from its environment (the Helm chart sets them).
+
+Secrets come from Secrets: the Redis password arrives as an environment variable
+filled by a `secretKeyRef`, never as a flag or a value in a ConfigMap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["ConfigError", "OperatorConfig"]
+
+
+class ConfigError(ValueError):
+    """A setting the operator cannot work with."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorConfig:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: str | None = None
+    task_redis_url: str | None = None  # as seen from task pods, when it differs
+    events_stream: str = "kubecanvas:events"
+    consumer_group: str = "kubecanvas-operator"
+    runtime_image: str = "ghcr.io/kubecanvas/runtime:0.1.0"
+    runtime_command: tuple[str, ...] = ("kubecanvas-runtime",)
+    image_pull_policy: str | None = None
+    task_service_account: str | None = "kubecanvas-task"
+    task_cluster_role: str = "kubecanvas-task"
+    manage_task_identity: bool = True  # create the task ServiceAccount/RoleBinding per namespace
+    redis_secret_name: str = "kubecanvas-task-redis"  # noqa: S105 - a Secret's name: per-namespace copy for tasks
+    delete_succeeded_jobs: bool = True  # keep etcd small: a succeeded Job's work is in Redis
+    job_ttl_seconds: int = 3600  # failed Jobs stay this long for `kubectl logs`
+    deadline_grace_seconds: int = 30  # the Job deadline trails the task's own timeout by this
+    status_interval: float = 0.5  # at most one status write per workflow per interval
+    watch_namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    api_concurrency: int = 16
+
+    @property
+    def redis_url_for_tasks(self) -> str:
+        return self.task_redis_url or self.redis_url
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> OperatorConfig:
+        def get(name: str, default: str | None = None) -> str | None:
+            value = environ.get(f"KUBECANVAS_{name}")
+            return value if value not in (None, "") else default
+
+        def flag(name: str, default: bool) -> bool:
+            value = get(name)
+            if value is None:
+                return default
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"KUBECANVAS_{name} must be true or false, not {value!r}")
+
+        def number(name: str, default: float) -> float:
+            value = get(name)
+            try:
+                return float(value) if value is not None else default
+            except ValueError:
+                raise ConfigError(f"KUBECANVAS_{name} must be a number, not {value!r}") from None
+
+        command = get("RUNTIME_COMMAND")
+        if command is not None:
+            try:
+                parsed = json.loads(command)
+            except json.JSONDecodeError:
+                parsed = command.split()
+            if (
+                not isinstance(parsed, list)
+                or not all(isinstance(part, str) for part in parsed)
+                or not parsed
+            ):
+                raise ConfigError("KUBECANVAS_RUNTIME_COMMAND must be a JSON list of strings")
+        defaults = cls()
+        namespaces = tuple(filter(None, (get("WATCH_NAMESPACES") or "").replace(",", " ").split()))
+        return cls(
+            redis_url=get("REDIS_URL", defaults.redis_url) or defaults.redis_url,
+            redis_password=get("REDIS_PASSWORD"),
+            task_redis_url=get("TASK_REDIS_URL"),
+            events_stream=get("EVENTS_STREAM", defaults.events_stream) or defaults.events_stream,
+            consumer_group=get("CONSUMER_GROUP", defaults.consumer_group) or defaults.consumer_group,
+            runtime_image=get("RUNTIME_IMAGE", defaults.runtime_image) or defaults.runtime_image,
+            runtime_command=tuple(parsed) if command is not None else defaults.runtime_command,
+            image_pull_policy=get("IMAGE_PULL_POLICY"),
+            task_service_account=get("TASK_SERVICE_ACCOUNT", defaults.task_service_account),
+            task_cluster_role=get("TASK_CLUSTER_ROLE", defaults.task_cluster_role)
+            or defaults.task_cluster_role,
+            manage_task_identity=flag("MANAGE_TASK_IDENTITY", defaults.manage_task_identity),
+            redis_secret_name=get("REDIS_SECRET_NAME", defaults.redis_secret_name)
+            or defaults.redis_secret_name,
+            delete_succeeded_jobs=flag("DELETE_SUCCEEDED_JOBS", defaults.delete_succeeded_jobs),
+            job_ttl_seconds=int(number("JOB_TTL_SECONDS", defaults.job_ttl_seconds)),
+            deadline_grace_seconds=int(number("DEADLINE_GRACE_SECONDS", defaults.deadline_grace_seconds)),
+            status_interval=number("STATUS_INTERVAL", defaults.status_interval),
+            watch_namespaces=namespaces,
+            api_concurrency=int(number("API_CONCURRENCY", defaults.api_concurrency)),
+        )

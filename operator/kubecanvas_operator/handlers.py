@@ -1,0 +1,114 @@
+"""kopf handlers: thin translations from kopf's callbacks to the conductor.
+
+No finalizer is put on Workflows: deletion is seen as a watch event, and anything it
+missed (the operator was down) is swept later by the orphan collector. A finalizer
+would leave Workflows stuck in Terminating whenever the operator is uninstalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from kubecanvas.store.hostside import WorkflowStore, connect_async
+from kubecanvas_operator.conductor import Conductor
+from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.k8sevents import EventPoster
+from kubecanvas_operator.kube import KubeApi
+from kubecanvas_operator.naming import GROUP, PLURAL, VERSION, WORKFLOW_UID_LABEL
+from kubecanvas_operator.stream import consume_events, consumer_name
+from kubecanvas_operator.sweeping import sweep_orphans
+
+WORKFLOWS = (GROUP, VERSION, PLURAL)
+OURS = {WORKFLOW_UID_LABEL: kopf.PRESENT}
+
+logger = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: OperatorConfig = memo.config
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own Events only, not kopf's handler chatter
+    settings.posting.reporting_component = "kubecanvas-operator"
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    api = KubeApi(config.api_concurrency)
+    store = WorkflowStore(connect_async(config.redis_url, config.redis_password), config.events_stream)
+    await store.client.ping()  # fail fast, with a clear message, if Redis is unreachable
+    events = EventPoster(api)
+    events.start()
+    conductor = Conductor(api, store, config, notify=events.post, observe=memo.get("observe"))
+    memo.api, memo.store, memo.conductor, memo.events = api, store, conductor, events
+    memo.background = [
+        asyncio.create_task(consume_events(store, conductor, config.consumer_group, consumer_name())),
+        asyncio.create_task(sweep_orphans(api, store, config)),
+    ]
+    logger.info("kubecanvas operator started (redis %s, stream %s)", config.redis_url, config.events_stream)
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.get("background", []):
+        task.cancel()
+    if memo.get("events") is not None:
+        memo.events.stop()
+    conductor: Conductor | None = memo.get("conductor")
+    if conductor is not None:
+        await conductor.close()
+        await conductor.store.client.aclose()
+        conductor.api.close()
+
+
+@kopf.on.create(*WORKFLOWS)
+@kopf.on.resume(*WORKFLOWS)
+async def admit(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await memo.conductor.admit(body)
+
+
+@kopf.on.field(*WORKFLOWS, field="spec.revoke")
+async def revoke(new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if new:
+        await memo.conductor.revoke(body["metadata"]["uid"])
+
+
+@kopf.on.update(*WORKFLOWS, field="spec")
+async def refuse_spec_changes(diff: kopf.Diff, body: kopf.Body, **_: Any) -> None:
+    changed = sorted({".".join(map(str, path)) for _op, path, *_rest in diff} - {"revoke"})
+    if changed:
+        kopf.warn(
+            body,
+            reason="SpecImmutable",
+            message="a Workflow cannot change once created (spec.revoke aside); ignored: "
+            + ", ".join(f"spec.{path}" for path in changed),
+        )
+
+
+@kopf.on.event(*WORKFLOWS)
+async def deleted(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    if event["type"] == "DELETED":
+        await memo.conductor.forget(event["object"]["metadata"]["uid"])
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OURS)
+async def job_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    await memo.conductor.on_job(event["type"] or "MODIFIED", event["object"])
+
+
+@kopf.on.event("", "v1", "pods", labels=OURS)
+async def pod_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    if event["type"] != "DELETED":
+        await memo.conductor.on_pod(event["object"])
+
+
+@kopf.on.probe(id="workflows")
+def running_workflows(memo: kopf.Memo, **_: Any) -> int:
+    conductor: Conductor | None = memo.get("conductor")
+    return len(conductor.runs) if conductor else 0

@@ -1,0 +1,165 @@
+"""The Job of one task attempt, built from the task's node and effective options.
+
+One Job per attempt, named deterministically; `backoffLimit: 0` and
+`restartPolicy: Never` because retries are the engine's business, not the Job
+controller's. The container runs the runtime entrypoint with the environment the
+runtime's contract (`kubecanvas_runtime.environment`) asks for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from kubecanvas._kits.jsonvalues import JSONObject, dumps
+from kubecanvas.graph.nodes import TaskNode
+from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.naming import (
+    ATTEMPT_LABEL,
+    GROUP,
+    MANAGED_BY,
+    TASK_ANNOTATION,
+    TASK_ID_LABEL,
+    TASK_NAME_LABEL,
+    VERSION,
+    WORKFLOW_LABEL,
+    WORKFLOW_UID_LABEL,
+    job_name,
+    label_value,
+)
+from kubecanvas_runtime import environment as runtime_env
+
+__all__ = ["WorkflowIdentity", "build_job", "job_labels"]
+
+PASSWORD_KEY = "password"  # noqa: S105 - the key inside the Secret, not a password
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowIdentity:
+    """Which Workflow a Job belongs to, and what every one of its tasks needs."""
+
+    name: str
+    namespace: str
+    uid: str
+    code: JSONObject | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def job_labels(workflow: WorkflowIdentity, node: TaskNode, attempt: int) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        WORKFLOW_LABEL: label_value(workflow.name),
+        WORKFLOW_UID_LABEL: workflow.uid,
+        TASK_ID_LABEL: label_value(node.id),
+        TASK_NAME_LABEL: label_value(node.task),
+        ATTEMPT_LABEL: str(attempt),
+    }
+
+
+def build_job(
+    workflow: WorkflowIdentity,
+    node: TaskNode,
+    attempt: int,
+    config: OperatorConfig,
+    *,
+    expires_at: float | None = None,
+    redis_secret: str | None = None,
+) -> dict[str, Any]:
+    """The Job manifest for attempt `attempt` of `node`."""
+    options = node.options
+    labels = job_labels(workflow, node, attempt)
+    annotations = {TASK_ANNOTATION: node.task}
+    container: dict[str, Any] = {
+        "name": "task",
+        "image": options.get("image") or config.runtime_image,
+        "command": list(config.runtime_command),
+        "env": _environment(
+            workflow, node, attempt, config, expires_at=expires_at, redis_secret=redis_secret
+        ),
+        "securityContext": {"allowPrivilegeEscalation": False},
+    }
+    if config.image_pull_policy:
+        container["imagePullPolicy"] = config.image_pull_policy
+    if isinstance(options.get("resources"), dict):
+        container["resources"] = options["resources"]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        # Only a task whose code is in a ConfigMap talks to the API: others get no token.
+        "automountServiceAccountToken": bool(workflow.code and "configMap" in workflow.code),
+    }
+    service_account = options.get("serviceAccountName") or config.task_service_account
+    if service_account:
+        pod_spec["serviceAccountName"] = service_account
+    if isinstance(options.get("nodeSelector"), dict):
+        pod_spec["nodeSelector"] = options["nodeSelector"]
+    if isinstance(options.get("tolerations"), list):
+        pod_spec["tolerations"] = options["tolerations"]
+    job_spec: dict[str, Any] = {
+        "backoffLimit": 0,
+        "ttlSecondsAfterFinished": config.job_ttl_seconds,
+        "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec},
+    }
+    timeout = options.get("timeout")
+    if isinstance(timeout, int | float):
+        job_spec["activeDeadlineSeconds"] = math.ceil(timeout) + config.deadline_grace_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(workflow.name, node.id, attempt),
+            "namespace": workflow.namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "Workflow",
+                    "name": workflow.name,
+                    "uid": workflow.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }
+
+
+def _environment(
+    workflow: WorkflowIdentity,
+    node: TaskNode,
+    attempt: int,
+    config: OperatorConfig,
+    *,
+    expires_at: float | None,
+    redis_secret: str | None,
+) -> list[dict[str, Any]]:
+    """The task's own `env` first, then the runtime's contract, which must win."""
+    declared = node.options.get("env")
+    user = [item for item in declared if isinstance(item, dict)] if isinstance(declared, list) else []
+    ours: list[dict[str, Any]] = [
+        {"name": runtime_env.TASK_ID, "value": node.id},
+        {"name": runtime_env.ATTEMPT, "value": str(attempt)},
+        {"name": runtime_env.WORKFLOW, "value": workflow.qualified},
+        {"name": runtime_env.WORKFLOW_UID, "value": workflow.uid},
+        {"name": runtime_env.REDIS_URL, "value": config.redis_url_for_tasks},
+        {"name": runtime_env.EVENTS_STREAM, "value": config.events_stream},
+    ]
+    if workflow.code:
+        ours.append({"name": runtime_env.CODE, "value": dumps(workflow.code)})
+    if expires_at is not None:
+        ours.append({"name": runtime_env.EXPIRES_AT, "value": repr(expires_at)})
+    if redis_secret:
+        ours.append(
+            {
+                "name": runtime_env.REDIS_PASSWORD,
+                "valueFrom": {"secretKeyRef": {"name": redis_secret, "key": PASSWORD_KEY}},
+            }
+        )
+    reserved = {item["name"] for item in ours}
+    return [item for item in user if item.get("name") not in reserved] + ours

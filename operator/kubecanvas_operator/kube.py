@@ -1,0 +1,157 @@
+"""The operator's Kubernetes calls, async, on top of the `kubernetes` client.
+
+Calls run in a bounded thread pool (the client is synchronous) with a connection
+pool to match, and skip the client's model deserialisation (`_preload_content=False`):
+a fan-out of hundreds of Jobs is limited by the API server, not by us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from kubecanvas_operator.naming import GROUP, PLURAL, VERSION
+
+__all__ = ["ApiError", "KubeApi"]
+
+T = TypeVar("T")
+
+
+class ApiError(RuntimeError):
+    """A Kubernetes API call failed; `status` is the HTTP status (0 when unreachable)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def load_client_configuration(concurrency: int) -> client.Configuration:
+    """In-cluster credentials when running in a pod, the kubeconfig otherwise."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = concurrency * 2
+    return configuration
+
+
+class KubeApi:
+    def __init__(self, concurrency: int = 16, configuration: client.Configuration | None = None) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kube-api")
+        api_client = client.ApiClient(configuration or load_client_configuration(concurrency))
+        self.batch = client.BatchV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.rbac = client.RbacAuthorizationV1Api(api_client)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one client call in the pool and return its JSON body (or None on 404)."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(function, *args, _preload_content=False, **kwargs)
+        try:
+            response = await loop.run_in_executor(self._executor, call)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise ApiError(error.status or 0, _message(error)) from None
+        data = response.data
+        return json.loads(data) if data else {}
+
+    # ------------------------------------------------------------- jobs and pods
+
+    async def create_job(self, manifest: dict[str, Any]) -> bool:
+        """Create a Job; False when it already exists (creating twice is harmless)."""
+        try:
+            await self._call(self.batch.create_namespaced_job, manifest["metadata"]["namespace"], manifest)
+        except ApiError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        job: dict[str, Any] | None = await self._call(self.batch.read_namespaced_job, name, namespace)
+        return job
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete a Job and, in the background, its pods (their processes get SIGTERM)."""
+        body = client.V1DeleteOptions(propagation_policy="Background")
+        await self._call(self.batch.delete_namespaced_job, name, namespace, body=body)
+
+    async def job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
+        listed = await self._call(self.core.list_namespaced_pod, namespace, label_selector=f"job-name={job}")
+        return list((listed or {}).get("items") or [])
+
+    # ------------------------------------------------------------- workflows
+
+    async def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
+        body: dict[str, Any] | None = await self._call(
+            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+        )
+        return body
+
+    async def list_workflow_uids(self, namespaces: tuple[str, ...] = ()) -> set[str]:
+        """Uids of every Workflow, cluster-wide or in the given namespaces (a namespaced
+        operator may not list cluster-wide)."""
+        if namespaces:
+            listings = [
+                await self._call(self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL)
+                for namespace in namespaces
+            ]
+        else:
+            listings = [await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)]
+        return {item["metadata"]["uid"] for listed in listings for item in (listed or {}).get("items") or []}
+
+    async def patch_workflow_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        """Merge `status` into the Workflow's status; False if the Workflow is gone."""
+        patched = await self._call(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": status},
+        )
+        return patched is not None
+
+    async def delete_workflow(self, namespace: str, name: str, uid: str) -> None:
+        body = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        await self._call(
+            self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name, body=body
+        )
+
+    # ------------------------------------------------------------- task identity
+
+    async def patch_event(self, namespace: str, name: str, changes: dict[str, Any]) -> None:
+        await self._call(self.core.patch_namespaced_event, name, namespace, changes)
+
+    async def patch_secret_data(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        await self._call(self.core.patch_namespaced_secret, name, namespace, {"data": data})
+
+    async def ensure(self, create: Callable[..., Any], namespace: str, body: dict[str, Any]) -> None:
+        """Create an object unless it exists (used for per-namespace task identity)."""
+        try:
+            await self._call(create, namespace, body)
+        except ApiError as error:
+            if error.status != 409:
+                raise
+
+
+def _message(error: ApiException) -> str:
+    try:
+        body = json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    return str(body.get("message") or error.reason or error)

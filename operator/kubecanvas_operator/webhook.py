@@ -1,0 +1,47 @@
+"""The validating admission webhook: `kubectl apply` of an invalid Workflow is refused
+with its field paths. Imported only when enabled (the chart serves it with a
+certificate it generates or cert-manager issues)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import kopf
+
+from kubecanvas.canvas.validation import parse_spec
+from kubecanvas.errors import InvalidWorkflow
+from kubecanvas_operator.handlers import WORKFLOWS
+
+__all__ = ["WEBHOOK_PATH_ID", "validate"]
+
+WEBHOOK_PATH_ID = "validate-workflow"  # kopf serves the handler at /<id>
+
+
+@kopf.on.startup()
+async def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.admission.server = kopf.WebhookServer(
+        addr="0.0.0.0",  # noqa: S104 - the API server calls in from outside the pod
+        port=int(os.environ.get("KUBECANVAS_WEBHOOK_PORT", "9443")),
+        certfile=os.environ["KUBECANVAS_WEBHOOK_CERT"],
+        pkeyfile=os.environ["KUBECANVAS_WEBHOOK_KEY"],
+    )
+
+
+@kopf.on.validate(*WORKFLOWS, id=WEBHOOK_PATH_ID)
+def validate(spec: kopf.Spec, **kwargs: Any) -> None:
+    """Refuse an invalid Workflow, and any change of one but `spec.revoke`."""
+    try:
+        parse_spec(dict(spec))
+    except InvalidWorkflow as error:
+        raise kopf.AdmissionError(
+            "invalid Workflow: " + "; ".join(map(str, error.problems)), code=422
+        ) from None
+    old = kwargs.get("old")
+    if kwargs.get("operation") == "UPDATE" and old is not None:
+        before = {key: value for key, value in (old.get("spec") or {}).items() if key != "revoke"}
+        after = {key: value for key, value in dict(spec).items() if key != "revoke"}
+        if before != after:
+            raise kopf.AdmissionError(
+                "a Workflow cannot change once created; only spec.revoke may be set", code=422
+            )
