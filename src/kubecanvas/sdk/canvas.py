@@ -1,0 +1,279 @@
+"""What every canvas has: options, `link` / `link_error` callbacks, `|`, and the ways
+to turn it into a Workflow (`to_canvas`, `to_workflow`) or run it (`apply_async`,
+`delay`, `apply`).
+
+Canvases are mutable, as Celery's are: `set`, `link` and `link_error` change the
+canvas in place, and `clone` is how to get an independent copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
+from kubecanvas.errors import InvalidWorkflow
+from kubecanvas.sdk.manifest import build_manifest, json_at, unique_name
+from kubecanvas.sdk.naming import task_name_problem
+from kubecanvas.sdk.options import merge_options, normalize_options
+
+if TYPE_CHECKING:
+    from kubecanvas.sdk.composition import chain
+
+__all__ = ["Canvas", "as_canvas", "emit_task_name", "emit_value"]
+
+_C = TypeVar("_C", bound="Canvas")
+
+
+class Canvas(ABC):
+    """The base of signatures, chains, groups, chords, maps, starmaps and chunks."""
+
+    options: JSONObject
+    callbacks: list[Canvas]
+    errbacks: list[Canvas]
+
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = {}
+        self.callbacks = []
+        self.errbacks = []
+        if options:
+            self.set(**options)
+
+    # -- options and callbacks -------------------------------------------------------
+
+    def set(self, immutable: bool | None = None, **options: Any) -> Self:
+        """Set options in place, over the ones already set, field by field; returns self.
+
+        `link=` and `link_error=` add callbacks, as Celery's options do.
+        """
+        if immutable is not None:
+            self._set_immutable(immutable)
+        callbacks = options.pop("link", None)
+        errbacks = options.pop("link_error", None)
+        if options:
+            self.options = merge_options(self.options, normalize_options(options))
+        for callback in _one_or_many(callbacks):
+            self.link(callback)
+        for errback in _one_or_many(errbacks):
+            self.link_error(errback)
+        return self
+
+    def _set_immutable(self, immutable: bool) -> None:
+        raise TypeError(
+            f"immutable= applies to signatures (and to every member of a group), not to a {self._kind}"
+        )
+
+    def link(self, callback: Canvas | Mapping[str, Any]) -> Canvas:
+        """Run `callback` with this canvas's result when it succeeds. Returns the
+        callback (as Celery does, for `reduce`); a side branch, never the result."""
+        canvas = as_canvas(callback)
+        if canvas not in self.callbacks:
+            self.callbacks.append(canvas)
+        return canvas
+
+    def link_error(self, errback: Canvas | Mapping[str, Any]) -> Canvas:
+        """Run `errback` when this canvas fails. Returns the errback, as Celery does;
+        use `on_error` to keep chaining on this canvas."""
+        canvas = as_canvas(errback)
+        if canvas not in self.errbacks:
+            self.errbacks.append(canvas)
+        return canvas
+
+    def on_error(self, errback: Canvas | Mapping[str, Any]) -> Self:
+        """`link_error` that returns this canvas: `add.s(2, 2).on_error(log.s())`."""
+        self.link_error(errback)
+        return self
+
+    def clone(
+        self, args: Iterable[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> Self:
+        """An independent copy, with `options` set on it."""
+        if args or kwargs:
+            raise TypeError(
+                f"partial arguments cannot be given to a {self._kind}: pass them when it starts "
+                "(to_workflow(args=...), apply_async(args)), and they go to its first task(s)"
+            )
+        twin = self._copy()
+        if options:
+            twin.set(**options)
+        return twin
+
+    # -- composition ------------------------------------------------------------------
+
+    def __or__(self, other: Canvas) -> chain:
+        """`a | b` is `chain(a, b)`; plain chains on either side are extended, not nested."""
+        if not isinstance(other, Canvas):
+            return NotImplemented
+        from kubecanvas.sdk.composition import chain  # composition builds on this module
+
+        left = self.tasks if isinstance(self, chain) and self._plain() else [self]
+        right = other.tasks if isinstance(other, chain) and other._plain() else [other]
+        return chain(*left, *right)
+
+    def _plain(self) -> bool:
+        """No options and no callbacks: such a chain can be spliced into another."""
+        return not (self.options or self.callbacks or self.errbacks)
+
+    # -- the Workflow -----------------------------------------------------------------
+
+    def to_canvas(self) -> dict[str, Any]:
+        """The canvas as the Workflow's YAML mapping, in normal form (empty parts left out)."""
+        return self._emit("canvas", strict=True)
+
+    def to_workflow(
+        self,
+        name: str | None = None,
+        *,
+        namespace: str | None = None,
+        code: Mapping[str, Any] | None = None,
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        parallelism: int | None = None,
+        ttl_seconds_after_finished: int | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A complete, validated Workflow manifest (`kubectl apply -f` ready).
+
+        `args` / `kwargs` go to the first task(s), like calling the canvas in Celery.
+        Without a `name` the manifest gets a `generateName`. Raises InvalidWorkflow
+        with the same field paths `kubectl apply` would report.
+        """
+        return build_manifest(
+            self._emit("spec.canvas", strict=True),
+            name=name,
+            label=self._label(),
+            namespace=namespace,
+            code=code,
+            args=args,
+            kwargs=kwargs,
+            defaults=defaults,
+            parallelism=parallelism,
+            ttl_seconds_after_finished=ttl_seconds_after_finished,
+            labels=labels,
+        )
+
+    # -- running ----------------------------------------------------------------------
+
+    def apply_async(
+        self,
+        args: Iterable[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        namespace: str | None = None,
+        name: str | None = None,
+        code: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Submit the canvas to the cluster as a Workflow; returns what the cluster
+        client returns. `options` are call-time options: they win over the canvas's."""
+        # The cluster client is a higher layer: imported only here, at call time (see pyproject).
+        from kubecanvas.client import submit  # type: ignore[attr-defined, import-not-found, unused-ignore]
+
+        manifest = self._with_options(options).to_workflow(
+            name or unique_name(self._label()), namespace=namespace, code=code, args=args or (), kwargs=kwargs
+        )
+        return submit(manifest, namespace=namespace)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        """`apply_async` with star arguments."""
+        return self.apply_async(args, kwargs)
+
+    def apply(
+        self, args: Iterable[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> Any:
+        """Run the whole canvas here, in this process, with the local eager runner."""
+        # The local runner is a higher layer: imported only here, at call time.
+        from kubecanvas.local.eager import run_eagerly  # type: ignore[import-not-found, unused-ignore]
+
+        manifest = self._with_options(options).to_workflow(
+            unique_name(self._label()), args=args or (), kwargs=kwargs
+        )
+        return run_eagerly(manifest)
+
+    def _with_options(self, options: Mapping[str, Any]) -> Canvas:
+        return self.clone(**options) if options else self
+
+    # -- subclasses -------------------------------------------------------------------
+
+    _kind: ClassVar[str] = "canvas"
+
+    @abstractmethod
+    def _emit(self, path: str, *, strict: bool) -> JSONObject:
+        """The YAML mapping; with `strict`, InvalidWorkflow (at `path`) for what the
+        Workflow cannot hold (values that are not JSON, unimportable task names)."""
+
+    @abstractmethod
+    def _copy(self) -> Self:
+        """A deep copy of the structure (arguments themselves are shared, as in Celery)."""
+
+    @abstractmethod
+    def _label(self) -> str:
+        """A short name for generated Workflow names: the first task's function name."""
+
+    def _emit_common(self, out: JSONObject, path: str, *, strict: bool) -> JSONObject:
+        if self.options:
+            out["options"] = copy.deepcopy(self.options)
+        if self.callbacks:
+            out["link"] = [c._emit(f"{path}.link[{i}]", strict=strict) for i, c in enumerate(self.callbacks)]
+        if self.errbacks:
+            out["linkError"] = [
+                e._emit(f"{path}.linkError[{i}]", strict=strict) for i, e in enumerate(self.errbacks)
+            ]
+        return out
+
+    def _copy_common(self, twin: _C) -> _C:
+        """Copy what every canvas has (options, callbacks) onto `twin`."""
+        twin.options = copy.deepcopy(self.options)
+        twin.callbacks = [callback._copy() for callback in self.callbacks]
+        twin.errbacks = [errback._copy() for errback in self.errbacks]
+        return twin
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Canvas):
+            return NotImplemented
+        return type(self) is type(other) and self._emit("", strict=False) == other._emit("", strict=False)
+
+
+def as_canvas(value: object) -> Canvas:
+    """A canvas from a canvas or its YAML mapping (Celery's `maybe_signature`)."""
+    if isinstance(value, Canvas):
+        return value
+    if isinstance(value, Mapping):
+        from kubecanvas.sdk.workflows import from_canvas  # the reader builds on this module
+
+        return from_canvas(value)
+    raise TypeError(f"expected a signature or canvas (such as add.s(2)), not {value!r}")
+
+
+def _one_or_many(value: object) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, Canvas | Mapping):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return list(value)
+    return [value]
+
+
+def emit_value(value: Any, path: str, *, strict: bool) -> JSON:
+    """`value` as JSON (tuples become lists); not JSON: InvalidWorkflow when strict."""
+    if strict:
+        return json_at(value, path)
+    try:
+        return to_json_value(value)
+    except NotJSONError:
+        result: JSON = value  # compared, never sent
+        return result
+
+
+def emit_task_name(name: str, path: str, *, strict: bool) -> str:
+    if strict:
+        problem = task_name_problem(name, path)
+        if problem is not None:
+            raise InvalidWorkflow([problem])
+    return name

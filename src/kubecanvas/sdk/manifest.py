@@ -1,0 +1,89 @@
+"""Wrap a canvas mapping into a Workflow manifest and validate it.
+
+Validation goes through the same `parse_workflow` as `kubectl apply` and the
+operator, so an SDK mistake gets the same field-path error. The model (pydantic) is
+imported only here, at call time: task pods import the SDK but never build Workflows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
+from kubecanvas.errors import InvalidWorkflow, Problem
+from kubecanvas.sdk.options import normalize_code, normalize_options
+
+__all__ = ["API_VERSION", "build_manifest", "json_at", "slug", "unique_name", "validate_manifest"]
+
+API_VERSION = "kubecanvas.io/v1alpha1"
+
+
+def build_manifest(
+    canvas: JSONObject,
+    *,
+    name: str | None,
+    label: str,
+    namespace: str | None = None,
+    code: Mapping[str, Any] | None = None,
+    args: Iterable[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    parallelism: int | None = None,
+    ttl_seconds_after_finished: int | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> JSONObject:
+    metadata: JSONObject = {"name": name} if name is not None else {"generateName": f"{slug(label)}-"}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    if labels:
+        metadata["labels"] = json_at(dict(labels), "metadata.labels")
+    spec: JSONObject = {"canvas": canvas}
+    args = list(args)
+    if args:
+        spec["args"] = json_at(args, "spec.args")
+    if kwargs:
+        spec["kwargs"] = json_at(dict(kwargs), "spec.kwargs")
+    if code is not None:
+        spec["code"] = normalize_code(code)
+    if defaults:
+        spec["defaults"] = normalize_options(defaults, "spec.defaults")
+    if parallelism is not None:
+        spec["parallelism"] = parallelism
+    if ttl_seconds_after_finished is not None:
+        spec["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
+    manifest: JSONObject = {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata, "spec": spec}
+    validate_manifest(manifest)
+    return manifest
+
+
+def validate_manifest(manifest: Mapping[str, Any]) -> None:
+    """InvalidWorkflow, with field paths, unless `manifest` is a valid Workflow."""
+    from kubecanvas.canvas.validation import parse_workflow  # pydantic only when building
+
+    parse_workflow(manifest)
+
+
+def slug(label: str) -> str:
+    """A DNS-label-safe piece of a name: `conftasks.add_all` -> `add-all`."""
+    text = re.sub(r"[^a-z0-9-]+", "-", label.rsplit(".", 1)[-1].lower()).strip("-")
+    return text[:40].rstrip("-") or "workflow"
+
+
+def unique_name(label: str) -> str:
+    """A fresh Workflow name, like the task ids Celery makes for each `apply_async`."""
+    import uuid  # only submitters need it; task pods should not pay for importing it
+
+    return f"{slug(label)}-{uuid.uuid4().hex[:10]}"
+
+
+def json_at(value: Any, path: str) -> JSON:
+    """`value` as JSON (tuples become lists), or InvalidWorkflow naming where it is not."""
+    try:
+        return to_json_value(value)
+    except NotJSONError as error:
+        where = path + ("" if not error.path or error.path.startswith("[") else ".") + error.path
+        raise InvalidWorkflow(
+            [Problem(where, f"{type(error.value).__name__} {error.value!r} is not a JSON value")]
+        ) from None
