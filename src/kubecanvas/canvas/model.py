@@ -201,6 +201,7 @@ class PipSource(Strict):
     packages: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
     index_url: str | None = None
     find_links: list[str] | None = None
+    no_index: bool = False  # install only from find_links (air-gapped clusters, wheel directories)
 
 
 class CodeSource(Strict):
