@@ -1,0 +1,1 @@
+"""Helpers shared by kubecanvas' tests: the local cluster, waiting on conditions, manifests."""
