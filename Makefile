@@ -42,6 +42,11 @@ cluster: venv tools ## start the local control plane, redis and the node agent (
 cluster-down: ## stop every process `make cluster` started
 	$(PYTHON) hack/cluster.py down
 
+.PHONY: operator
+operator: cluster ## run the operator in the foreground against .cluster/kubeconfig
+	source .cluster/env && kubectl apply -f crds/ -f hack/dev/task-clusterrole.yaml
+	source .cluster/env && exec $(VENV)/bin/kubecanvas-operator --liveness http://127.0.0.1:18080/healthz
+
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layering contracts
 	$(VENV)/bin/ruff check .
