@@ -16,7 +16,7 @@ from support.waiting import wait_until
 
 def free_port() -> int:
     with socket.socket() as probe:
-        probe.bind(("0.0.0.0", 0))  # noqa: S104
+        probe.bind(("0.0.0.0", 0))
         return int(probe.getsockname()[1])
 
 

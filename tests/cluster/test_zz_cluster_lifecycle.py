@@ -111,7 +111,7 @@ def _port_free(port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("0.0.0.0", port))  # noqa: S104
+            probe.bind(("0.0.0.0", port))
         except OSError:
             return False
     return True
