@@ -47,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_in_pod() -> int:
     # Imported here: the local mode needs neither Redis nor the code-source machinery.
-    import redis
-
     from kubecanvas.store.taskside import TaskStore, connect
+    from kubecanvas.store.wire import RedisWireError
     from kubecanvas_runtime.codesource import CodeSourceError, install_code
     from kubecanvas_runtime.environment import RuntimeSettings, SettingsError
 
@@ -91,7 +90,7 @@ def run_in_pod() -> int:
         execution = run_attempt(inputs, settings.attempt, settings.workflow, on_start=announce)
         value = execution.value if execution.succeeded else MISSING
         store.record_outcome(settings.task_id, settings.attempt, execution.outcome, value)
-    except redis.RedisError as error:
+    except RedisWireError as error:
         log(f"{label}: Redis at {_safe_url(settings.redis_url)} is unreachable after retrying: {error}")
         return EXIT_RUNTIME_ERROR
     except LookupError as error:

@@ -15,8 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kubecanvas_runtime.incluster import InClusterError, get_object
-
 __all__ = ["CodeSourceError", "install_code"]
 
 
@@ -49,6 +47,8 @@ def install_code(code: dict[str, Any] | None, namespace: str, workdir: Path | No
 
 
 def _from_config_map(name: str, namespace: str, target: Path) -> str:
+    from kubecanvas_runtime.incluster import InClusterError, get_object  # urllib and ssl: only here
+
     try:
         config_map = get_object(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
     except InClusterError as error:

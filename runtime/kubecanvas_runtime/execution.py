@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -191,8 +192,9 @@ def _timeout(node: TaskNode, function: Any) -> float | None:
 @contextmanager
 def _time_limit(seconds: float | None) -> Iterator[None]:
     """Raise TimeLimitExceeded inside the task after `seconds` (the Job's
-    activeDeadlineSeconds, a little later, is the hard stop)."""
-    if not seconds:
+    activeDeadlineSeconds, a little later, is the hard stop). SIGALRM exists only in
+    the main thread: an eager `.apply()` from another thread runs without the limit."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
 

@@ -11,6 +11,11 @@
 This module stays light to import: every task pod imports it with the user's code.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kubecanvas._kits.lazy import lazy_exports
 from kubecanvas.errors import (
     ChordError,
     InvalidWorkflow,
@@ -23,26 +28,42 @@ from kubecanvas.errors import (
     TimeLimitExceeded,
     WorkerLostError,
 )
-from kubecanvas.sdk import (
-    Canvas,
-    Request,
-    Signature,
-    Task,
-    WorkflowDefinition,
-    chain,
-    chord,
-    chunks,
-    from_canvas,
-    from_workflow,
-    group,
-    load_workflow,
-    shared_task,
-    signature,
-    task,
-    to_workflow,
-    xmap,
-    xstarmap,
-)
+
+if TYPE_CHECKING:
+    from kubecanvas.sdk.canvas import Canvas
+    from kubecanvas.sdk.composition import chain, chord, chunks, group, xmap, xstarmap
+    from kubecanvas.sdk.request import Request
+    from kubecanvas.sdk.signatures import Signature, signature
+    from kubecanvas.sdk.tasks import Task, shared_task, task
+    from kubecanvas.sdk.workflows import (
+        WorkflowDefinition,
+        from_canvas,
+        from_workflow,
+        load_workflow,
+        to_workflow,
+    )
+
+# SDK names are imported on first use: `import kubecanvas` stays nearly free.
+_SDK = {
+    "Canvas": "kubecanvas.sdk.canvas",
+    "Request": "kubecanvas.sdk.request",
+    "Signature": "kubecanvas.sdk.signatures",
+    "signature": "kubecanvas.sdk.signatures",
+    "Task": "kubecanvas.sdk.tasks",
+    "task": "kubecanvas.sdk.tasks",
+    "shared_task": "kubecanvas.sdk.tasks",
+    "chain": "kubecanvas.sdk.composition",
+    "chord": "kubecanvas.sdk.composition",
+    "chunks": "kubecanvas.sdk.composition",
+    "group": "kubecanvas.sdk.composition",
+    "xmap": "kubecanvas.sdk.composition",
+    "xstarmap": "kubecanvas.sdk.composition",
+    "WorkflowDefinition": "kubecanvas.sdk.workflows",
+    "from_canvas": "kubecanvas.sdk.workflows",
+    "from_workflow": "kubecanvas.sdk.workflows",
+    "load_workflow": "kubecanvas.sdk.workflows",
+    "to_workflow": "kubecanvas.sdk.workflows",
+}
 
 __version__ = "0.1.0"
 
@@ -77,3 +98,5 @@ __all__ = [
     "xmap",
     "xstarmap",
 ]
+
+__getattr__: Any = lazy_exports(__name__, _SDK, globals())

@@ -1,17 +1,13 @@
 """The task pod's view of the store: read one task's inputs, report its outcome.
 
-Synchronous and small on purpose: every task pod imports it, and a chain's hop time
-includes that import.
+Synchronous and small on purpose, on the minimal client in `wire`: every task pod
+imports it, and a chain's hop time includes that import.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, cast
-
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.states import TaskFailure, TaskRecord
@@ -25,26 +21,17 @@ from kubecanvas.store.layout import (
     decode,
     encode,
 )
+from kubecanvas.store.wire import Command, Connection
 
 __all__ = ["FailedTask", "TaskInputs", "TaskStore", "connect"]
 
 MISSING: Any = object()
 
 
-def connect(url: str, password: str | None = None, *, attempts: int = 8) -> redis.Redis:
-    """A Redis client that retries connection errors with exponential backoff
-    (about half a minute in all), so a Redis restart does not fail every task."""
-    retry = Retry(ExponentialBackoff(cap=5.0, base=0.05), attempts)
-    client: redis.Redis = redis.Redis.from_url(
-        url,
-        password=password or None,
-        decode_responses=True,
-        retry=retry,
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        socket_connect_timeout=5,
-        health_check_interval=30,
-    )
-    return client
+def connect(url: str, password: str | None = None, *, attempts: int = 8) -> Connection:
+    """A connection that retries connection errors with exponential backoff (about half
+    a minute in all), so a Redis restart does not fail every task."""
+    return Connection.from_url(url, password, attempts=attempts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +92,16 @@ class TaskInputs:
 
 
 class TaskStore:
-    def __init__(self, client: redis.Redis, workflow_uid: str, events_stream: str = DEFAULT_EVENTS_STREAM):
+    def __init__(self, client: Connection, workflow_uid: str, events_stream: str = DEFAULT_EVENTS_STREAM):
         self.client = client
         self.keys = WorkflowKeys(workflow_uid)
         self.events_stream = events_stream
 
     def load(self, task_id: str) -> TaskInputs:
-        raw_node, raw_args, raw_kwargs = self._pipeline_results(
-            lambda pipe: (
-                pipe.hget(self.keys.nodes, task_id),
-                pipe.hget(self.keys.meta, "args"),
-                pipe.hget(self.keys.meta, "kwargs"),
-            )
+        raw_node, raw_args, raw_kwargs = self._read(
+            ("HGET", self.keys.nodes, task_id),
+            ("HGET", self.keys.meta, "args"),
+            ("HGET", self.keys.meta, "kwargs"),
         )
         if raw_node is None:
             raise LookupError(
@@ -126,7 +111,7 @@ class TaskStore:
         needed = list(ref_node_ids(node.input.ref)) if node.input and node.input.ref else []
         results: dict[str, JSON] = {}
         if needed and not node.immutable:
-            values = cast(list[str | None], self.client.hmget(self.keys.results, needed))
+            values = cast(list[str | None], self.client.execute("HMGET", self.keys.results, *needed))
             results = {
                 node_id: decode(value)
                 for node_id, value in zip(needed, values, strict=True)
@@ -143,12 +128,10 @@ class TaskStore:
         )
 
     def _failed(self, task_id: str) -> FailedTask:
-        raw_node, raw_call, raw_record = self._pipeline_results(
-            lambda pipe: (
-                pipe.hget(self.keys.nodes, task_id),
-                pipe.hget(self.keys.calls, task_id),
-                pipe.hget(self.keys.records, task_id),
-            )
+        raw_node, raw_call, raw_record = self._read(
+            ("HGET", self.keys.nodes, task_id),
+            ("HGET", self.keys.calls, task_id),
+            ("HGET", self.keys.records, task_id),
         )
         node = TaskNode.from_json(cast(TaskNodeJSON, decode(raw_node)))
         call = decode(raw_call)
@@ -167,31 +150,40 @@ class TaskStore:
     ) -> None:
         """Keep the actual call (errbacks and `kubecanvas get` show it) and announce the start."""
         event = TaskEvent(self.keys.uid, task_id, attempt, "started", at=at)
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.calls, task_id, encode({"args": args, "kwargs": kwargs}))
-            pipe.xadd(self.events_stream, event.to_fields(), maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
-            pipe.execute()
+        self.client.pipeline(
+            [
+                ("HSET", self.keys.calls, task_id, encode({"args": args, "kwargs": kwargs})),
+                self._announce(event),
+            ],
+            transaction=True,
+        )
 
     def record_outcome(self, task_id: str, attempt: int, outcome: Outcome, value: JSON = MISSING) -> bool:
         """Write the attempt's outcome (and a success's value) once, then announce it.
 
         Returns False when this attempt had already reported: the stored outcome and
         result stay as first written."""
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(
-                self.keys.outcomes, WorkflowKeys.outcome_field(task_id, attempt), encode(outcome.to_json())
+        commands: list[Command] = [
+            (
+                "HSETNX",
+                self.keys.outcomes,
+                WorkflowKeys.outcome_field(task_id, attempt),
+                encode(outcome.to_json()),
             )
-            if value is not MISSING:
-                pipe.hsetnx(self.keys.results, task_id, encode(value))
-            event = TaskEvent(
-                self.keys.uid, task_id, attempt, outcome.kind, outcome=outcome, at=outcome.finished_at
-            )
-            pipe.xadd(self.events_stream, event.to_fields(), maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
-            written = pipe.execute()
-        return bool(written[0])
+        ]
+        if value is not MISSING:
+            commands.append(("HSETNX", self.keys.results, task_id, encode(value)))
+        event = TaskEvent(
+            self.keys.uid, task_id, attempt, outcome.kind, outcome=outcome, at=outcome.finished_at
+        )
+        commands.append(self._announce(event))
+        written = self.client.pipeline(commands, transaction=True)
+        return written[0] == 1
 
-    def _pipeline_results(self, build: Any) -> list[Any]:
-        with self.client.pipeline(transaction=False) as pipe:
-            build(pipe)
-            results: list[Any] = pipe.execute()
-            return results
+    def _announce(self, event: TaskEvent) -> Command:
+        fields = [part for pair in event.to_fields().items() for part in pair]
+        return ("XADD", self.events_stream, "MAXLEN", "~", EVENTS_MAXLEN, "*", *fields)
+
+    def _read(self, *commands: Command) -> list[Any]:
+        replies: list[Any] = self.client.pipeline(commands)
+        return replies

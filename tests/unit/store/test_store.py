@@ -1,0 +1,161 @@
+"""The store against a real redis-server: the pod's minimal client and the operator's
+redis-py side must agree on every key and event."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from kubecanvas.canvas.compiler import compile_spec
+from kubecanvas.canvas.validation import parse_spec
+from kubecanvas.engine.states import TaskFailure
+from kubecanvas.store.hostside import WorkflowStore, connect_async
+from kubecanvas.store.layout import Outcome
+from kubecanvas.store.taskside import TaskStore, connect
+from kubecanvas.store.wire import Connection, RedisConnectionError, RedisReplyError
+
+PASSWORD = "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A private redis-server with a password, as production ones have."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (Debian package redis-server; hack/install-deps.sh)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="redis-test-")
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--requirepass",
+            PASSWORD,
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.02)
+    try:
+        yield f"redis://:{PASSWORD}@127.0.0.1:{port}/2"
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_commands_pipelines_and_transactions(redis_url: str) -> None:
+    connection = Connection.from_url(redis_url)
+    try:
+        assert connection.execute("SET", "k", "välue") == "OK"
+        assert connection.execute("GET", "k") == "välue"  # UTF-8 both ways
+        assert connection.pipeline([("HSET", "h", "a", "1"), ("HGET", "h", "a"), ("HGET", "h", "x")]) == [
+            1,
+            "1",
+            None,
+        ]
+        assert connection.pipeline([("HSETNX", "h", "a", "2"), ("HGETALL", "h")], transaction=True) == [
+            0,
+            ["a", "1"],
+        ]
+        assert connection.execute("INCRBY", "n", 5) == 5
+        with pytest.raises(RedisReplyError, match="WRONGTYPE"):
+            connection.execute("HGET", "k", "field")
+        assert connection.execute("CLIENT", "INFO").count("db=2") == 1  # the URL's database
+    finally:
+        connection.close()
+
+
+def test_a_wrong_password_is_a_clear_error(redis_url: str) -> None:
+    connection = Connection.from_url(redis_url.replace(PASSWORD, "nope"))
+    with pytest.raises(RedisReplyError, match=r"WRONGPASS|invalid"):
+        connection.execute("PING")
+
+
+def test_an_unreachable_redis_is_retried_then_reported() -> None:
+    connection = Connection.from_url(f"redis://127.0.0.1:{free_port()}/0", attempts=3)
+    started = time.monotonic()
+    with pytest.raises(RedisConnectionError, match="after 3 attempts"):
+        connection.execute("PING")
+    assert time.monotonic() - started >= 0.1  # it waited between attempts (0.05 s, then 0.1 s)
+
+
+def test_the_pod_and_the_operator_agree_on_the_layout(redis_url: str) -> None:
+    """What the runtime writes (minimal client) is what the operator reads (redis-py)."""
+    spec = parse_spec(
+        {"canvas": {"chain": [{"task": "m.add", "args": [1, 2]}, {"task": "m.mul", "args": [10]}]}}
+    )
+    graph = compile_spec(spec)
+    uid = f"uid-{time.time_ns()}"
+    stream = f"test:events:{uid}"
+
+    async def create() -> None:
+        store = WorkflowStore(connect_async(redis_url), stream)
+        assert await store.create(uid, graph, {"name": "w", "namespace": "ns"})
+        assert not await store.create(uid, graph, {"name": "w", "namespace": "ns"})  # never reset
+        await store.client.hset(f"kc:{{{uid}}}:results", "t0", "3")
+        await store.ensure_group("operator")
+        await store.client.aclose()
+
+    asyncio.run(create())
+    pod = TaskStore(connect(redis_url), uid, stream)
+    inputs = pod.load("t1")
+    assert inputs.node.task == "m.mul"
+    assert inputs.results == {"t0": 3}
+    pod.record_start("t1", 1, [3, 10], {}, at=100.0)
+    assert pod.record_outcome("t1", 1, Outcome("succeeded", finished_at=101.0), 30)
+    assert not pod.record_outcome(
+        "t1", 1, Outcome("failed", error=TaskFailure("X", "late")), 99
+    )  # written once
+    pod.client.close()
+
+    async def read() -> None:
+        store = WorkflowStore(connect_async(redis_url), stream)
+        events = await store.read_events("operator", "me", block_ms=100)
+        assert [(event.task_id, event.kind) for event in events] == [
+            ("t1", "started"),
+            ("t1", "succeeded"),
+            ("t1", "failed"),  # a duplicate report is announced, and ignored by the engine
+        ]
+        assert events[1].outcome is not None
+        assert events[1].outcome.finished_at == 101.0
+        assert await store.results(uid) == {"t0": 3, "t1": 30}
+        assert (await store.calls(uid))["t1"] == {"args": [3, 10], "kwargs": {}}
+        outcome = await store.outcome(uid, "t1", 1)
+        assert outcome is not None
+        assert outcome.kind == "succeeded"
+        await store.ack("operator", [event.stream_id for event in events])
+        assert await store.read_events("operator", "me", pending=True) == []
+        await store.delete(uid)
+        assert not await store.exists(uid)
+        await store.client.aclose()
+
+    asyncio.run(read())
