@@ -30,7 +30,7 @@ from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow
 from kubecanvas.graph.nodes import ref_node_ids
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
-from kubecanvas.store.layout import Outcome, TaskEvent
+from kubecanvas.store.layout import TaskEvent
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure
 from kubecanvas_operator.jobs import WorkflowIdentity, build_job
@@ -199,10 +199,7 @@ class Conductor:
         received = time.time()
 
         def mutate(engine: Engine, now: float) -> Step:
-            return _merge(
-                _feed(engine, event.task_id, event.attempt, event.kind, event.outcome, now=now)
-                for event in events
-            )
+            return _merge(event.apply(engine, now) for event in events)
 
         step = await self._apply(run, mutate)
         for event in events:
@@ -212,9 +209,15 @@ class Conductor:
             self.observe("hops", float(len(step.launches)))
 
     async def on_job(self, event_type: str, job: Mapping[str, Any]) -> None:
-        """A Job of ours changed: act only on what Redis cannot tell (a silent death)."""
+        """A Job of ours changed: act only on what Redis cannot tell (a silent death),
+        and remove it once it completed (its work is in Redis; etcd stays small)."""
+        conditions = {
+            c.get("type"): c.get("status") for c in (job.get("status") or {}).get("conditions") or []
+        }
         found = await self._attempt_of(job)
         if found is None:
+            if conditions.get("Complete") == "True" and self.config.delete_succeeded_jobs:
+                await self._delete_completed(job)
             return
         run, task_id, attempt = found
         metadata = job["metadata"]
@@ -228,25 +231,34 @@ class Conductor:
                 ),
                 lost=True,
             )
+        elif conditions.get("Failed") == "True":
+            pods = await self.api.job_pods(metadata["namespace"], metadata["name"])
+            failure = job_failure(dict(job), pods)
+        elif conditions.get("Complete") == "True":
+            failure = AttemptFailure(
+                TaskFailure(
+                    "WorkerLostError",
+                    "the task exited successfully without reporting",
+                    "kubecanvas.errors",
+                ),
+                lost=True,
+            )
         else:
-            conditions = {
-                c.get("type"): c.get("status") for c in (job.get("status") or {}).get("conditions") or []
-            }
-            if conditions.get("Failed") == "True":
-                pods = await self.api.job_pods(metadata["namespace"], metadata["name"])
-                failure = job_failure(dict(job), pods)
-            elif conditions.get("Complete") == "True":
-                failure = AttemptFailure(
-                    TaskFailure(
-                        "WorkerLostError",
-                        "the task exited successfully without reporting",
-                        "kubecanvas.errors",
-                    ),
-                    lost=True,
-                )
-            else:
-                return
+            return
         await self._attempt_ended(run, task_id, attempt, failure)
+        if conditions.get("Complete") == "True" and self.config.delete_succeeded_jobs:
+            await self._delete_completed(job)
+
+    async def _delete_completed(self, job: Mapping[str, Any]) -> None:
+        """Delete a Job whose pod exited 0, only after Kubernetes saw it complete: deleting
+        earlier would SIGTERM a runtime that is still exiting and mark its pod Failed."""
+        metadata = job["metadata"]
+        if metadata.get("deletionTimestamp"):
+            return
+        try:
+            await self.api.delete_job(metadata["namespace"], metadata["name"])
+        except ApiError as error:
+            logger.warning("cannot delete completed Job %s: %s", metadata["name"], error)
 
     async def on_pod(self, pod: Mapping[str, Any]) -> None:
         """A pod of ours that will never start (bad image, missing Secret, ...)."""
@@ -283,9 +295,7 @@ class Conductor:
         """The attempt is over. If the runtime did report, its outcome wins (the stream may lag)."""
         outcome = await self.store.outcome(run.identity.uid, task_id, attempt)
         if outcome is not None:
-            await self._apply(
-                run, lambda engine, now: _feed(engine, task_id, attempt, outcome.kind, outcome, now=now)
-            )
+            await self._apply(run, lambda engine, now: outcome.apply(engine, task_id, attempt, now))
         elif failure is not None:
             await self._apply(
                 run,
@@ -311,11 +321,6 @@ class Conductor:
     async def _carry_out(self, run: WorkflowRun, step: Step) -> None:
         for notice in step.notices:
             self._post_notice(run, notice)
-        if self.config.delete_succeeded_jobs:
-            for task_id in step.changed:
-                record = run.engine.records[task_id]
-                if record.state == "SUCCESS" and record.attempt:
-                    self._spawn(self._delete_job(run, task_id, record.attempt))
         await asyncio.gather(
             *(self._kill(run, kill) for kill in step.kills),
             *(self._launch(run, launch) for launch in step.launches),
@@ -458,7 +463,7 @@ class Conductor:
                 if outcome is not None:
                     await self._apply(
                         run,
-                        lambda engine, now: _feed(engine, task_id, attempt, outcome.kind, outcome, now=now),
+                        lambda engine, now: outcome.apply(engine, task_id, attempt, now),
                     )
                     return
                 job = await self.api.get_job(
@@ -545,31 +550,6 @@ class Conductor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
-
-
-def _feed(
-    engine: Engine, task_id: str, attempt: int, kind: str, outcome: Outcome | None, *, now: float
-) -> Step:
-    """One piece of news about an attempt, as an engine call."""
-    if kind == "started":
-        return engine.started(task_id, attempt, now)
-    if kind == "succeeded":
-        return engine.succeeded(task_id, attempt, now)
-    if kind == "expired":
-        return engine.expired(task_id, attempt, now)
-    rule = outcome.task_rule if outcome else None
-    error = (outcome.error if outcome else None) or TaskFailure("Error", "the task failed without saying why")
-    if kind == "retry":
-        return engine.retry_requested(
-            task_id,
-            attempt,
-            now,
-            countdown=outcome.countdown if outcome else None,
-            max_retries=outcome.max_retries if outcome else None,
-            error=error,
-            task_rule=rule,
-        )
-    return engine.failed(task_id, attempt, error, now, task_rule=rule)
 
 
 def _merge(steps: Iterable[Step]) -> Step:

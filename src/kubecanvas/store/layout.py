@@ -21,10 +21,14 @@ is written, and survives an operator restart until acknowledged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps, loads
 from kubecanvas.engine.states import TaskFailure
+
+if TYPE_CHECKING:  # task pods never load the engine's machine
+    from kubecanvas.engine.effects import Step
+    from kubecanvas.engine.machine import Engine
 
 __all__ = [
     "DEFAULT_EVENTS_STREAM",
@@ -115,6 +119,25 @@ class Outcome:
                 data[name] = value
         return data
 
+    def apply(self, engine: Engine, task_id: str, attempt: int, now: float) -> Step:
+        """Tell the engine what this attempt reported: one mapping for every host."""
+        if self.kind == "succeeded":
+            return engine.succeeded(task_id, attempt, now)
+        if self.kind == "expired":
+            return engine.expired(task_id, attempt, now)
+        error = self.error or TaskFailure("Error", "the task failed without saying why")
+        if self.kind == "retry":
+            return engine.retry_requested(
+                task_id,
+                attempt,
+                now,
+                countdown=self.countdown,
+                max_retries=self.max_retries,
+                error=error,
+                task_rule=self.task_rule,
+            )
+        return engine.failed(task_id, attempt, error, now, task_rule=self.task_rule)
+
     @classmethod
     def from_json(cls, data: Any) -> Outcome:
         if not isinstance(data, dict) or data.get("kind") not in ("succeeded", "failed", "retry", "expired"):
@@ -142,6 +165,13 @@ class TaskEvent:
     outcome: Outcome | None = None
     at: float | None = None
     stream_id: str = field(default="", compare=False)
+
+    def apply(self, engine: Engine, now: float) -> Step:
+        """Tell the engine this news."""
+        if self.kind == "started":
+            return engine.started(self.task_id, self.attempt, now)
+        outcome = self.outcome or Outcome(self.kind)
+        return outcome.apply(engine, self.task_id, self.attempt, now)
 
     def to_fields(self) -> dict[str, str]:
         fields = {"w": self.workflow_uid, "t": self.task_id, "a": str(self.attempt), "k": self.kind}
