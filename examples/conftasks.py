@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 
-class ExpectedException(Exception):  # noqa: N818 - the contract's name
+class ExpectedException(Exception):  # the contract's name
     """Raised on purpose by `fail`."""
 
 

@@ -1,0 +1,1 @@
+../conftasks.py

@@ -1,0 +1,49 @@
+"""`kubecanvas lint FILE...`: validate Workflow files offline, as the cluster would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kubecanvas.cli.errors import EXIT_FAILED, EXIT_OK
+
+__all__ = ["lint", "workflow_problems"]
+
+
+def lint(
+    files: Annotated[
+        list[Path], typer.Argument(help="Workflow YAML files.", show_default=False, metavar="FILE")
+    ],
+) -> None:
+    """Check Workflow files: YAML syntax (with line numbers) and every field (with its path)."""
+    invalid = 0
+    for path in files:
+        problems = workflow_problems(path)
+        if problems:
+            invalid += 1
+        for problem in problems:
+            typer.echo(f"{path}: {problem}")
+    if invalid:
+        typer.echo(f"{invalid} of {len(files)} file(s) invalid", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    typer.echo(f"OK: {len(files)} workflow file(s) valid")
+    raise typer.Exit(EXIT_OK)
+
+
+def workflow_problems(path: Path) -> list[str]:
+    """What is wrong with the Workflow in `path`, one line each (none: it is valid)."""
+    from kubecanvas.canvas.compiler import compile_spec
+    from kubecanvas.errors import InvalidWorkflow
+    from kubecanvas.local.files import load_workflow_file
+
+    try:
+        compile_spec(load_workflow_file(path).spec)
+    except InvalidWorkflow as error:
+        return [str(problem) for problem in error.problems] or [str(error)]
+    except UnicodeDecodeError as error:
+        return [f"not a text file: {error.reason}"]
+    except OSError as error:
+        return [f"cannot read it: {error.strerror or error}"]
+    return []

@@ -1,0 +1,196 @@
+"""Celery's `.apply()`: run a whole canvas here, in this process, synchronously.
+
+The same compiler and engine as `kubecanvas run` and the operator, and the same
+`run_attempt` as the task runtime; only the launcher differs: attempts run one at a
+time in this process, and delays (countdown, retries) are real `time.sleep`s. Tasks
+must be importable here, as with Celery's eager mode.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas.canvas.compiler import compile_spec
+from kubecanvas.canvas.model import CANVAS_FORMS
+from kubecanvas.canvas.validation import parse_workflow
+from kubecanvas.engine.effects import Launch, Step
+from kubecanvas.engine.machine import Engine
+from kubecanvas.engine.states import Phase, TaskFailure
+from kubecanvas.errors import InvalidWorkflow, Problem, TaskRevokedError
+from kubecanvas.graph.nodes import TaskNode
+from kubecanvas.local.attempts import child_environment, task_inputs
+from kubecanvas.report.document import WorkflowDocument, workflow_document
+from kubecanvas_runtime.errbacks import rebuild_exception
+from kubecanvas_runtime.execution import run_attempt
+
+__all__ = ["EagerResult", "run_eagerly"]
+
+_STATES = {Phase.SUCCEEDED: "SUCCESS", Phase.FAILED: "FAILURE", Phase.REVOKED: "REVOKED"}
+
+
+@dataclass(frozen=True, slots=True)
+class EagerResult:
+    """A finished eager run, shaped like Celery's `EagerResult`."""
+
+    document: WorkflowDocument
+    failure: TaskFailure | None  # the root cause, with what it takes to rebuild the exception
+    started_at: float | None = None  # epoch seconds, when the workflow started
+    finished_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<EagerResult {self.id} {self.state}>"
+
+    @property
+    def id(self) -> str:
+        return self.document["name"]
+
+    @property
+    def state(self) -> str:
+        """SUCCESS, FAILURE or REVOKED (Celery's names)."""
+        return _STATES.get(Phase(self.document["phase"]), "PENDING")
+
+    @property
+    def result(self) -> Any:
+        """The value on success, else the exception `get()` would raise (as Celery)."""
+        return self.document["result"] if self.successful() else self._exception()
+
+    @property
+    def traceback(self) -> str | None:
+        return self.failure.traceback if self.failure is not None else None
+
+    def get(self, propagate: bool = True, **_ignored: Any) -> Any:
+        """The workflow's value; raises the root cause's exception unless `propagate=False`.
+
+        Celery's timeout/interval arguments are accepted and ignored: the run is over."""
+        if self.successful():
+            return self.document["result"]
+        error = self._exception()
+        if propagate:
+            raise error
+        return error
+
+    def ready(self) -> bool:
+        return True
+
+    def successful(self) -> bool:
+        return self.document["phase"] == Phase.SUCCEEDED.value
+
+    def failed(self) -> bool:
+        return self.document["phase"] == Phase.FAILED.value
+
+    def _exception(self) -> Exception:
+        if self.failure is not None:
+            return rebuild_exception(self.failure)
+        return TaskRevokedError(f"workflow {self.id} was revoked")
+
+
+def run_eagerly(
+    canvas: Mapping[str, Any], args: Any = None, kwargs: Mapping[str, Any] | None = None
+) -> EagerResult:
+    """Run a canvas mapping (`{"chain": [...]}`) or a whole Workflow manifest here.
+
+    `args` are prepended to the manifest's `spec.args` and `kwargs` merged over its
+    `spec.kwargs` (call-time arguments, contract 3.1 and 3.2). Invalid input raises
+    InvalidWorkflow with field paths; a failed task does not raise until `get()`."""
+    workflow = parse_workflow(_manifest(canvas, args, kwargs))
+    engine = Engine(compile_spec(workflow.spec), parallelism=1)
+    name = workflow.metadata.name or "eager"
+    runner = _EagerRunner(engine, name)
+    runner.run(revoke=workflow.spec.revoke)
+    document = workflow_document(name, engine, runner.results, runner.calls)
+    error = engine.error()
+    failure = engine.records[error.task_id].error if error is not None else None
+    return EagerResult(document, failure, engine.started_at, engine.finished_at)
+
+
+def _manifest(canvas: Mapping[str, Any], args: Any, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not isinstance(canvas, Mapping):
+        raise InvalidWorkflow(
+            [Problem("", f"expected a canvas or a Workflow mapping, not {type(canvas).__name__}")]
+        )
+    if any(form in canvas for form in CANVAS_FORMS):
+        manifest: dict[str, Any] = {
+            "apiVersion": "kubecanvas.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": "eager"},
+            "spec": {"canvas": dict(canvas)},
+        }
+    else:
+        manifest = dict(canvas)
+        manifest["spec"] = dict(manifest.get("spec") or {})
+    spec = manifest["spec"]
+    if args:
+        if isinstance(args, str | bytes) or not hasattr(args, "__iter__"):
+            raise InvalidWorkflow([Problem("args", f"must be a list of arguments, not {args!r}")])
+        spec["args"] = [*args, *(spec.get("args") or [])]
+    if kwargs:
+        spec["kwargs"] = {**(spec.get("kwargs") or {}), **kwargs}
+    return manifest
+
+
+class _EagerRunner:
+    """Drives the engine with in-process attempts until the workflow ends."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.results: dict[str, JSON] = {}
+        self.calls: dict[str, JSONObject] = {}
+        self._launches: deque[Launch] = deque()
+
+    def run(self, *, revoke: bool) -> None:
+        step = self.engine.revoke(time.time()) if revoke else self.engine.start(time.time())
+        while True:
+            self._launches.extend(step.launches)
+            if self._launches:
+                step = self._attempt(self._launches.popleft())
+            elif self.engine.phase.finished:
+                return
+            elif step.wake_at is not None:
+                time.sleep(max(0.0, step.wake_at - time.time()))
+                step = self.engine.tick(time.time())
+            else:  # pragma: no cover - the engine always has work, a timer or an end
+                raise RuntimeError(f"workflow {self.name} is stuck: nothing to run and nothing to wait for")
+
+    def _attempt(self, launch: Launch) -> Step:
+        node, attempt = launch.node, launch.attempt
+        record = self.engine.records[node.id]
+        now = time.time()
+        if record.terminal or not record.launched or record.attempt != attempt:
+            return self.engine.tick(now)  # killed before it ran
+        if record.expires_at is not None and now > record.expires_at:
+            return self.engine.expired(node.id, attempt, now)
+        self._launches.extend(self.engine.started(node.id, attempt, now).launches)
+        inputs = task_inputs(self.engine, node, self.results, self.calls)
+        with _task_environment(node, attempt, self.name):
+            execution = run_attempt(inputs, attempt, self.name)
+        self.calls[node.id] = {"args": execution.args, "kwargs": execution.kwargs}
+        if execution.succeeded:
+            self.results.setdefault(node.id, execution.value)
+        return execution.outcome.apply(self.engine, node.id, attempt, time.time())
+
+
+@contextmanager
+def _task_environment(node: TaskNode, attempt: int, workflow: str) -> Iterator[None]:
+    """The variables a task sees in its pod or child process (its identity, its `env`
+    option), set for the duration of one attempt and then restored."""
+    values = child_environment(
+        {}, task_id=node.id, attempt=attempt, workflow=workflow, code_dir=None, options=node.options
+    )
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

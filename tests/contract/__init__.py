@@ -1,0 +1,1 @@
+"""The contract's public cases as a table shared by every harness (local, eager, cluster)."""

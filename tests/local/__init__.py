@@ -1,0 +1,1 @@
+"""The local runner, the eager runner and the `kubecanvas` command line."""
