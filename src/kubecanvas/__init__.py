@@ -43,27 +43,31 @@ if TYPE_CHECKING:
         to_workflow,
     )
 
-# SDK names are imported on first use: `import kubecanvas` stays nearly free.
-_SDK = {
-    "Canvas": "kubecanvas.sdk.canvas",
-    "Request": "kubecanvas.sdk.request",
-    "Signature": "kubecanvas.sdk.signatures",
-    "signature": "kubecanvas.sdk.signatures",
-    "Task": "kubecanvas.sdk.tasks",
-    "task": "kubecanvas.sdk.tasks",
-    "shared_task": "kubecanvas.sdk.tasks",
-    "chain": "kubecanvas.sdk.composition",
-    "chord": "kubecanvas.sdk.composition",
-    "chunks": "kubecanvas.sdk.composition",
-    "group": "kubecanvas.sdk.composition",
-    "xmap": "kubecanvas.sdk.composition",
-    "xstarmap": "kubecanvas.sdk.composition",
-    "WorkflowDefinition": "kubecanvas.sdk.workflows",
-    "from_canvas": "kubecanvas.sdk.workflows",
-    "from_workflow": "kubecanvas.sdk.workflows",
-    "load_workflow": "kubecanvas.sdk.workflows",
-    "to_workflow": "kubecanvas.sdk.workflows",
-}
+# SDK names are imported on first use (through kubecanvas.sdk, itself lazy):
+# `import kubecanvas` stays nearly free.
+_SDK = dict.fromkeys(
+    (
+        "Canvas",
+        "Request",
+        "Signature",
+        "signature",
+        "Task",
+        "task",
+        "shared_task",
+        "chain",
+        "chord",
+        "chunks",
+        "group",
+        "xmap",
+        "xstarmap",
+        "WorkflowDefinition",
+        "from_canvas",
+        "from_workflow",
+        "load_workflow",
+        "to_workflow",
+    ),
+    "kubecanvas.sdk",
+)
 
 __version__ = "0.1.0"
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,43 +17,14 @@ from kubecanvas.local.stores import StoreUnavailable, open_store
 from kubecanvas.report.document import workflow_document
 from kubecanvas.store.hostside import WorkflowStore
 from local.helpers import EXAMPLES, HERE, workflow
+from support.redis import free_port, redis_server
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def _redis_server(directory: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-    try:
-        yield f"redis://127.0.0.1:{port}/0", server
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with _redis_server(tmp_path_factory.mktemp("redis")) as (url, _):
+    with redis_server(tmp_path_factory.mktemp("redis")) as (url, _):
         yield url
 
 
@@ -93,7 +61,7 @@ def test_a_local_run_in_redis_reads_back_as_the_operator_would(redis_url: str) -
 
 
 def test_an_unreachable_redis_is_one_clear_error() -> None:
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
 
     async def scenario() -> None:
         async with open_store(url):
@@ -113,7 +81,7 @@ def test_redis_going_away_mid_run_stops_the_run_with_one_clear_error(tmp_path: P
             await runner.run()
 
     with (
-        _redis_server(tmp_path) as (url, server),
+        redis_server(tmp_path) as (url, server),
         pytest.raises(StoreUnavailable, match=r"Redis at .* failed"),
     ):
         asyncio.run(scenario(url, server))

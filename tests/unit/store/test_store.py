@@ -4,10 +4,6 @@ redis-py side must agree on every key and event."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -20,56 +16,16 @@ from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import TaskStore, connect
 from kubecanvas.store.wire import Connection, RedisConnectionError, RedisReplyError
+from support.redis import free_port, redis_server
 
 PASSWORD = "s3cret"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A private redis-server with a password, as production ones have."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (Debian package redis-server; hack/install-deps.sh)")
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="redis-test-")
-    server = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--requirepass",
-            PASSWORD,
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.02)
-    try:
-        yield f"redis://:{PASSWORD}@127.0.0.1:{port}/2"
-    finally:
-        server.terminate()
-        server.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server with a password, as production ones have; database 2."""
+    with redis_server(tmp_path_factory.mktemp("redis"), password=PASSWORD, db=2) as (url, _):
+        yield url
 
 
 def test_commands_pipelines_and_transactions(redis_url: str) -> None:
