@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -52,11 +52,33 @@ def _json_value(value: Any) -> JSON:
         return to_json_value(value)
     except NotJSONError as error:
         where = f" (at {error.path})" if error.path else ""
+        kind = type(error.value).__name__
         raise PydanticCustomError(
             "not_json",
-            "{value} is a {kind}, not a JSON value{where}; quote it if you meant a string",
-            {"value": repr(error.value)[:60], "kind": type(error.value).__name__, "where": where},
+            "{value} is {kind}, not a JSON value{where}; quote it if you meant a string",
+            {"value": _short(repr(error.value)), "kind": f"{_article(kind)} {kind}", "where": where},
         ) from None
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _refuse_bool(value: Any) -> Any:
+    """pydantic reads `true` as 1 where a number is expected; a Workflow never means that."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "bool_not_number", "must be a number, not {value}", {"value": str(value).lower()}
+        )
+    return value
+
+
+NotBool = BeforeValidator(_refuse_bool)
+"""For numeric fields: `countdown: true` is a mistake, not one second."""
 
 
 JSONValue = Annotated[Any, AfterValidator(_json_value)]

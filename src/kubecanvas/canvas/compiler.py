@@ -266,6 +266,8 @@ class _Compiler:
                 errback,
                 _Context(input=Input("errback"), options=context.options, path=path, role="errback"),
             )
+            if not template.nodes:
+                continue  # an empty errback (`group: []`) has nothing to run
             self.attachments.append(
                 ErrbackAttachment(
                     id=f"e{len(self.attachments)}", path=path, template=tuple(template.nodes), units=units

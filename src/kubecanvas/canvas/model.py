@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator
 from pydantic_core import PydanticCustomError
 
 from kubecanvas._kits.suggestions import did_you_mean
-from kubecanvas.canvas.base import JSONValue, Strict
+from kubecanvas.canvas.base import JSONValue, NotBool, Strict
 from kubecanvas.canvas.options import TaskOptions
 
 __all__ = [
@@ -42,8 +42,7 @@ CANVAS_FORMS = ("task", "chain", "group", "chord", "map", "starmap", "chunks")
 TaskName = Annotated[
     str,
     Field(
-        min_length=3,
-        max_length=512,
+        max_length=512,  # no min_length: the pattern's message says what a task name looks like
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$",
         description="dotted path of an importable function, such as 'conftasks.add'",
     ),
@@ -149,7 +148,7 @@ class Starmap(_Callbacks):
 class ChunksParts(Strict):
     task: TaskName
     items: list[JSONValue]
-    size: Annotated[int, Field(gt=0)]
+    size: Annotated[int, Field(gt=0), NotBool]
 
     @field_validator("items")
     @classmethod
@@ -233,8 +232,8 @@ class WorkflowSpec(Strict):
     kwargs: dict[str, JSONValue] = Field(default_factory=dict)
     code: CodeSource | None = None
     defaults: TaskOptions | None = None
-    parallelism: Annotated[int, Field(ge=1, le=100_000)] = 50
-    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = 86400
+    parallelism: Annotated[int, Field(ge=1, le=100_000), NotBool] = 50
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0), NotBool] | None = 86400
     revoke: bool = False
 
 

@@ -9,6 +9,7 @@ such as `tolerations` are replaced whole.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,22 +17,26 @@ from pydantic import AwareDatetime, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
-from kubecanvas.canvas.base import JSONValue, Strict
+from kubecanvas.canvas.base import JSONValue, NotBool, Strict
 
 __all__ = ["EnvVar", "Resources", "RetryPolicy", "TaskOptions", "merge_options"]
 
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False), NotBool]
 
 
 class RetryPolicy(Strict):
     """Retry a task that raised (any exception, or only those in `autoretryFor`) or
     whose pod died. The n-th retry waits `delay * backoff**(n-1)` seconds, at most
-    `backoffMax`; with `jitter` a random part of that (full jitter, as Celery)."""
+    `backoffMax`; with `jitter` a random part of that (full jitter, as Celery).
 
-    max: int = Field(ge=0, le=1000)
+    Every field is optional, so that a layer can override one of them (`delay` on a
+    task under `spec.defaults.retries.max`); a merged rule without `max` allows
+    Celery's 3 retries."""
+
+    max: Annotated[int, Field(ge=0, le=1000), NotBool] | None = None
     delay: Seconds | None = None
-    backoff: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False)] | None = None
-    backoff_max: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    backoff: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False), NotBool] | None = None
+    backoff_max: Annotated[float, Field(gt=0, allow_inf_nan=False), NotBool] | None = None
     jitter: bool | None = None
     autoretry_for: list[Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z_][\w.]*$")]] | None = None
 
@@ -53,7 +58,7 @@ class TaskOptions(Strict):
     countdown: Seconds | None = None
     eta: AwareDatetime | None = None
     expires: Seconds | AwareDatetime | None = None
-    timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    timeout: Annotated[float, Field(gt=0, allow_inf_nan=False), NotBool] | None = None
     retries: RetryPolicy | None = None
     image: Annotated[str, Field(min_length=1)] | None = None
     resources: Resources | None = None
@@ -61,14 +66,24 @@ class TaskOptions(Strict):
     node_selector: dict[str, str] | None = None
     tolerations: list[dict[str, JSONValue]] | None = None
     service_account_name: Annotated[str, Field(min_length=1)] | None = None
-    priority: Annotated[int, Field(ge=0, le=255)] | None = None
+    priority: Annotated[int, Field(ge=0, le=255), NotBool] | None = None
 
     @field_validator("expires", mode="before")
     @classmethod
     def _expires_is_seconds_or_time(cls, value: Any) -> Any:
-        """One clear error for `expires`, instead of one per branch of the union."""
+        """One clear error for `expires`, instead of one per branch of the union.
+
+        Numbers are settled here: left to the union, a negative number would fail as
+        seconds and then pass as a Unix timestamp (-3 -> 1969-12-31T23:59:57Z)."""
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
+            if math.isfinite(value) and value >= 0:
+                return float(value)
+            raise PydanticCustomError(
+                "expires_type",
+                "must be a number of seconds (0 or more) or an RFC 3339 time such as "
+                "2030-01-01T00:00:00Z, not {value}",
+                {"value": repr(value)},
+            )
         moment = value if isinstance(value, datetime) else None
         if isinstance(value, str):
             try:

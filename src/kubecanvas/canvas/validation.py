@@ -45,25 +45,58 @@ def problems_from(error: ValidationError, prefix: Sequence[str | int] = ()) -> l
     for detail in error.errors(include_url=False):
         problem = _problem(detail, prefix)
         key = (problem.path, problem.message)
-        if key not in seen:
-            seen.add(key)
-            problems.append(problem)
+        if key in seen:
+            continue
+        seen.add(key)
+        previous = problems[-1] if problems else None
+        if previous is not None and _is_union_branch(detail) and previous.path == problem.path:
+            merged = _merge_type_messages(previous.message, problem.message)
+            if merged is not None:  # `str | int | float`: one problem, not one per branch
+                problems[-1] = Problem(problem.path, merged)
+                continue
+        problems.append(problem)
     return problems
 
 
+def _is_union_branch(detail: ErrorDetails) -> bool:
+    location = detail["loc"]
+    return bool(location) and location[-1] in _TYPE_BRANCHES and detail["type"] not in _CUSTOM
+
+
+def _merge_type_messages(first: str, second: str) -> str | None:
+    """Merge `must be a string, got [1]` and `must be a number, got [1]` into
+    `must be a string or a number, got [1]`."""
+    head, separator, given = first.rpartition(", got ")
+    other, other_separator, other_given = second.rpartition(", got ")
+    if not (separator and other_separator and given == other_given):
+        return None
+    if not (head.startswith("must be ") and other.startswith("must be ")):
+        return None
+    choices = head.removeprefix("must be ").replace(" or ", ", ").split(", ")
+    choices.append(other.removeprefix("must be "))
+    listed = ", ".join(choices[:-1]) + " or " + choices[-1]
+    return f"must be {listed}, got {given}"
+
+
 def _problem(detail: ErrorDetails, prefix: Sequence[str | int]) -> Problem:
-    location = [*prefix, *(part for part in detail["loc"] if not _is_internal(part))]
     kind = detail["type"]
+    location = [*prefix, *(part for part in detail["loc"] if not _is_internal(part, kind))]
     if kind == "missing" and location:
         return Problem(_render_path(location[:-1]), f"{location[-1]!r} is required")
+    if len(location) >= 2 and location[-1] == "[key]":  # (..., "kwargs", 1, "[key]"): a bad key
+        return Problem(_render_path(location[:-2]), f"keys must be strings, got {_shown(location[-2])}")
     return Problem(_render_path(location), _message(detail))
 
 
-def _is_internal(part: str | int) -> bool:
-    """Union tags and validator names that pydantic adds to locations."""
-    return isinstance(part, str) and (
-        part.startswith("form:") or part.startswith("function-") or part in _TYPE_BRANCHES
-    )
+def _is_internal(part: str | int, kind: str) -> bool:
+    """Union tags and validator names that pydantic adds to locations. A branch name
+    (`str`, `int`...) is kept in our own errors, where it can only be a user's key
+    (`kwargs: {int: 2020-01-01}`)."""
+    if not isinstance(part, str):
+        return False
+    if part.startswith("form:") or part.startswith("function-"):
+        return True
+    return part in _TYPE_BRANCHES and kind not in _CUSTOM
 
 
 # Branch names pydantic adds for `float | datetime` style unions.
@@ -97,14 +130,15 @@ def _message(detail: ErrorDetails) -> str:
     if kind == "too_short":
         return f"must have at least {context['min_length']} item(s)"
     if kind == "string_too_short":
-        return "must not be empty"
+        least = context.get("min_length", 1)
+        return "must not be empty" if least == 1 else f"must have at least {least} characters, got {given}"
     if kind == "string_pattern_mismatch":
         return f"{given} is not valid here (expected {_pattern_meaning(str(context.get('pattern', '')))})"
     if kind == "literal_error":
         return f"must be {context['expected']}, got {given}"
     if kind in ("timezone_aware", "datetime_parsing", "datetime_from_date_parsing", "datetime_type"):
         return f"must be an RFC 3339 time with a timezone, such as 2030-01-01T00:00:00Z; got {given}"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
+    if kind in _TYPE_NAMES or kind.endswith("_type") or kind.endswith("_parsing"):
         return f"must be {_TYPE_NAMES.get(kind, kind.removesuffix('_type'))}, got {given}"
     text = detail["msg"]
     return f"{text[:1].lower()}{text[1:]}, got {given}"
@@ -120,6 +154,7 @@ _CUSTOM = frozenset(
         "starmap_item",
         "code_source",
         "expires_type",
+        "bool_not_number",
     }
 )
 

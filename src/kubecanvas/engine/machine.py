@@ -98,6 +98,9 @@ class Engine:
         self._counts: Counter[TaskState] = Counter()
         self._units: list[_Unit] = []
         self._units_of: dict[str, list[_Unit]] = {}
+        # The lowest-index task that failed on its own, main line (False) and link callbacks (True):
+        # `error()` answers in O(1) however often a status is written.
+        self._culprits: dict[bool, tuple[int, str]] = {}
         self._next_index = 1 + max((node.index for node in self.nodes.values()), default=-1)
         self._step = Step()
         self._rebuild()
@@ -126,18 +129,13 @@ class Engine:
 
     def error(self) -> WorkflowError | None:
         """The root cause, as Celery's `res.get()` would raise it: the first task in
-        canvas order that failed on its own (not a ChordError, not an errback)."""
-        culprit = min(
-            (
-                node
-                for node in self.nodes.values()
-                if node.role != "errback" and self.records[node.id].failed_on_its_own
-            ),
-            key=lambda node: node.index,
-            default=None,
-        )
-        if culprit is None:
+        canvas order that failed on its own (not a ChordError, not an errback). A failed
+        `link` callback is named only when no main-line task failed: `res.get()` never
+        raises a side branch's error."""
+        found = self._culprits.get(False) or self._culprits.get(True)
+        if found is None:
             return None
+        culprit = self.nodes[found[1]]
         failure = self.records[culprit.id].error or TaskFailure("Error", "")
         return WorkflowError(culprit.task, culprit.id, failure.type, failure.message)
 
@@ -163,7 +161,8 @@ class Engine:
         record = self._in_flight(task_id, attempt)
         if record is not None and record.state in (TaskState.PENDING, TaskState.RETRY):
             self._set_state(task_id, TaskState.STARTED)
-            record.started_at = record.started_at or now
+            if record.started_at is None:  # the first attempt's start (0.0 is a time too)
+                record.started_at = now
         return self._advance(now)
 
     def succeeded(self, task_id: str, attempt: int, now: float) -> Step:
@@ -267,6 +266,7 @@ class Engine:
             record = self.records[node.id]
             self._counts[record.state] += 1
             if record.terminal:
+                self._note_culprit(node.id)
                 continue
             dependencies = [self.records[dependency] for dependency in node.deps]
             self._unmet[node.id] = sum(dep.state != TaskState.SUCCESS for dep in dependencies)
@@ -345,6 +345,11 @@ class Engine:
         record = self.records[task_id]
         return not record.terminal and not record.launched and record.ready_at is not None
 
+    def _may_expire(self, task_id: str) -> bool:
+        """`expires` only stops a task that has not started (or is waiting for a retry)."""
+        record = self.records[task_id]
+        return not record.terminal and record.state != TaskState.STARTED
+
     def _advance(self, now: float) -> Step:
         """Spread news, move due tasks forward, launch what fits, and hand back the step."""
         self._spread(now)
@@ -361,8 +366,7 @@ class Engine:
                 self._enqueue(task_id)
         while self._expiring and self._expiring[0][0] <= now:
             _, _, task_id = heapq.heappop(self._expiring)
-            record = self.records[task_id]
-            if not record.terminal and record.state != TaskState.STARTED:
+            if self._may_expire(task_id):
                 self._expire(task_id, now)
         self._spread(now)
         while self.phase == Phase.RUNNING and self._queued and self._running < self.parallelism:
@@ -383,8 +387,8 @@ class Engine:
     def _wake_at(self) -> float | None:
         while self._delayed and not self._waiting_to_launch(self._delayed[0][2]):
             heapq.heappop(self._delayed)
-        while self._expiring and self.records[self._expiring[0][2]].terminal:
-            heapq.heappop(self._expiring)
+        while self._expiring and not self._may_expire(self._expiring[0][2]):
+            heapq.heappop(self._expiring)  # a retry pushes a fresh entry, so dropping is safe
         times = [heap[0][0] for heap in (self._delayed, self._expiring) if heap]
         return min(times) if times and not self.phase.finished else None
 
@@ -440,8 +444,18 @@ class Engine:
         elif state == TaskState.SUCCESS:
             record.error = None
         record.reason, record.cause = reason, cause
+        self._note_culprit(task_id)
         self._blocked.discard(task_id)
         self._settled.append(task_id)
+
+    def _note_culprit(self, task_id: str) -> None:
+        node = self.nodes[task_id]
+        if node.role == "errback" or not self.records[task_id].failed_on_its_own:
+            return
+        side = node.role == "callback"
+        current = self._culprits.get(side)
+        if current is None or node.index < current[0]:
+            self._culprits[side] = (node.index, task_id)
 
     def _spread(self, now: float) -> None:
         """Tell dependents and errback units about finished tasks, transitively."""
@@ -512,6 +526,8 @@ class Engine:
         unit.fired = True
         attachment = self.graph.errbacks[unit.attachment]
         new_nodes = instantiate_errback(attachment, unit.index, root, self._next_index)
+        if not new_nodes:
+            return  # an empty errback canvas (graphs compiled before the compiler dropped them)
         self._next_index += len(new_nodes)
         for node in new_nodes:
             self.nodes[node.id] = node

@@ -9,6 +9,7 @@ it; the decorator, like Celery, retries automatically only with `autoretry_for`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = ["DEFAULT_MAX_RETRIES", "RetryRule", "retry_rule"]
 
 DEFAULT_MAX_RETRIES = 3  # Celery's default limit for self.retry()
 DEFAULT_DELAY = 1.0
+LONGEST_DELAY = 365 * 24 * 3600.0  # a cap that keeps `not_before` a finite JSON number
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +34,23 @@ class RetryRule:
 
     def countdown(self, retry_number: int, task_id: str) -> float:
         """Seconds before retry number `retry_number` (1 for the first retry)."""
-        seconds = self.delay * self.backoff ** max(retry_number - 1, 0)
+        try:
+            seconds = self.delay * self.backoff ** max(retry_number - 1, 0)
+        except OverflowError:  # 3.0 ** 700: a valid rule (max 1000, backoff 3) must not crash the engine
+            seconds = math.inf
         if self.backoff_max is not None:
             seconds = min(seconds, self.backoff_max)
+        seconds = min(seconds, LONGEST_DELAY)
         if self.jitter:
             seconds *= stable_fraction(task_id, retry_number)
         return max(seconds, 0.0)
 
 
 def retry_rule(workflow_rule: Any, task_rule: Any) -> RetryRule:
-    """Merge the Workflow's `retries` option over the decorator's rule (JSON mappings)."""
+    """Merge the Workflow's `retries` option over the decorator's rule (JSON mappings).
+
+    A `retries` mapping in the Workflow, even `{}`, turns automatic retries on."""
+    from_workflow = isinstance(workflow_rule, dict)
     workflow_rule = workflow_rule if isinstance(workflow_rule, dict) else {}
     task_rule = task_rule if isinstance(task_rule, dict) else {}
 
@@ -52,7 +61,7 @@ def retry_rule(workflow_rule: Any, task_rule: Any) -> RetryRule:
         return default
 
     autoretry_for = pick("autoretryFor", None)
-    automatic = bool(workflow_rule) or bool(task_rule.get("autoretryFor"))
+    automatic = from_workflow or bool(task_rule.get("autoretryFor"))
     return RetryRule(
         max=int(pick("max", DEFAULT_MAX_RETRIES)),
         delay=float(pick("delay", DEFAULT_DELAY)),

@@ -60,7 +60,7 @@ class TaskFailure:
         known = {self.type, *self.types}
         if self.module:
             known.add(f"{self.module}.{self.type}")
-        return any(name in known for name in names)
+        return any(name in known or name.removeprefix("builtins.") in known for name in names)
 
     def describe(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -128,9 +128,11 @@ class TaskRecord:
 
     def to_json(self) -> JSONObject:
         data: JSONObject = {"state": self.state.value}
-        for name in ("attempt", "ready_at", "not_before", "expires_at", "started_at", "finished_at"):
+        if self.attempt:
+            data["attempt"] = self.attempt
+        for name in ("ready_at", "not_before", "expires_at", "started_at", "finished_at"):
             value = getattr(self, name)
-            if value:
+            if value is not None:  # 0.0 is a time (a clock that starts at zero), not "unset"
                 data[name] = value
         if self.launched:
             data["launched"] = True
