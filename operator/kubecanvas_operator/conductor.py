@@ -27,7 +27,7 @@ from kubecanvas.canvas.validation import parse_spec
 from kubecanvas.engine.effects import Kill, Launch, Notice, Step
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
-from kubecanvas.errors import InvalidWorkflow
+from kubecanvas.errors import InvalidWorkflow, WorkerLostError
 from kubecanvas.graph.nodes import ref_node_ids
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent
@@ -226,9 +226,7 @@ class Conductor:
                 await self.forget(run.identity.uid)  # the Workflow went first: its Jobs follow it
                 return
             failure: AttemptFailure | None = AttemptFailure(
-                TaskFailure(
-                    "WorkerLostError", f"the task's Job {metadata['name']} was deleted", "kubecanvas.errors"
-                ),
+                TaskFailure.of(WorkerLostError, f"the task's Job {metadata['name']} was deleted"),
                 lost=True,
             )
         elif conditions.get("Failed") == "True":
@@ -236,11 +234,7 @@ class Conductor:
             failure = job_failure(dict(job), pods)
         elif conditions.get("Complete") == "True":
             failure = AttemptFailure(
-                TaskFailure(
-                    "WorkerLostError",
-                    "the task exited successfully without reporting",
-                    "kubecanvas.errors",
-                ),
+                TaskFailure.of(WorkerLostError, "the task exited successfully without reporting"),
                 lost=True,
             )
         else:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubecanvas.engine.states import TaskFailure
+from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
 
 __all__ = ["AttemptFailure", "job_failure", "pod_start_failure"]
 
-_LOST_TYPES = ("WorkerLostError", "TaskError", "KubecanvasError", "Exception")
 
 # Waiting reasons a pod does not recover from without someone changing its spec.
 STUCK_REASONS = frozenset(
@@ -38,9 +38,7 @@ class AttemptFailure:
 
 
 def _lost(message: str) -> AttemptFailure:
-    return AttemptFailure(
-        TaskFailure("WorkerLostError", message, "kubecanvas.errors", _LOST_TYPES), lost=True
-    )
+    return AttemptFailure(TaskFailure.of(WorkerLostError, message), lost=True)
 
 
 def job_failure(job: dict[str, Any], pods: list[dict[str, Any]]) -> AttemptFailure | None:
@@ -52,11 +50,9 @@ def job_failure(job: dict[str, Any], pods: list[dict[str, Any]]) -> AttemptFailu
     if failed.get("reason") == "DeadlineExceeded":
         limit = (job.get("spec") or {}).get("activeDeadlineSeconds")
         return AttemptFailure(
-            TaskFailure(
-                "TimeLimitExceeded",
+            TaskFailure.of(
+                TimeLimitExceeded,
                 f"TimeLimitExceeded({limit}): the task's pod ran past its deadline and was killed",
-                "kubecanvas.errors",
-                ("TimeLimitExceeded", "TaskError", "KubecanvasError", "Exception"),
             ),
             lost=False,
         )

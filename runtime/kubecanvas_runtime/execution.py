@@ -10,10 +10,9 @@ import importlib
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
@@ -75,25 +74,11 @@ def resolve_task(dotted: str) -> Any:
 
 
 def describe_exception(error: BaseException, *, task: str | None = None) -> TaskFailure:
-    """An exception by name, message and class hierarchy, with its traceback text."""
-    kind = type(error)
-    types: list[str] = []
-    for klass in kind.__mro__:
-        if klass is object or klass is BaseException:
-            continue
-        types.append(klass.__name__)
-        if klass.__module__ not in ("builtins", "__main__"):
-            types.append(f"{klass.__module__}.{klass.__qualname__}")
-    message = str(error)
+    """An exception as the task reports it; an import error in the task's own code names the task."""
+    failure = TaskFailure.from_exception(error)
     if isinstance(error, ImportError) and not isinstance(error, TaskImportError) and task:
-        message = f"task {task!r} failed to import: {message}"
-    return TaskFailure(
-        type=kind.__name__,
-        message=message,
-        module=None if kind.__module__ == "builtins" else kind.__module__,
-        types=tuple(types),
-        traceback="".join(traceback.format_exception(error)),
-    )
+        return replace(failure, message=f"task {task!r} failed to import: {failure.message}")
+    return failure
 
 
 def run_attempt(
@@ -158,12 +143,10 @@ def run_attempt(
     try:
         return finish("succeeded", value=to_json_value(value))
     except NotJSONError as error:
-        failure = TaskFailure(
-            "TypeError",
-            f"task {node.task!r} returned a value that is not JSON: {error}",
-            types=("TypeError", "Exception"),
+        return finish(
+            "failed",
+            TaskFailure.of(TypeError, f"task {node.task!r} returned a value that is not JSON: {error}"),
         )
-        return finish("failed", failure)
 
 
 def _call(function: Callable[..., Any], node: TaskNode, args: list[Any], kwargs: JSONObject) -> Any:

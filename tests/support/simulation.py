@@ -47,7 +47,7 @@ import os
 import random
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
@@ -55,7 +55,7 @@ from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.validation import parse_spec
 from kubecanvas.engine import Engine, Kill, Launch, Phase, Step, TaskFailure, TaskRecord, TaskState
 from kubecanvas.engine.machine import WorkflowError
-from kubecanvas.errors import Retry
+from kubecanvas.errors import Retry, WorkerLostError
 from kubecanvas.graph import Graph, TaskNode, build_call, materialize
 from kubecanvas.graph.nodes import GraphJSON, TaskNodeJSON
 
@@ -189,22 +189,8 @@ def _running_as(task_id: str, attempt: int) -> Iterator[None]:
 
 
 def failure_of(error: BaseException) -> TaskFailure:
-    """An exception as the runtime reports it: name, message, module and class
-    hierarchy (bare and qualified names), so that `autoretryFor` can match bases."""
-    kind = type(error)
-    types: list[str] = []
-    for klass in kind.__mro__:
-        if klass is object or klass is BaseException:
-            continue
-        types.append(klass.__name__)
-        if klass.__module__ not in ("builtins", "__main__"):
-            types.append(f"{klass.__module__}.{klass.__qualname__}")
-    return TaskFailure(
-        type=kind.__name__,
-        message=str(error),
-        module=None if kind.__module__ == "builtins" else kind.__module__,
-        types=tuple(types),
-    )
+    """An exception as the runtime reports it (without the traceback, which tests do not compare)."""
+    return replace(TaskFailure.from_exception(error), traceback=None)
 
 
 # ------------------------------------------------------------------ the contract's helper tasks
@@ -502,10 +488,8 @@ class Simulation:
             try:
                 self.results[node.id] = to_json_value(outcome.value)
             except NotJSONError as error:
-                failure = TaskFailure(
-                    "TypeError",
-                    f"task {node.task!r} returned a value that is not JSON: {error}",
-                    types=("TypeError", "Exception"),
+                failure = TaskFailure.of(
+                    TypeError, f"task {node.task!r} returned a value that is not JSON: {error}"
                 )
                 return self.engine.failed(node.id, attempt, failure, self.now, task_rule=rule)
             return self.engine.succeeded(node.id, attempt, self.now)
@@ -522,12 +506,7 @@ class Simulation:
                 task_rule=rule,
             )
         if isinstance(outcome, Lost):
-            failure = TaskFailure(
-                "WorkerLostError",
-                outcome.message,
-                module="kubecanvas.errors",
-                types=("WorkerLostError", "TaskError", "KubecanvasError", "Exception"),
-            )
+            failure = TaskFailure.of(WorkerLostError, outcome.message)
             return self.engine.failed(node.id, attempt, failure, self.now, lost=True)
         raise SimulationError(f"{outcome!r} cannot happen at the end of an attempt")
 

@@ -31,6 +31,7 @@ from kubecanvas._kits.timestamps import from_rfc3339
 from kubecanvas.engine.effects import Kill, Launch, Notice, Step
 from kubecanvas.engine.retries import retry_rule
 from kubecanvas.engine.states import TERMINAL, Phase, TaskFailure, TaskRecord, TaskState
+from kubecanvas.errors import ChordError, MaxRetriesExceededError, TaskRevokedError
 from kubecanvas.graph.errbacks import errback_node_id, instantiate_errback
 from kubecanvas.graph.nodes import Graph, TaskNode, ref_node_ids
 
@@ -221,11 +222,9 @@ class Engine:
             self._retry(task_id, error or TaskFailure("Retry", "retry requested"), delay, limit, now)
         else:
             node = self.nodes[task_id]
-            failure = error or TaskFailure(
-                "MaxRetriesExceededError",
+            failure = error or TaskFailure.of(
+                MaxRetriesExceededError,
                 f"Can't retry {node.task}[{task_id}] args:{list(node.args)} kwargs:{node.kwargs}",
-                module="kubecanvas.errors",
-                types=("MaxRetriesExceededError", "TaskError", "KubecanvasError", "Exception"),
             )
             self._finish(task_id, TaskState.FAILURE, now, error=failure)
             self._notice(
@@ -412,12 +411,7 @@ class Engine:
         record = self.records[task_id]
         if record.launched:
             self._step.kills.append(Kill(task_id, record.attempt, "expired"))
-        failure = TaskFailure(
-            "TaskRevokedError",
-            "expired",
-            module="kubecanvas.errors",
-            types=("TaskRevokedError", "TaskError", "KubecanvasError", "Exception"),
-        )
+        failure = TaskFailure.of(TaskRevokedError, "expired")
         self._finish(task_id, TaskState.REVOKED, now, error=failure, reason="expired")
         self._notice("failure", task_id, f"{self._name(task_id)} expired before it started", warning=True)
 
@@ -493,19 +487,13 @@ class Engine:
         cause = self._root_cause(failed_dependency)
         failure = self.records[cause].error or TaskFailure("Error", "")
         if node.join:
-            chord_error = TaskFailure(
-                "ChordError",
-                f"Dependency {cause} raised {failure.type}({failure.message!r})",
-                module="kubecanvas.errors",
-                types=("ChordError", "TaskError", "KubecanvasError", "Exception"),
+            chord_error = TaskFailure.of(
+                ChordError, f"Dependency {cause} raised {failure.type}({failure.message!r})"
             )
             self._finish(task_id, TaskState.FAILURE, now, error=chord_error, reason="chord", cause=cause)
         else:
-            upstream = TaskFailure(
-                "TaskRevokedError",
-                f"not run: {cause} ({self.nodes[cause].task}) failed with {failure.type}",
-                module="kubecanvas.errors",
-                types=("TaskRevokedError", "TaskError", "KubecanvasError", "Exception"),
+            upstream = TaskFailure.of(
+                TaskRevokedError, f"not run: {cause} ({self.nodes[cause].task}) failed with {failure.type}"
             )
             self._finish(task_id, TaskState.REVOKED, now, error=upstream, reason="upstream", cause=cause)
 

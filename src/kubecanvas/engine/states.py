@@ -6,7 +6,9 @@ task in Redis (never in etcd) and rewrites only those that changed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import builtins
+import traceback as tracebacks
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -56,6 +58,18 @@ class TaskFailure:
     types: tuple[str, ...] = ()
     traceback: str | None = None
 
+    @classmethod
+    def of(cls, kind: builtins.type[BaseException], message: str) -> TaskFailure:  # `type` is a field here
+        """A failure of a known class, such as WorkerLostError or ChordError."""
+        module = None if kind.__module__ == "builtins" else kind.__module__
+        return cls(kind.__name__, message, module, _class_names(kind))
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> TaskFailure:
+        """An exception as a task reports it: its class hierarchy, message and traceback."""
+        failure = cls.of(type(error), str(error))
+        return replace(failure, traceback="".join(tracebacks.format_exception(error)))
+
     def matches(self, names: tuple[str, ...] | list[str]) -> bool:
         known = {self.type, *self.types}
         if self.module:
@@ -86,6 +100,19 @@ class TaskFailure:
             types=tuple(data.get("types") or ()),
             traceback=data.get("traceback"),
         )
+
+
+def _class_names(kind: type[BaseException]) -> tuple[str, ...]:
+    """`ExpectedException`, `conftasks.ExpectedException`, ..., `Exception`: bare and
+    qualified, most specific first, so `autoretryFor` can name a base class either way."""
+    names: list[str] = []
+    for klass in kind.__mro__:
+        if klass in (object, BaseException):
+            continue
+        names.append(klass.__name__)
+        if klass.__module__ not in ("builtins", "__main__"):
+            names.append(f"{klass.__module__}.{klass.__qualname__}")
+    return tuple(names)
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import TaskFailure
+from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
 from kubecanvas.graph.arguments import MissingResult, build_call
 from kubecanvas.graph.nodes import TaskNode, ref_node_ids
 from kubecanvas.store.taskside import FailedTask, TaskInputs
@@ -27,8 +28,6 @@ __all__ = [
     "time_limit_exceeded",
     "worker_lost",
 ]
-
-_TASK_ERROR_BASES = ("TaskError", "KubecanvasError", "Exception")
 
 
 def is_errback_input(node: TaskNode) -> bool:
@@ -119,21 +118,14 @@ def worker_lost(returncode: int | None, detail: str = "") -> TaskFailure:
     else:
         how = f"exited with code {returncode}"
     message = f"the task's process {how} without reporting an outcome{detail}"
-    return TaskFailure(
-        "WorkerLostError",
-        message,
-        module="kubecanvas.errors",
-        types=("WorkerLostError", *_TASK_ERROR_BASES),
-    )
+    return TaskFailure.of(WorkerLostError, message)
 
 
 def time_limit_exceeded(timeout: float, grace: float) -> TaskFailure:
     """A process still running `grace` seconds after its `timeout`: killed by the runner."""
-    return TaskFailure(
-        "TimeLimitExceeded",
+    return TaskFailure.of(
+        TimeLimitExceeded,
         f"TimeLimitExceeded({timeout:g}): still running {grace:g}s after its timeout, killed",
-        module="kubecanvas.errors",
-        types=("TimeLimitExceeded", *_TASK_ERROR_BASES),
     )
 
 
