@@ -46,16 +46,31 @@ def _prepare_target(source: str, target: str) -> None:
 
 
 def isolate(mounts: list[list[str | bool]]) -> None:
-    """New mount namespace, private propagation, then each volume bound at its mountPath."""
+    """New mount namespace, private propagation, then each volume bound at its mountPath.
+
+    Every source is opened before anything is mounted, and bound through its
+    /proc/self/fd path (as runc does): a volume mounted at /tmp would otherwise hide
+    the sources of the pod's other volumes when the agent's state lives under /tmp.
+    Shallow targets are mounted first, so a volume never hides a deeper one.
+    """
     _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", MS_REC | MS_PRIVATE)
+    opened = []
     for source, target, read_only in mounts:
         assert isinstance(source, str)
         assert isinstance(target, str)
+        opened.append((os.open(source, os.O_PATH | os.O_CLOEXEC), target, bool(read_only)))
+    for descriptor, target, read_only in sorted(opened, key=lambda mount: _depth(mount[1])):
+        source = f"/proc/self/fd/{descriptor}"
         _prepare_target(source, target)
         _mount(source, target, MS_BIND | MS_REC)
         if read_only:
             _mount(source, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        os.close(descriptor)
+
+
+def _depth(path: str) -> int:
+    return len([part for part in path.split("/") if part])
 
 
 def join(pid: int) -> None:
