@@ -30,9 +30,20 @@ from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM, Outcome, TaskEvent, W
 __all__ = ["PersistedWorkflow", "WorkflowStore", "connect_async"]
 
 
+BLOCK_SECONDS = 5.0  # how long a read of the events stream waits for news
+
+
 def connect_async(url: str, password: str | None = None) -> aioredis.Redis:
+    """A client for long-lived hosts. Its socket timeout must exceed a blocking read of
+    the events stream (redis-py's default, 5 s, equals it: an idle operator then times
+    out, backs off, and hears the next news late)."""
     client: aioredis.Redis = aioredis.Redis.from_url(
-        url, password=password or None, decode_responses=True, health_check_interval=30
+        url,
+        password=password or None,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_connect_timeout=10,
+        socket_timeout=BLOCK_SECONDS * 4,
     )
     return client
 
@@ -216,7 +227,13 @@ class WorkflowStore:
                 raise
 
     async def read_events(
-        self, group: str, consumer: str, *, pending: bool = False, block_ms: int = 5000, count: int = 1000
+        self,
+        group: str,
+        consumer: str,
+        *,
+        pending: bool = False,
+        block_ms: int = int(BLOCK_SECONDS * 1000),
+        count: int = 1000,
     ) -> list[TaskEvent]:
         """New events for this consumer; with `pending`, those it read but never acknowledged."""
         reply = cast(  # RESP2 shape: [(stream, [(id, fields), ...])]

@@ -115,3 +115,19 @@ def test_the_pod_and_the_operator_agree_on_the_layout(redis_url: str) -> None:
         await store.client.aclose()
 
     asyncio.run(read())
+
+
+def test_an_idle_operator_waits_for_news_without_timing_out(redis_url: str) -> None:
+    """A blocking read of the events stream outlives redis-py's default socket timeout
+    (5 s, the same as the block): an idle operator must not error, back off, and hear
+    the next news late."""
+
+    async def idle() -> list[object]:
+        store = WorkflowStore(connect_async(redis_url), f"test:idle:{time.time_ns()}")
+        try:
+            await store.ensure_group("operator")
+            return list(await store.read_events("operator", "me"))  # the production block time
+        finally:
+            await store.client.aclose()
+
+    assert asyncio.run(idle()) == []
