@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     namespaces = tuple(options.namespace) or config.watch_namespaces
     config = dataclasses.replace(config, watch_namespaces=namespaces)
+    import kubecanvas_operator.cronhandlers  # noqa: F401 - CronWorkflows: Workflows on schedule
     from kubecanvas_operator import handlers  # noqa: F401 - registers the handlers with kopf
 
     if os.environ.get("KUBECANVAS_WEBHOOK_CERT"):

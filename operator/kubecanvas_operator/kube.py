@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -19,7 +20,9 @@ from kubernetes.client.exceptions import ApiException
 
 from kubecanvas_operator.naming import GROUP, PLURAL, VERSION
 
-__all__ = ["ApiError", "KubeApi"]
+__all__ = ["CRON_PLURAL", "ApiError", "KubeApi"]
+
+CRON_PLURAL = "cronworkflows"
 
 T = TypeVar("T")
 
@@ -38,7 +41,10 @@ def load_client_configuration(concurrency: int) -> client.Configuration:
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        # Explicitly: the client reads KUBECONFIG once, when it is imported.
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )
     configuration.connection_pool_maxsize = concurrency * 2
     return configuration
 
@@ -131,6 +137,62 @@ class KubeApi:
         await self._call(
             self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name, body=body
         )
+
+    async def list_workflows(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        listed = await self._call(
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            label_selector=label_selector,
+        )
+        return list((listed or {}).get("items") or [])
+
+    async def create_workflow(self, body: dict[str, Any]) -> bool:
+        """Create a Workflow; False when one of that name already exists."""
+        try:
+            await self._call(
+                self.custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                body["metadata"]["namespace"],
+                PLURAL,
+                body,
+            )
+        except ApiError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    async def patch_workflow(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        """Merge `patch` into the Workflow; False if it is gone."""
+        patched = await self._call(
+            self.custom.patch_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name, patch
+        )
+        return patched is not None
+
+    # ------------------------------------------------------------- cron workflows
+
+    async def get_cronworkflow(self, namespace: str, name: str) -> dict[str, Any] | None:
+        body: dict[str, Any] | None = await self._call(
+            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, CRON_PLURAL, name
+        )
+        return body
+
+    async def patch_cronworkflow_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        """Merge `status` into the CronWorkflow's status; False if it is gone."""
+        patched = await self._call(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            CRON_PLURAL,
+            name,
+            {"status": status},
+        )
+        return patched is not None
 
     # ------------------------------------------------------------- task identity
 

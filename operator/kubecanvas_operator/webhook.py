@@ -11,11 +11,14 @@ import kopf
 
 from kubecanvas.canvas.validation import parse_spec
 from kubecanvas.errors import InvalidWorkflow
+from kubecanvas.scheduling import parse_cron_spec
+from kubecanvas_operator.cronhandlers import CRONWORKFLOWS
 from kubecanvas_operator.handlers import WORKFLOWS
 
-__all__ = ["WEBHOOK_PATH_ID", "validate"]
+__all__ = ["CRON_WEBHOOK_PATH_ID", "WEBHOOK_PATH_ID", "validate", "validate_cronworkflow"]
 
 WEBHOOK_PATH_ID = "validate-workflow"  # kopf serves the handler at /<id>
+CRON_WEBHOOK_PATH_ID = "validate-cronworkflow"  # served at /validate-cronworkflow
 
 
 @kopf.on.startup()
@@ -30,13 +33,11 @@ async def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.validate(*WORKFLOWS, id=WEBHOOK_PATH_ID)
 def validate(spec: kopf.Spec, **kwargs: Any) -> None:
-    """Refuse an invalid Workflow, and any change of one but `spec.revoke`."""
-    try:
-        parse_spec(dict(spec))
-    except InvalidWorkflow as error:
-        raise kopf.AdmissionError(
-            "invalid Workflow: " + "; ".join(map(str, error.problems)), code=422
-        ) from None
+    """Refuse an invalid Workflow, and any change of one but `spec.revoke`.
+
+    An update that leaves everything else in the spec alone always passes (labels,
+    annotations, `spec.revoke`), even for a Workflow created invalid before this webhook
+    existed: it must stay possible to revoke, label or clean up such a Workflow."""
     old = kwargs.get("old")
     if kwargs.get("operation") == "UPDATE" and old is not None:
         before = {key: value for key, value in (old.get("spec") or {}).items() if key != "revoke"}
@@ -45,3 +46,28 @@ def validate(spec: kopf.Spec, **kwargs: Any) -> None:
             raise kopf.AdmissionError(
                 "a Workflow cannot change once created; only spec.revoke may be set", code=422
             )
+        return
+    try:
+        parse_spec(dict(spec))
+    except InvalidWorkflow as error:
+        raise kopf.AdmissionError(
+            "invalid Workflow: " + "; ".join(map(str, error.problems)), code=422
+        ) from None
+
+
+@kopf.on.validate(*CRONWORKFLOWS, id=CRON_WEBHOOK_PATH_ID)
+def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
+    """Refuse an invalid CronWorkflow (schedule, time zone, limits, Workflow template);
+    unlike a Workflow, its spec may change (a new schedule, suspend, ...).
+
+    An update that leaves the spec as it was (labels, kopf's finalizer going on or off)
+    always passes: a CronWorkflow that predates the webhook must stay deletable."""
+    old = kwargs.get("old")
+    if kwargs.get("operation") == "UPDATE" and old is not None and (old.get("spec") or {}) == dict(spec):
+        return
+    try:
+        parse_cron_spec(dict(spec))
+    except InvalidWorkflow as error:
+        raise kopf.AdmissionError(
+            "invalid CronWorkflow: " + "; ".join(map(str, error.problems)), code=422
+        ) from None

@@ -1,4 +1,4 @@
-"""`kubecanvas lint FILE...`: validate Workflow files offline, as the cluster would."""
+"""`kubecanvas lint FILE...`: validate Workflow and CronWorkflow files offline, as the cluster would."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ __all__ = ["lint", "workflow_problems"]
 
 def lint(
     files: Annotated[
-        list[Path], typer.Argument(help="Workflow YAML files.", show_default=False, metavar="FILE")
+        list[Path],
+        typer.Argument(help="Workflow or CronWorkflow YAML files.", show_default=False, metavar="FILE"),
     ],
 ) -> None:
-    """Check Workflow files: YAML syntax (with line numbers) and every field (with its path)."""
+    """Check Workflow and CronWorkflow files: YAML syntax (line numbers) and every field (its path)."""
     invalid = 0
     for path in files:
         problems = workflow_problems(path)
@@ -33,13 +34,19 @@ def lint(
 
 
 def workflow_problems(path: Path) -> list[str]:
-    """What is wrong with the Workflow in `path`, one line each (none: it is valid)."""
+    """What is wrong with the Workflow (or CronWorkflow) in `path`, one line each (none: it is valid)."""
     from kubecanvas.canvas.compiler import compile_spec
+    from kubecanvas.canvas.validation import parse_workflow
     from kubecanvas.errors import InvalidWorkflow
-    from kubecanvas.local.files import load_workflow_file
+    from kubecanvas.local.files import load_yaml
+    from kubecanvas.scheduling import parse_cron_workflow
 
     try:
-        compile_spec(load_workflow_file(path).spec)
+        document = load_yaml(path.read_text(encoding="utf-8"))
+        if isinstance(document, dict) and document.get("kind") == "CronWorkflow":
+            compile_spec(parse_cron_workflow(document).model.workflow_spec, path="spec.workflowSpec.canvas")
+        else:
+            compile_spec(parse_workflow(document).spec)
     except InvalidWorkflow as error:
         return [str(problem) for problem in error.problems] or [str(error)]
     except UnicodeDecodeError as error:

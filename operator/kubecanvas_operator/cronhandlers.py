@@ -1,0 +1,151 @@
+"""CronWorkflows: one schedule task per CronWorkflow sleeps until its next slot.
+
+The task is the only one to act on its CronWorkflow (so there are no races between
+handlers): it reconciles, then sleeps until the next slot, or until woken by news:
+a spec change (a new `metadata.generation`: schedule, suspend, limits...) or a change
+of phase of one of its runs (to update `status.active` and trim the history at once).
+It also looks again every few minutes whatever happens, in case a watch missed news.
+
+The tasks are started and stopped from the CronWorkflow watch rather than as kopf
+daemons, because kopf guards daemons with a finalizer: a CronWorkflow (or its
+namespace) deleted while no operator runs, after an uninstall say, would then hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from kubecanvas_operator.cron import CRON_LABEL, CronReconciler, Outcome, owner_uid
+from kubecanvas_operator.kube import CRON_PLURAL, ApiError
+from kubecanvas_operator.naming import GROUP, PLURAL, VERSION
+
+__all__ = ["CRONWORKFLOWS", "CronWatch"]
+
+CRONWORKFLOWS = (GROUP, VERSION, CRON_PLURAL)
+WORKFLOWS = (GROUP, VERSION, PLURAL)
+MAX_SLEEP = 300.0  # look again at least this often, news or not
+RETRY_SECONDS = 10.0  # after an error
+SLOT_LATENESS = 0.05  # wake this long after a slot, never before it
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CronWatch:
+    """One CronWorkflow's schedule task, and what decides whether news wakes it."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    generation: int | None = None
+    phases: dict[str, str | None] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+
+
+@kopf.on.startup()
+async def start_cron(memo: kopf.Memo, **_: Any) -> None:
+    # Set on the operator's memo before any object is seen: every object's memo is a
+    # shallow copy of it, so all handlers share this registry.
+    memo.cron_watches = {}
+
+
+@kopf.on.cleanup()
+async def stop_cron(memo: kopf.Memo, **_: Any) -> None:
+    for watch in list(_watches(memo).values()):
+        if watch.task is not None:
+            watch.task.cancel()
+
+
+@kopf.on.event(*CRONWORKFLOWS)
+async def cron_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Start a CronWorkflow's schedule task when it first appears (at start-up too), stop
+    it when the CronWorkflow goes, wake it when its spec changes (status writes, ours,
+    do not change the generation)."""
+    metadata = event["object"].get("metadata") or {}
+    uid = str(metadata.get("uid"))
+    watches = _watches(memo)
+    watch = watches.get(uid)
+    if event["type"] == "DELETED" or metadata.get("deletionTimestamp"):
+        if watch is not None and watch.task is not None:
+            watch.task.cancel()
+        return
+    if watch is None:
+        watch = watches[uid] = CronWatch()
+        namespace, name = str(metadata["namespace"]), str(metadata["name"])
+        watch.task = asyncio.create_task(
+            _run_schedule(uid, namespace, name, watch, memo), name=f"cron {namespace}/{name}"
+        )
+    elif metadata.get("generation") != watch.generation:
+        watch.wake.set()
+
+
+async def _run_schedule(uid: str, namespace: str, name: str, watch: CronWatch, memo: kopf.Memo) -> None:
+    reconciler = CronReconciler(memo.api, notify=_notifier(memo))
+    watches = _watches(memo)
+    try:
+        while True:
+            watch.wake.clear()
+            try:
+                outcome = await reconciler.reconcile(namespace, name, uid)
+            except asyncio.CancelledError:
+                raise
+            except (ApiError, OSError) as error:
+                logger.warning("cronworkflow %s/%s: %s; retrying soon", namespace, name, error)
+                outcome = Outcome(wake_at=time.time() + RETRY_SECONDS)
+            except Exception:  # a bug must not stop the schedule for good
+                logger.exception("cronworkflow %s/%s: reconciliation failed", namespace, name)
+                outcome = Outcome(wake_at=time.time() + RETRY_SECONDS)
+            if outcome.gone:
+                return
+            if outcome.generation is not None:
+                watch.generation = outcome.generation
+                watch.phases = outcome.phases
+            delay = MAX_SLEEP if outcome.wake_at is None else outcome.wake_at - time.time() + SLOT_LATENESS
+            await _sleep(watch.wake, min(max(delay, 0.0), MAX_SLEEP))
+    finally:
+        if watches.get(uid) is watch:
+            del watches[uid]
+
+
+@kopf.on.event(*WORKFLOWS, labels={CRON_LABEL: kopf.PRESENT})
+async def run_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """A run that appeared, changed phase or went away wakes its CronWorkflow's task."""
+    body = event["object"]
+    watch = _watches(memo).get(owner_uid(body) or "")
+    if watch is None:
+        return
+    name = (body.get("metadata") or {}).get("name")
+    if event["type"] == "DELETED":
+        news = name in watch.phases
+    else:
+        news = name not in watch.phases or watch.phases[name] != (body.get("status") or {}).get("phase")
+    if news:
+        watch.wake.set()
+
+
+async def _sleep(wake: asyncio.Event, seconds: float) -> None:
+    """Until `seconds` pass or news arrives (cancelling the task ends the sleep too)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), timeout=seconds)
+
+
+def _watches(memo: kopf.Memo) -> dict[str, CronWatch]:
+    watches: dict[str, CronWatch] = memo.get("cron_watches") or {}
+    return watches
+
+
+def _notifier(memo: kopf.Memo) -> Any:
+    events = memo.get("events")
+    if events is not None:
+        return events.post
+
+    def log_only(reference: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
+        logger.info("%s %s on %s: %s", kind, reason, reference["metadata"].get("name"), message)
+
+    return log_only

@@ -1,0 +1,39 @@
+"""The CronWorkflow admission handler, called as kopf calls it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+import pytest
+
+from kubecanvas_operator.webhook import CRON_WEBHOOK_PATH_ID, validate_cronworkflow
+
+VALID = {"schedule": "@daily", "workflowSpec": {"canvas": {"task": "conftasks.add", "args": [1, 2]}}}
+INVALID = {**VALID, "schedule": "*/5 * * *"}
+
+
+def test_the_path_the_chart_points_at() -> None:
+    assert CRON_WEBHOOK_PATH_ID == "validate-cronworkflow"
+
+
+def test_a_valid_cronworkflow_passes() -> None:
+    validate_cronworkflow(kopf.Spec(kopf.Body(dict(spec=VALID))), operation="CREATE")
+
+
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_an_invalid_one_is_refused_with_its_field_paths(operation: str) -> None:
+    old: dict[str, Any] = {"spec": VALID}
+    with pytest.raises(kopf.AdmissionError) as error:
+        validate_cronworkflow(kopf.Spec(kopf.Body(dict(spec=INVALID))), operation=operation, old=old)
+    assert str(error.value) == (
+        "invalid CronWorkflow: spec.schedule: '*/5 * * *' is not a valid cron expression: expected 5 fields "
+        "(minute hour day-of-month month day-of-week), got 4"
+    )
+    assert error.value.code == 422
+
+
+def test_an_update_that_leaves_the_spec_alone_passes_even_if_it_is_invalid() -> None:
+    """kopf takes its finalizer off with an UPDATE: an invalid CronWorkflow created before the
+    webhook was enabled must still be deletable."""
+    validate_cronworkflow(kopf.Spec(kopf.Body(dict(spec=INVALID))), operation="UPDATE", old={"spec": INVALID})
