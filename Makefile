@@ -44,8 +44,58 @@ cluster-down: ## stop every process `make cluster` started
 
 .PHONY: operator
 operator: cluster ## run the operator in the foreground against .cluster/kubeconfig
-	source .cluster/env && kubectl apply -f crds/ -f hack/dev/task-clusterrole.yaml
+	source .cluster/env && kubectl apply -f crds/ \
+	  && helm template kubecanvas charts/kubecanvas --show-only templates/task-clusterrole.yaml | kubectl apply -f -
 	source .cluster/env && exec $(VENV)/bin/kubecanvas-operator --liveness http://127.0.0.1:18080/healthz
+
+# `make deploy`: the Helm chart on the local cluster, pointed at the cluster's Redis (no bundled
+# Redis: the node agent runs no images and no PVC ever binds). Pods share this host's network, so
+# the operator's ports must be free here, and the API server calls the webhook on loopback.
+DEPLOY_RELEASE ?= kubecanvas
+DEPLOY_NAMESPACE ?= kubecanvas-system
+DEPLOY_HEALTH_PORT ?= 28080
+DEPLOY_HTTP_PORT ?= 28081
+DEPLOY_WEBHOOK_PORT ?= 29443
+DEMO_NAMESPACE ?= default
+DEMO_TIMEOUT ?= 180
+
+.PHONY: deploy
+deploy: cluster ## install or upgrade the Helm chart into the local cluster (webhook on, the cluster's Redis)
+	source .cluster/env && kubectl apply -f charts/kubecanvas/crds/
+	source .cluster/env && helm upgrade --install $(DEPLOY_RELEASE) charts/kubecanvas \
+	  --namespace $(DEPLOY_NAMESPACE) --create-namespace --take-ownership \
+	  --set redis.enabled=false --set-string redis.external.url="$$KUBECANVAS_REDIS_URL" \
+	  --set webhook.enabled=true --set webhook.port=$(DEPLOY_WEBHOOK_PORT) \
+	  $$(if [ "$$KUBECANVAS_NODE_IP" = 127.0.0.1 ]; then echo --set-string webhook.url=https://127.0.0.1:$(DEPLOY_WEBHOOK_PORT); fi) \
+	  --set operator.healthPort=$(DEPLOY_HEALTH_PORT) --set operator.httpPort=$(DEPLOY_HTTP_PORT) \
+	  --set operator.logFormat=text \
+	  --wait --timeout 5m
+	source .cluster/env && kubectl -n $(DEPLOY_NAMESPACE) wait deployment --for=condition=Available --timeout=2m \
+	  -l app.kubernetes.io/instance=$(DEPLOY_RELEASE),app.kubernetes.io/component=operator
+
+.PHONY: undeploy
+undeploy: ## uninstall the chart from the local cluster (the CRDs and Workflows stay)
+	source .cluster/env && helm uninstall $(DEPLOY_RELEASE) --namespace $(DEPLOY_NAMESPACE) --wait --ignore-not-found
+
+.PHONY: demo
+demo: cluster deploy ## deploy the chart on the local cluster, run examples/quickstart.yaml and print its result
+	source .cluster/env && kubectl -n $(DEMO_NAMESPACE) create configmap conftasks \
+	  --from-file=examples/conftasks.py --dry-run=client -o yaml | kubectl apply -f -
+	source .cluster/env && kubectl -n $(DEMO_NAMESPACE) delete workflow quickstart --ignore-not-found --wait
+	source .cluster/env && kubectl -n $(DEMO_NAMESPACE) apply -f examples/quickstart.yaml
+	@source .cluster/env && deadline=$$((SECONDS + $(DEMO_TIMEOUT))); phase=; \
+	while (( SECONDS < deadline )); do \
+	  phase=$$(kubectl -n $(DEMO_NAMESPACE) get workflow quickstart -o jsonpath='{.status.phase}'); \
+	  case "$$phase" in Succeeded|Failed|Revoked) break ;; esac; sleep 1; \
+	done; \
+	kubectl -n $(DEMO_NAMESPACE) get workflows; \
+	echo "result: $$(kubectl -n $(DEMO_NAMESPACE) get workflow quickstart -o jsonpath='{.status.result}')"; \
+	if [[ "$$phase" != Succeeded ]]; then \
+	  echo "the quickstart workflow did not succeed within $(DEMO_TIMEOUT)s (phase: $${phase:-none}):" >&2; \
+	  kubectl -n $(DEMO_NAMESPACE) get workflow quickstart -o jsonpath='{.status.message}{"\n"}' >&2; \
+	  echo "operator log: kubectl -n $(DEPLOY_NAMESPACE) logs -l app.kubernetes.io/instance=$(DEPLOY_RELEASE),app.kubernetes.io/component=operator" >&2; \
+	  exit 1; \
+	fi
 
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layering contracts

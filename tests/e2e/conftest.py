@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from support.cluster import Cluster
-from support.operator import OperatorProcess, Workflows
+from support.operator import OperatorProcess, Workflows, task_cluster_role
 
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
 
@@ -16,7 +16,7 @@ EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples
 def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
     """One operator for the session (tests that kill it start it again)."""
     cluster.kubectl("apply", "-f", str((cluster.root / "crds").resolve()))
-    cluster.kubectl("apply", "-f", str((cluster.root / "hack/dev/task-clusterrole.yaml").resolve()))
+    cluster.kubectl("apply", "-f", "-", input=task_cluster_role(cluster))
     process = OperatorProcess(cluster, log_path=cluster.root / ".cluster/logs/operator-e2e.log")
     process.start()
     try:

@@ -29,6 +29,22 @@ from support.waiting import wait_until
 FINISHED = ("Succeeded", "Failed", "Revoked")
 
 
+def task_cluster_role(cluster: Cluster) -> str:
+    """The task ClusterRole (`kubecanvas-task`: get ConfigMaps) as the Helm chart renders it:
+    the chart is its one source of truth, for `make operator` and these tests alike."""
+    helm, chart = cluster.root / ".bin" / "helm", cluster.root / "charts" / "kubecanvas"
+    result = subprocess.run(
+        [str(helm), "template", "kubecanvas", str(chart), "--show-only", "templates/task-clusterrole.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"helm template of the task ClusterRole failed: {result.stderr.strip()}")
+    return result.stdout
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
