@@ -15,6 +15,7 @@ declare -A PACKAGES=(
   [openssl]=openssl             # the local cluster's PKI
   [git]=git                     # code.git sources, and tests that serve a repository
   [curl]=curl                   # the module proxy lookups in hack/build-tools.sh
+  [dot]=graphviz                # `kubecanvas graph --format svg|png` (and its tests)
 )
 
 missing=()

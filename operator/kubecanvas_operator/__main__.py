@@ -15,9 +15,12 @@ import kopf
 
 from kubecanvas_operator.config import ConfigError, OperatorConfig
 
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log pipelines."""
+    """One JSON object per line, for log pipelines. Fields given with `extra=` (the
+    conductor's `workflow`, `namespace`, `workflowUid`, `task`, `attempt`) become keys."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -26,6 +29,13 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for key, value in vars(record).items():
+            if (
+                key not in _RECORD_ATTRIBUTES
+                and key not in entry
+                and isinstance(value, str | int | float | bool)
+            ):
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -24,6 +24,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject, loads
 from kubecanvas._kits.timestamps import from_rfc3339
 from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.validation import parse_spec
+from kubecanvas.client.notifications import publish_finished
 from kubecanvas.engine.effects import Kill, Launch, Notice, Step
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
@@ -35,6 +36,7 @@ from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure
 from kubecanvas_operator.jobs import WorkflowIdentity, build_job
 from kubecanvas_operator.kube import ApiError, KubeApi
+from kubecanvas_operator.metrics import step_observations
 from kubecanvas_operator.naming import (
     ATTEMPT_LABEL,
     GROUP,
@@ -44,6 +46,7 @@ from kubecanvas_operator.naming import (
     job_name,
 )
 from kubecanvas_operator.provisioning import NamespaceProvisioner
+from kubecanvas_operator.retrying import reuse_results
 from kubecanvas_operator.statuses import StatusWriter, invalid_status, status_of
 
 __all__ = ["Conductor", "Notifier"]
@@ -140,7 +143,14 @@ class Conductor:
                 "ttl": spec.ttl_seconds_after_finished,
                 "createdAt": repr(time.time()),
             }
+            await reuse_results(self, body, graph)  # `kubecanvas retry`: what succeeded never runs again
             await self.store.create(uid, graph, meta)
+            logger.info(
+                "workflow %s/%s admitted",
+                namespace,
+                name,
+                extra=_fields(WorkflowIdentity(name, namespace, uid)),
+            )
             persisted = await self.store.load(uid)
             assert persisted is not None
         run = self._adopt(persisted)
@@ -207,6 +217,9 @@ class Conductor:
                 self.observe("report_delay", received - event.at)
         if step is not None and step.launches:
             self.observe("hops", float(len(step.launches)))
+            written = [event.at for event in events if event.kind != "started" and event.at]
+            if written:  # a task's result written -> the Jobs it made ready created
+                self.observe("step_latency", time.time() - max(written))
 
     async def on_job(self, event_type: str, job: Mapping[str, Any]) -> None:
         """A Job of ours changed: act only on what Redis cannot tell (a silent death),
@@ -252,7 +265,12 @@ class Conductor:
         try:
             await self.api.delete_job(metadata["namespace"], metadata["name"])
         except ApiError as error:
-            logger.warning("cannot delete completed Job %s: %s", metadata["name"], error)
+            logger.warning(
+                "cannot delete completed Job %s: %s",
+                metadata["name"],
+                error,
+                extra={"namespace": metadata["namespace"], "job": metadata["name"]},
+            )
 
     async def on_pod(self, pod: Mapping[str, Any]) -> None:
         """A pod of ours that will never start (bad image, missing Secret, ...)."""
@@ -308,7 +326,11 @@ class Conductor:
             if not step.empty:
                 await self.store.save_step(run.identity.uid, run.engine, step.changed, step.new_nodes)
             await self._carry_out(run, step)
+            for metric, value in step_observations(run.engine, step):
+                self.observe(metric, value)
         if step.phase_changed and run.engine.phase.finished:
+            phase = run.engine.phase.value.lower()
+            logger.info("workflow %s %s", run.identity.qualified, phase, extra=_fields(run.identity))
             await self._settle(run)
         return step
 
@@ -352,7 +374,13 @@ class Conductor:
                 "JobCreationError", f"cannot create the task's Job: {error}", "kubecanvas.errors"
             )
             lost = _transient(error)
-            logger.warning("workflow %s task %s: %s", run.identity.qualified, node.id, failure.message)
+            logger.warning(
+                "workflow %s task %s: %s",
+                run.identity.qualified,
+                node.id,
+                failure.message,
+                extra=_fields(run.identity, node.id, attempt),
+            )
             self._spawn(
                 self._apply(run, lambda engine, now: engine.failed(node.id, attempt, failure, now, lost=lost))
             )
@@ -364,7 +392,13 @@ class Conductor:
         try:
             await self.api.delete_job(run.identity.namespace, job_name(run.identity.name, task_id, attempt))
         except ApiError as error:
-            logger.warning("cannot delete the Job of %s attempt %s: %s", task_id, attempt, error)
+            logger.warning(
+                "cannot delete the Job of %s attempt %s: %s",
+                task_id,
+                attempt,
+                error,
+                extra=_fields(run.identity, task_id, attempt),
+            )
 
     def _schedule_tick(self, run: WorkflowRun, wake_at: float | None) -> None:
         self._cancel_timer(run)
@@ -411,7 +445,13 @@ class Conductor:
             return None
         body = await self.api.get_workflow(namespace, name)
         if body is None or body["metadata"]["uid"] != uid:
-            logger.info("workflow %s/%s (%s) is gone; removing its state", namespace, name, uid)
+            logger.info(
+                "workflow %s/%s (%s) is gone; removing its state",
+                namespace,
+                name,
+                uid,
+                extra=_fields(WorkflowIdentity(name, namespace, uid)),
+            )
             await self.store.delete(uid)
             return None
         run = self._adopt(persisted)
@@ -476,6 +516,7 @@ class Conductor:
         """A finished workflow: final status, Redis expiry, TTL deletion; then let go of it."""
         if run.status is not None:
             await run.status.flush()
+        await publish_finished(self.store.client, run.identity.uid, run.engine.phase.value)  # wake clients
         self._cancel_timer(run)
         run.closed = True
         self.runs.pop(run.identity.uid, None)
@@ -504,7 +545,12 @@ class Conductor:
             try:
                 await self.api.delete_workflow(identity.namespace, identity.name, identity.uid)
             except ApiError as error:
-                logger.warning("cannot delete expired workflow %s: %s", identity.qualified, error)
+                logger.warning(
+                    "cannot delete expired workflow %s: %s",
+                    identity.qualified,
+                    error,
+                    extra=_fields(identity),
+                )
             await self.store.delete(identity.uid)
 
         delay = max(0.0, at - time.time())
@@ -557,6 +603,22 @@ def _merge(steps: Iterable[Step]) -> Step:
         merged.wake_at = step.wake_at
         merged.phase_changed = merged.phase_changed or step.phase_changed
     return merged
+
+
+def _fields(
+    identity: WorkflowIdentity, task_id: str | None = None, attempt: int | None = None
+) -> dict[str, Any]:
+    """What a log line says about its workflow (and task): fields of its own in `--log-format json`."""
+    fields: dict[str, Any] = {
+        "workflow": identity.name,
+        "namespace": identity.namespace,
+        "workflowUid": identity.uid,
+    }
+    if task_id is not None:
+        fields["task"] = task_id
+    if attempt is not None:
+        fields["attempt"] = attempt
+    return fields
 
 
 def _transient(error: ApiError) -> bool:

@@ -16,8 +16,10 @@ import kopf
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas_operator.conductor import Conductor
 from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.httpapi import serve_http  # also registers the phase-gauge handler
 from kubecanvas_operator.k8sevents import EventPoster
 from kubecanvas_operator.kube import KubeApi
+from kubecanvas_operator.metrics import OperatorMetrics
 from kubecanvas_operator.naming import GROUP, PLURAL, VERSION, WORKFLOW_UID_LABEL
 from kubecanvas_operator.stream import consume_events, consumer_name
 from kubecanvas_operator.sweeping import sweep_orphans
@@ -45,11 +47,17 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     await store.client.ping()  # fail fast, with a clear message, if Redis is unreachable
     events = EventPoster(api)
     events.start()
-    conductor = Conductor(api, store, config, notify=events.post, observe=memo.get("observe"))
+    metrics = OperatorMetrics()
+    conductor = Conductor(
+        api, store, config, notify=events.post, observe=metrics.observer(memo.get("observe"))
+    )
+    metrics.attach(conductor)
     memo.api, memo.store, memo.conductor, memo.events = api, store, conductor, events
+    memo.metrics = metrics
     memo.background = [
         asyncio.create_task(consume_events(store, conductor, config.consumer_group, consumer_name())),
         asyncio.create_task(sweep_orphans(api, store, config)),
+        asyncio.create_task(serve_http(conductor, metrics)),  # /metrics, /api/v1/workflows/<ns>/<name>
     ]
     logger.info("kubecanvas operator started (redis %s, stream %s)", config.redis_url, config.events_stream)
 

@@ -25,6 +25,14 @@ __all__ = ["COMMANDS", "build_app", "run_cli"]
 COMMANDS: list[tuple[str, str, str]] = [
     ("kubecanvas.cli.run", "run", "run"),
     ("kubecanvas.cli.lint", "lint", "lint"),
+    ("kubecanvas.cli.submit", "submit", "submit"),
+    ("kubecanvas.cli.get", "get", "get"),
+    ("kubecanvas.cli.listing", "list_workflows", "list"),
+    ("kubecanvas.cli.logs", "logs", "logs"),
+    ("kubecanvas.cli.result", "result", "result"),
+    ("kubecanvas.cli.revoke", "revoke", "revoke"),
+    ("kubecanvas.cli.retry", "retry", "retry"),
+    ("kubecanvas.cli.graph", "graph", "graph"),
 ]
 
 

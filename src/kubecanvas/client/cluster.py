@@ -4,25 +4,43 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any, cast
 
 from kubernetes import client, config
 
 from kubecanvas.errors import KubecanvasError
 
-__all__ = ["ClusterError", "WorkflowApi", "default_namespace"]
+__all__ = [
+    "ATTEMPT_LABEL",
+    "TASK_ID_LABEL",
+    "WORKFLOW_UID_LABEL",
+    "ClusterError",
+    "NotFound",
+    "WorkflowApi",
+    "default_namespace",
+]
 
 GROUP, VERSION, PLURAL = "kubecanvas.io", "v1alpha1", "workflows"
+
+# The labels the operator puts on each task's Job and pod (kubecanvas_operator.naming).
+WORKFLOW_UID_LABEL = "kubecanvas.io/workflow-uid"
+TASK_ID_LABEL = "kubecanvas.io/task-id"
+ATTEMPT_LABEL = "kubecanvas.io/attempt"
 
 
 class ClusterError(KubecanvasError):
     """The cluster could not be reached, or refused a request; the message says which and why."""
 
 
+class NotFound(ClusterError):
+    """The object asked for does not exist."""
+
+
 def default_namespace() -> str:
     """The namespace of the current kubeconfig context, as kubectl would use."""
     try:
-        _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+        _, active = config.list_kube_config_contexts(config_file=_kubeconfig_file())  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError):
         return "default"
     return str((active or {}).get("context", {}).get("namespace") or "default")
@@ -33,16 +51,27 @@ class WorkflowApi:
         configuration = client.Configuration()
         try:
             if kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+                config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=kubeconfig or _kubeconfig_file(), client_configuration=configuration
+                )
             else:
                 config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except (config.ConfigException, OSError) as error:
             raise ClusterError(f"no cluster credentials: {error}") from None
         self.api_client = client.ApiClient(configuration)
         self.custom = client.CustomObjectsApi(self.api_client)
+        self.core = client.CoreV1Api(self.api_client)
 
     def close(self) -> None:
         self.api_client.close()  # type: ignore[no-untyped-call]
+
+    def __enter__(self) -> WorkflowApi:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ Workflows
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         try:
@@ -52,8 +81,10 @@ class WorkflowApi:
             )
         except client.ApiException as error:
             if error.status == 404:
-                raise ClusterError(f"workflow {namespace}/{name} not found") from None
-            raise ClusterError(f"cannot read workflow {namespace}/{name}: {error.reason}") from None
+                raise NotFound(f"workflow {namespace}/{name} not found") from None
+            raise ClusterError(f"cannot read workflow {namespace}/{name}: {_reason(error)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
         return body
 
     def create(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -63,8 +94,142 @@ class WorkflowApi:
                 self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest),
             )
         except client.ApiException as error:
+            if error.status == 409:
+                name = (manifest.get("metadata") or {}).get("name")
+                raise ClusterError(
+                    f"workflow {namespace}/{name} already exists (delete it first, or choose another name)"
+                ) from None
             raise ClusterError(f"cannot create workflow in {namespace}: {_reason(error)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
         return body
+
+    def workflows(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The Workflows of one namespace, or of all of them (None)."""
+        try:
+            if namespace is None:
+                listing = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+            else:
+                listing = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        except client.ApiException as error:
+            where = f"namespace {namespace}" if namespace else "all namespaces"
+            raise ClusterError(f"cannot list workflows in {where}: {_reason(error)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
+        return list(cast(dict[str, Any], listing).get("items") or [])
+
+    def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of the Workflow (spec.revoke is the only field that may change)."""
+        try:
+            body = cast(
+                dict[str, Any],
+                self.custom.patch_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    patch,
+                    _content_type="application/merge-patch+json",
+                ),
+            )
+        except client.ApiException as error:
+            if error.status == 404:
+                raise NotFound(f"workflow {namespace}/{name} not found") from None
+            raise ClusterError(f"cannot change workflow {namespace}/{name}: {_reason(error)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
+        return body
+
+    # ------------------------------------------------------------ pods and logs
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        try:
+            response: Any = self.core.list_namespaced_pod(
+                namespace, label_selector=selector, _preload_content=False
+            )
+        except client.ApiException as error:
+            raise ClusterError(f"cannot list pods in {namespace}: {_reason(error)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
+        return list(json.loads(response.data).get("items") or [])
+
+    def pod_log(self, namespace: str, pod: str, container: str = "task") -> str:
+        try:
+            response: Any = self.core.read_namespaced_pod_log(
+                pod, namespace, container=container, _preload_content=False
+            )
+        except client.ApiException as error:
+            raise ClusterError(f"cannot read the log of pod {pod}: {_reason(error)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
+        return bytes(response.data).decode(errors="replace")
+
+    def follow_pod_log(self, namespace: str, pod: str, container: str = "task") -> Iterator[str]:
+        """The pod's log lines as they are written, until its container ends."""
+        try:
+            response: Any = self.core.read_namespaced_pod_log(
+                pod, namespace, container=container, follow=True, _preload_content=False
+            )
+        except client.ApiException as error:
+            raise ClusterError(f"cannot follow the log of pod {pod}: {_reason(error)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
+        pending = b""
+        try:
+            for chunk in response.stream(4096, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode(errors="replace")
+            if pending:
+                yield pending.decode(errors="replace")
+        finally:
+            response.release_conn()
+
+    # ------------------------------------------------------------ the operator's Service
+
+    def services(self, selector: str) -> list[dict[str, Any]]:
+        """Services with these labels in every namespace (or, when that is forbidden, in the
+        current one)."""
+        response: Any
+        try:
+            response = self.core.list_service_for_all_namespaces(
+                label_selector=selector, _preload_content=False
+            )
+        except client.ApiException as error:
+            if error.status != 403:
+                raise ClusterError(f"cannot list services: {_reason(error)}") from None
+            try:
+                response = self.core.list_namespaced_service(
+                    default_namespace(), label_selector=selector, _preload_content=False
+                )
+            except client.ApiException as again:
+                raise ClusterError(f"cannot list services: {_reason(again)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
+        return list(json.loads(response.data).get("items") or [])
+
+    def proxy_get(self, namespace: str, service: str, port: str, path: str) -> Any:
+        """GET `path` from a Service through the API server's service proxy; the JSON it answered."""
+        where = f"service {namespace}/{service}:{port}"
+        try:
+            response: Any = self.core.connect_get_namespaced_service_proxy_with_path(
+                f"{service}:{port}", namespace, path.lstrip("/"), _preload_content=False
+            )
+        except client.ApiException as error:
+            raise ClusterError(f"{where}: {_proxy_reason(error)}") from None
+        except OSError as error:
+            raise ClusterError(f"cannot reach the cluster: {error}") from None
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise ClusterError(f"{where} answered something that is not JSON") from None
+
+
+def _kubeconfig_file() -> str | None:
+    """$KUBECONFIG as it is now (the client library reads it once, when imported)."""
+    return os.environ.get("KUBECONFIG") or None
 
 
 def _reason(error: Any) -> str:
@@ -72,3 +237,14 @@ def _reason(error: Any) -> str:
         return str(json.loads(error.body).get("message") or error.reason)
     except (TypeError, ValueError, AttributeError):
         return str(error.reason)
+
+
+def _proxy_reason(error: Any) -> str:
+    """The operator answers errors as {"error": "..."}; the API server as a Status."""
+    try:
+        body = json.loads(error.body)
+    except (TypeError, ValueError):
+        return f"HTTP {error.status} {error.reason}"
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or f"HTTP {error.status} {error.reason}")
+    return f"HTTP {error.status} {error.reason}"

@@ -1,0 +1,147 @@
+"""The operator's HTTP API (aiohttp), beside kopf's liveness endpoint.
+
+    GET /healthz                             ok
+    GET /metrics                             Prometheus text format (see `metrics`)
+    GET /api/v1/workflows/{namespace}/{name} the workflow's document, exactly what
+                                             `kubecanvas get -o json` prints
+
+The CLI reaches the document through the Kubernetes API server's service proxy, so
+that users need neither Redis nor the pod network, only RBAC `get` on
+`services/proxy` in the operator's namespace. The port is `KUBECANVAS_HTTP_PORT`
+(default 8081; 0 turns the server off), the address `KUBECANVAS_HTTP_HOST` (default
+all interfaces). A port already taken is logged, not fatal: the operator's real work
+does not depend on this server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from aiohttp import web
+from redis import RedisError
+
+from kubecanvas.client.documents import document_of
+from kubecanvas_operator.conductor import Conductor
+from kubecanvas_operator.kube import ApiError
+from kubecanvas_operator.metrics import OperatorMetrics
+from kubecanvas_operator.naming import GROUP, PLURAL, VERSION
+
+__all__ = ["DEFAULT_PORT", "build_app", "http_settings", "serve_http", "track_workflow_phase"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8081
+PORT_ENV = "KUBECANVAS_HTTP_PORT"
+HOST_ENV = "KUBECANVAS_HTTP_HOST"
+
+_CONDUCTOR: web.AppKey[Conductor] = web.AppKey("conductor", Conductor)
+_METRICS: web.AppKey[OperatorMetrics] = web.AppKey("metrics", OperatorMetrics)
+
+
+def http_settings(environ: Mapping[str, str] = os.environ) -> tuple[str, int]:
+    """(host, port) from the environment; port 0 means no server."""
+    text = environ.get(PORT_ENV) or str(DEFAULT_PORT)
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{PORT_ENV} must be a port number, not {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{PORT_ENV} must be between 0 and 65535, not {port}")
+    return environ.get(HOST_ENV) or "0.0.0.0", port  # noqa: S104 - a pod serves on its pod IP
+
+
+def build_app(conductor: Conductor, metrics: OperatorMetrics) -> web.Application:
+    app = web.Application()
+    app[_CONDUCTOR] = conductor
+    app[_METRICS] = metrics
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/api/v1/workflows/{namespace}/{name}", _workflow)
+    return app
+
+
+async def serve_http(conductor: Conductor, metrics: OperatorMetrics) -> None:
+    """Serve until cancelled (the operator's cleanup cancels it)."""
+    try:
+        host, port = http_settings()
+    except ValueError as error:
+        logger.error("HTTP API disabled: %s", error)
+        return
+    if port == 0:
+        logger.info("HTTP API disabled (%s=0)", PORT_ENV)
+        return
+    runner = web.AppRunner(build_app(conductor, metrics), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as error:
+            logger.error(
+                "HTTP API (metrics, workflow documents) not served: cannot listen on %s:%d: %s",
+                host,
+                port,
+                error,
+            )
+            return
+        logger.info("HTTP API on %s:%d (/metrics, /api/v1/workflows/<ns>/<name>)", host, port)
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body, content_type = request.app[_METRICS].exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+async def _workflow(request: web.Request) -> web.Response:
+    conductor = request.app[_CONDUCTOR]
+    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    watched = conductor.config.watch_namespaces
+    if watched and namespace not in watched:
+        return _error(404, f"namespace {namespace} is not watched by this operator")
+    try:
+        body = await conductor.api.get_workflow(namespace, name)
+    except ApiError as error:
+        return _error(502, f"cannot read workflow {namespace}/{name}: {error}")
+    if body is None:
+        return _error(404, f"workflow {namespace}/{name} not found")
+    try:
+        document = await document_of(body, conductor.store)
+    except (RedisError, OSError) as error:
+        return _error(503, f"cannot read the state of workflow {namespace}/{name} from Redis: {error}")
+    return web.Response(text=json.dumps(document, ensure_ascii=False), content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=json.dumps({"error": message}), content_type="application/json")
+
+
+# `kubecanvas_workflows{phase}` follows the Workflows the operator watches: one more
+# handler on the watch kopf already runs, registered when `handlers` imports this module.
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def track_workflow_phase(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    metrics: OperatorMetrics | None = memo.get("metrics")
+    body = event.get("object") or {}
+    uid = (body.get("metadata") or {}).get("uid")
+    if metrics is None or not uid:
+        return
+    if event.get("type") == "DELETED":
+        metrics.track_phase(uid, None)
+    else:
+        metrics.track_phase(uid, str((body.get("status") or {}).get("phase") or "Pending"))

@@ -1,0 +1,103 @@
+"""`kubecanvas retry`: a new Workflow that reuses what the old one computed.
+
+A Workflow annotated `kubecanvas.io/retry-of: <old name>` (and, from the CLI,
+`kubecanvas.io/retry-of-uid`) gets, at admission and before its engine starts, a copy
+of the old workflow's SUCCESS records, results and call arguments for every task that
+is the same in both (same id, task, arguments, dependencies and options). The engine
+then treats those tasks as done: it never launches them again and starts from what
+failed, was revoked or never ran. Tasks whose old state is gone from Redis (expired)
+simply run again.
+
+Copying is idempotent and happens before the new workflow's graph is stored, so an
+operator killed in between copies again on restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from kubecanvas.engine.states import TaskRecord, TaskState
+from kubecanvas.graph.nodes import Graph
+from kubecanvas.store.layout import WorkflowKeys, decode
+
+if TYPE_CHECKING:
+    from kubecanvas_operator.conductor import Conductor
+
+__all__ = ["RETRY_OF_ANNOTATION", "RETRY_OF_UID_ANNOTATION", "reuse_results"]
+
+logger = logging.getLogger(__name__)
+
+RETRY_OF_ANNOTATION = "kubecanvas.io/retry-of"
+RETRY_OF_UID_ANNOTATION = "kubecanvas.io/retry-of-uid"
+
+
+async def reuse_results(conductor: Conductor, body: Mapping[str, Any], graph: Graph) -> int:
+    """Copy the succeeded tasks of the workflow `body` retries into its own state.
+    Returns how many were reused (0 when `body` is not a retry)."""
+    metadata = body["metadata"]
+    annotations = metadata.get("annotations") or {}
+    old_name = annotations.get(RETRY_OF_ANNOTATION)
+    if not old_name:
+        return 0
+    namespace, name, uid = metadata["namespace"], metadata["name"], metadata["uid"]
+    fields = {"workflow": name, "namespace": namespace, "workflowUid": uid, "retryOf": old_name}
+    old_uid = annotations.get(RETRY_OF_UID_ANNOTATION)
+    if not old_uid:
+        old_body = await conductor.api.get_workflow(namespace, old_name)
+        old_uid = (old_body or {}).get("metadata", {}).get("uid")
+    old = await conductor.store.load(old_uid) if old_uid and old_uid != uid else None
+    if old is None:
+        message = f"retry of {old_name}: its state is gone from Redis, every task runs again"
+        logger.warning("workflow %s/%s: %s", namespace, name, message, extra=fields)
+        conductor.notify(_reference(metadata), "Warning", "RetryFromScratch", message)
+        return 0
+    old_nodes = {node.id: node for node in old.graph.nodes}
+    reused = [
+        node.id
+        for node in graph.nodes
+        if node.id in old_nodes
+        and old_nodes[node.id].to_json() == node.to_json()
+        and old.records.get(node.id, TaskRecord()).state == TaskState.SUCCESS
+    ]
+    old_keys, new_keys = WorkflowKeys(old.uid), WorkflowKeys(uid)
+    client = conductor.store.client
+    if reused:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hmget(old_keys.results, reused)
+            pipe.hmget(old_keys.calls, reused)
+            pipe.hmget(old_keys.records, reused)
+            results, calls, records = await pipe.execute()
+        present = [
+            (node_id, result, call, record)
+            for node_id, result, call, record in zip(reused, results, calls, records, strict=True)
+            if result is not None and record is not None
+        ]
+        async with client.pipeline(transaction=True) as pipe:
+            for node_id, result, call, record in present:
+                pipe.hsetnx(new_keys.results, node_id, result)
+                if call is not None:
+                    pipe.hsetnx(new_keys.calls, node_id, call)
+                pipe.hsetnx(new_keys.records, node_id, _finished_record(record))
+            await pipe.execute()
+        reused = [item[0] for item in present]
+    message = f"reused the results of {len(reused)} of {len(graph.nodes)} tasks from workflow {old_name}"
+    logger.info("workflow %s/%s: %s", namespace, name, message, extra={**fields, "reused": len(reused)})
+    conductor.notify(_reference(metadata), "Normal", "ResultsReused", message)
+    return len(reused)
+
+
+def _finished_record(text: str) -> str:
+    """The old record, as a finished one (nothing in flight, nothing scheduled)."""
+    from kubecanvas.store.layout import encode
+
+    record = TaskRecord.from_json(decode(text))
+    record.launched = False
+    record.not_before = None
+    record.expires_at = None
+    return encode(record.to_json())
+
+
+def _reference(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "kubecanvas.io/v1alpha1", "kind": "Workflow", "metadata": dict(metadata)}

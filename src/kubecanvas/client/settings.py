@@ -1,0 +1,106 @@
+"""Where the cluster client finds Kubernetes, Redis and the operator.
+
+Explicit arguments win over `configure()`, which wins over the environment:
+
+| setting          | environment                     | default                               |
+|------------------|---------------------------------|---------------------------------------|
+| Redis URL        | `KUBECANVAS_REDIS_URL`          | none: read through the operator       |
+| Redis password   | `KUBECANVAS_REDIS_PASSWORD`     | none (or the one in the URL)          |
+| events stream    | `KUBECANVAS_EVENTS_STREAM`      | `kubecanvas:events`                   |
+| operator Service | `KUBECANVAS_OPERATOR_SERVICE`   | found by its labels (`ns/name[:port]`)|
+| kubeconfig       | `KUBECONFIG`                    | `~/.kube/config`, or in-cluster       |
+
+`configure(namespace=..., code=...)` also sets where `apply_async`/`delay` submit by
+default and the `spec.code` of Workflows submitted without one (`delay()` takes neither).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM
+
+__all__ = [
+    "EVENTS_STREAM_ENV",
+    "OPERATOR_SERVICE_ENV",
+    "REDIS_PASSWORD_ENV",
+    "REDIS_URL_ENV",
+    "ClientSettings",
+    "configure",
+    "resolve",
+]
+
+REDIS_URL_ENV = "KUBECANVAS_REDIS_URL"
+REDIS_PASSWORD_ENV = "KUBECANVAS_REDIS_PASSWORD"  # noqa: S105 - a variable's name
+EVENTS_STREAM_ENV = "KUBECANVAS_EVENTS_STREAM"
+OPERATOR_SERVICE_ENV = "KUBECANVAS_OPERATOR_SERVICE"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    redis_url: str | None = None
+    redis_password: str | None = None
+    events_stream: str = DEFAULT_EVENTS_STREAM
+    kubeconfig: str | None = None
+    operator_service: str | None = None
+    namespace: str | None = None  # where to submit when the caller says nowhere
+    code: Mapping[str, Any] | None = None  # spec.code for Workflows submitted without one
+
+
+_configured = ClientSettings()
+
+
+def configure(
+    *,
+    redis_url: str | None = None,
+    redis_password: str | None = None,
+    events_stream: str | None = None,
+    kubeconfig: str | None = None,
+    operator_service: str | None = None,
+    namespace: str | None = None,
+    code: Mapping[str, Any] | None = None,
+) -> ClientSettings:
+    """Set process-wide defaults for `apply_async`, `delay` and `AsyncResult` (which take
+    no connection arguments). Returns the settings now in force."""
+    global _configured  # noqa: PLW0603 - one process-wide default, as Celery's app config
+    changes: dict[str, Any] = {
+        "redis_url": redis_url,
+        "redis_password": redis_password,
+        "events_stream": events_stream,
+        "kubeconfig": kubeconfig,
+        "operator_service": operator_service,
+        "namespace": namespace,
+        "code": dict(code) if code is not None else None,
+    }
+    _configured = replace(_configured, **{key: value for key, value in changes.items() if value is not None})
+    return resolve()
+
+
+def resolve(
+    *,
+    redis_url: str | None = None,
+    redis_password: str | None = None,
+    kubeconfig: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> ClientSettings:
+    """The settings for one call: its arguments, then `configure()`, then the environment."""
+
+    def env(name: str) -> str | None:
+        return environ.get(name) or None
+
+    return ClientSettings(
+        redis_url=redis_url or _configured.redis_url or env(REDIS_URL_ENV),
+        redis_password=redis_password or _configured.redis_password or env(REDIS_PASSWORD_ENV),
+        events_stream=(
+            _configured.events_stream
+            if _configured.events_stream != DEFAULT_EVENTS_STREAM
+            else env(EVENTS_STREAM_ENV) or DEFAULT_EVENTS_STREAM
+        ),
+        kubeconfig=kubeconfig or _configured.kubeconfig,  # else the client library reads KUBECONFIG
+        operator_service=_configured.operator_service or env(OPERATOR_SERVICE_ENV),
+        namespace=_configured.namespace,
+        code=_configured.code,
+    )
