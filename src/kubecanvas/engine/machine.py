@@ -102,7 +102,13 @@ class Engine:
         # The lowest-index task that failed on its own, main line (False) and link callbacks (True):
         # `error()` answers in O(1) however often a status is written.
         self._culprits: dict[bool, tuple[int, str]] = {}
-        self._next_index = 1 + max((node.index for node in self.nodes.values()), default=-1)
+        # Errback runs get indices reserved by attachment and unit, not by when they fire,
+        # so that two runs of one workflow list their tasks in the same order.
+        self._errback_base: list[int] = []
+        next_free = 1 + max((node.index for node in graph.nodes), default=-1)
+        for attachment in graph.errbacks:
+            self._errback_base.append(next_free)
+            next_free += len(attachment.template) * len(attachment.units)
         self._step = Step()
         self._rebuild()
 
@@ -513,10 +519,10 @@ class Engine:
         root = min(culprits, key=lambda node_id: self.nodes[node_id].index)
         unit.fired = True
         attachment = self.graph.errbacks[unit.attachment]
-        new_nodes = instantiate_errback(attachment, unit.index, root, self._next_index)
+        first_index = self._errback_base[unit.attachment] + unit.index * len(attachment.template)
+        new_nodes = instantiate_errback(attachment, unit.index, root, first_index)
         if not new_nodes:
             return  # an empty errback canvas (graphs compiled before the compiler dropped them)
-        self._next_index += len(new_nodes)
         for node in new_nodes:
             self.nodes[node.id] = node
             self.records[node.id] = TaskRecord()

@@ -335,3 +335,16 @@ def test_engine_tolerates_an_empty_errback_template_in_a_persisted_graph() -> No
     run = simulate(graph)
     assert run.phase == Phase.FAILED
     assert run.engine.total == 1
+
+
+def test_errback_runs_are_listed_in_canvas_order_whatever_fails_first() -> None:
+    """Errback indices are reserved by attachment and unit, not taken when they fire: the
+    local runner and the cluster must print the same document for the same workflow."""
+    canvas = group(sig("fail"), sig("identity", 1, immutable=True), sig("fail"), linkError=[sig("log_error")])
+
+    def listing(order: str) -> list[tuple[str, int]]:
+        run = simulate(canvas, order=order)  # type: ignore[arg-type]
+        return [(node.id, node.index) for node in run.engine.ordered_nodes()]
+
+    assert listing("canvas") == listing("reverse")
+    assert [node_id for node_id, _ in listing("reverse")][-2:] == ["e0.0.0", "e0.2.0"]
