@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +63,7 @@ _FINISH_REASONS = {
     Phase.REVOKED: "WorkflowRevoked",
 }
 _TRANSIENT_RETRIES = (0.2, 1.0, 3.0)
+SETTLED_MEMORY = 10_000  # finished workflows remembered, to ignore late news about them
 
 
 @dataclass(eq=False)
@@ -109,6 +110,9 @@ class Conductor:
         self.runs: dict[str, WorkflowRun] = {}
         self._loading: dict[str, asyncio.Future[WorkflowRun | None]] = {}
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
+        # Workflows this operator settled: late news about them (their Jobs completing or
+        # being deleted) is ignored rather than reloading a large workflow from Redis.
+        self._settled: OrderedDict[str, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
 
     # ================================================================ lifecycle
@@ -422,6 +426,8 @@ class Conductor:
         run = self.runs.get(uid)
         if run is not None:
             return run
+        if uid in self._settled:
+            return None
         if uid in self._loading:
             return await self._loading[uid]
         future: asyncio.Future[WorkflowRun | None] = asyncio.get_running_loop().create_future()
@@ -520,6 +526,9 @@ class Conductor:
         self._cancel_timer(run)
         run.closed = True
         self.runs.pop(run.identity.uid, None)
+        self._settled[run.identity.uid] = None
+        while len(self._settled) > SETTLED_MEMORY:
+            self._settled.popitem(last=False)
         if run.ttl is not None:
             await self.store.expire(run.identity.uid, run.ttl + 3600)
             finished = run.engine.finished_at or time.time()
