@@ -261,16 +261,22 @@ class Conductor:
             await self._delete_completed(job)
 
     async def _delete_completed(self, job: Mapping[str, Any]) -> None:
-        """Delete a Job whose pod exited 0, only after Kubernetes saw it complete: deleting
-        earlier would SIGTERM a runtime that is still exiting and mark its pod Failed."""
+        """Have a Job whose pod exited 0 removed soon: its work is in Redis, and etcd must
+        stay small. Only once Kubernetes saw it complete (deleting earlier would SIGTERM a
+        runtime that is still exiting), and after a short TTL, so `kubecanvas logs` of a
+        quick task still finds its pod."""
         metadata = job["metadata"]
         if metadata.get("deletionTimestamp"):
             return
+        ttl = self.config.succeeded_job_ttl_seconds
         try:
-            await self.api.delete_job(metadata["namespace"], metadata["name"])
+            if ttl <= 0:
+                await self.api.delete_job(metadata["namespace"], metadata["name"])
+            elif (job.get("spec") or {}).get("ttlSecondsAfterFinished") != ttl:
+                await self.api.expire_job(metadata["namespace"], metadata["name"], ttl)
         except ApiError as error:
             logger.warning(
-                "cannot delete completed Job %s: %s",
+                "cannot remove completed Job %s: %s",
                 metadata["name"],
                 error,
                 extra={"namespace": metadata["namespace"], "job": metadata["name"]},

@@ -33,6 +33,7 @@ class OperatorConfig:
     manage_task_identity: bool = True  # create the task ServiceAccount/RoleBinding per namespace
     redis_secret_name: str = "kubecanvas-task-redis"  # noqa: S105 - a Secret's name: per-namespace copy for tasks
     delete_succeeded_jobs: bool = True  # keep etcd small: a succeeded Job's work is in Redis
+    succeeded_job_ttl_seconds: int = 30  # ... but keep its logs readable that long (0: delete at once)
     job_ttl_seconds: int = 3600  # failed Jobs stay this long for `kubectl logs`
     deadline_grace_seconds: int = 30  # the Job deadline trails the task's own timeout by this
     status_interval: float = 0.5  # at most one status write per workflow per interval
@@ -96,6 +97,9 @@ class OperatorConfig:
             redis_secret_name=get("REDIS_SECRET_NAME", defaults.redis_secret_name)
             or defaults.redis_secret_name,
             delete_succeeded_jobs=flag("DELETE_SUCCEEDED_JOBS", defaults.delete_succeeded_jobs),
+            succeeded_job_ttl_seconds=int(
+                number("SUCCEEDED_JOB_TTL_SECONDS", defaults.succeeded_job_ttl_seconds)
+            ),
             job_ttl_seconds=int(number("JOB_TTL_SECONDS", defaults.job_ttl_seconds)),
             deadline_grace_seconds=int(number("DEADLINE_GRACE_SECONDS", defaults.deadline_grace_seconds)),
             status_interval=number("STATUS_INTERVAL", defaults.status_interval),

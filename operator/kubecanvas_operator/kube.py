@@ -90,6 +90,11 @@ class KubeApi:
         job: dict[str, Any] | None = await self._call(self.batch.read_namespaced_job, name, namespace)
         return job
 
+    async def expire_job(self, namespace: str, name: str, seconds: int) -> None:
+        """Let the TTL controller delete a finished Job (and its pods) `seconds` from now."""
+        patch = {"spec": {"ttlSecondsAfterFinished": seconds}}
+        await self._call(self.batch.patch_namespaced_job, name, namespace, patch)
+
     async def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job and, in the background, its pods (their processes get SIGTERM)."""
         body = client.V1DeleteOptions(propagation_policy="Background")

@@ -182,6 +182,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
             "redisSecretName": "runner-redis",
             "jobTTLSeconds": 60,
             "deleteSucceededJobs": False,
+            "succeededJobTTLSeconds": 7,
             "deadlineGraceSeconds": 5,
         },
         "redis": {"taskUrl": "redis://redis-for-tasks:6379/0"},
@@ -200,6 +201,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
     assert env["KUBECANVAS_REDIS_SECRET_NAME"] == "runner-redis"
     assert env["KUBECANVAS_JOB_TTL_SECONDS"] == "60"
     assert env["KUBECANVAS_DELETE_SUCCEEDED_JOBS"] == "false"
+    assert env["KUBECANVAS_SUCCEEDED_JOB_TTL_SECONDS"] == "7"
     assert env["KUBECANVAS_DEADLINE_GRACE_SECONDS"] == "5"
     assert env["KUBECANVAS_TASK_REDIS_URL"] == "redis://redis-for-tasks:6379/0"
 
@@ -211,6 +213,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
     assert config.runtime_command == ("python", "-m", "kubecanvas_runtime")
     assert config.manage_task_identity is False
     assert config.delete_succeeded_jobs is False
+    assert config.succeeded_job_ttl_seconds == 7
     assert (config.job_ttl_seconds, config.status_interval, config.api_concurrency) == (60, 0.25, 4)
 
 
@@ -295,7 +298,7 @@ OPERATOR_RULES = {
     "cronworkflows/status.kubecanvas.io": {"patch"},
     "workflows/finalizers.kubecanvas.io": {"update"},
     "cronworkflows/finalizers.kubecanvas.io": {"update"},
-    "jobs.batch": {"create", "get", "list", "watch", "delete"},
+    "jobs.batch": {"create", "get", "list", "watch", "patch", "delete"},
     "pods": {"list", "watch"},
     "events": {"create", "patch"},
     "serviceaccounts": {"create"},

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from support.cluster import Cluster
 from support.operator import OperatorProcess, Workflows, task_cluster_role
+from support.waiting import wait_until
 
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
 
@@ -33,6 +35,23 @@ def workflows(cluster: Cluster, operator: OperatorProcess, namespace: str) -> Wo
     helper = Workflows(cluster, namespace)
     helper.config_map_from("conftasks", [EXAMPLES / "conftasks.py"])
     return helper
+
+
+@pytest.fixture
+def http_port(operator: OperatorProcess) -> int:
+    """The operator's HTTP API (metrics, workflow documents), answering."""
+    if operator.process is None:
+        operator.start()
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{operator.http_port}/healthz", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(answers, timeout=30, what="the operator's HTTP API")
+    return operator.http_port
 
 
 CONFTASKS = {"configMap": {"name": "conftasks"}}

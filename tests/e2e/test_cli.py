@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from contract.cases import EXAMPLES as CONTRACT
 from contract.cases import Observed, case, verify
 from e2e.conftest import CONFTASKS
 from support.cluster import Cluster
-from support.operator import OperatorProcess, Workflows, free_port
+from support.operator import Workflows
 from support.waiting import wait_until
 
 KUBECANVAS = str(Path(sys.executable).with_name("kubecanvas"))
@@ -77,31 +76,6 @@ def chatty(lines, pause):
 
 
 # ---------------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture(scope="module")
-def http_port(operator: OperatorProcess) -> int:
-    """The operator's HTTP API port: a free one (pods share the host's network, and other
-    operators run on this machine), set by restarting the session's operator if needed."""
-    if not operator.env.get("KUBECANVAS_HTTP_PORT"):
-        operator.stop()
-        operator.env["KUBECANVAS_HTTP_PORT"] = str(free_port())
-        operator.start()
-    elif operator.process is None:
-        operator.start()
-    port = int(operator.env["KUBECANVAS_HTTP_PORT"])
-    wait_until(
-        lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30, what="the operator's HTTP API"
-    )
-    return port
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -509,7 +483,7 @@ def test_logs_print_failed_attempts_and_say_why_succeeded_ones_are_gone(
     done = cli("logs", "logged")
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "==> t0 clitasks.count <==\n(succeeded; its logs are gone: the operator deletes the Job" in out
+    assert "==> t0 clitasks.count <==\n(succeeded; its logs are gone: the Job (and pod) of a task" in out
     assert "==> t1 clitasks.gate, attempt 1 (pod logged-t1-1-" in out
     assert "==> t1 clitasks.gate, attempt 2 (pod logged-t1-2-" in out
     assert f"gate {key}: attempt 1" in out

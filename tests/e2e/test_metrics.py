@@ -9,27 +9,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract.cases import case
 from e2e.conftest import CONFTASKS
-from support.operator import OperatorProcess, Workflows, free_port
+from support.operator import OperatorProcess, Workflows
 from support.waiting import wait_until
-
-
-@pytest.fixture(scope="module")
-def http_port(operator: OperatorProcess) -> int:
-    """The operator's HTTP API on a free port (see test_cli.http_port)."""
-    if not operator.env.get("KUBECANVAS_HTTP_PORT"):
-        operator.stop()
-        operator.env["KUBECANVAS_HTTP_PORT"] = str(free_port())
-        operator.start()
-    elif operator.process is None:
-        operator.start()
-    port = int(operator.env["KUBECANVAS_HTTP_PORT"])
-    wait_until(lambda: _get(port, "/healthz")[0] == 200, timeout=30, what="the operator's HTTP API")
-    return port
 
 
 def _get(port: int, path: str) -> tuple[int, str, str]:

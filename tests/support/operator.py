@@ -58,9 +58,13 @@ class OperatorProcess:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
+    http_port: int = 0
 
     def start(self) -> None:
         self.port = free_port()
+        # Its HTTP API (metrics, documents) on a free port too: every operator on this
+        # machine shares the host's network, test operators and deployed ones alike.
+        self.http_port = self.http_port or free_port()
         command = [
             str(self.cluster.root / ".venv/bin/kubecanvas-operator"),
             "--liveness",
@@ -71,6 +75,10 @@ class OperatorProcess:
             "KUBECONFIG": str(self.cluster.kubeconfig),
             "KUBECANVAS_REDIS_URL": self.cluster.redis_url,
             "KUBECANVAS_STATUS_INTERVAL": "0.2",
+            "KUBECANVAS_HTTP_PORT": str(self.http_port),
+            # A succeeded task's pod stays this long (30 s in production): long enough for
+            # `kubecanvas logs -f` on a loaded machine, short enough for tests that wait for it.
+            "KUBECANVAS_SUCCEEDED_JOB_TTL_SECONDS": "10",
             **self.env,
         }
         log = self.log_path.open("ab")

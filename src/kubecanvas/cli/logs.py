@@ -45,8 +45,8 @@ def logs(
 ) -> None:
     """Print the logs of the workflow's task pods, in canvas order, attempt by attempt.
 
-    The Job (and pod) of a task that succeeded is deleted by the operator: its logs are
-    gone, and this says so. Failed attempts' Jobs are kept for an hour."""
+    The Job (and pod) of a task that succeeded is removed shortly after it completed: then
+    its logs are gone, and this says so. Failed attempts' Jobs are kept for an hour."""
     from kubecanvas.cli.clusteropts import connect, namespace_of
 
     target = namespace_of(namespace)
@@ -106,8 +106,8 @@ def missing_log_note(entry: Mapping[str, Any] | None) -> str:
     state, attempts = entry["state"], entry["attempts"]
     if state == "SUCCESS":
         return (
-            "succeeded; its logs are gone: the operator deletes the Job (and pod) of a task "
-            "that succeeded, once Kubernetes has seen it complete"
+            "succeeded; its logs are gone: the Job (and pod) of a task that succeeded is removed "
+            "shortly after it completed (the chart's tasks.succeededJobTTLSeconds, 30 s by default)"
         )
     if state == "PENDING":
         return "not started yet"
