@@ -8,12 +8,15 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import kopf
 
 from kubecanvas_operator.config import ConfigError, OperatorConfig
+from kubecanvas_operator.leadership import LeadershipLost, LeaseElection, answering_probes_while
 
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -62,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         "--peering", metavar="NAME", help="run in HA mode with kopf peering NAME (default: standalone)"
     )
     parser.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
+    parser.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="HA: start only while holding a Lease (in $POD_NAMESPACE), standing by otherwise",
+    )
+    parser.add_argument(
+        "--lease-name", default="kubecanvas-operator", help="the Lease replicas elect a leader with"
+    )
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     options = parser.parse_args(argv)
@@ -79,18 +90,49 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("KUBECANVAS_WEBHOOK_CERT"):
         from kubecanvas_operator import webhook  # noqa: F401 - the admission webhook, when served
 
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            # Any peering name makes peering mandatory in kopf: pass one only for HA mode.
-            standalone=options.peering is None,
-            peering_name=options.peering,
-            liveness_endpoint=options.liveness,
-            memo=kopf.Memo(config=config),
-        )
+    operator = kopf.operator(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        # Any peering name makes peering mandatory in kopf: pass one only for HA mode, and a
+        # distinct priority per replica (equal priorities pause every replica).
+        standalone=options.peering is None,
+        peering_name=options.peering,
+        priority=secrets.randbelow(1_000_000) + 1 if options.peering else None,
+        liveness_endpoint=options.liveness,
+        memo=kopf.Memo(config=config),
     )
+    if not options.leader_elect:
+        asyncio.run(operator)
+        return 0
+    try:
+        asyncio.run(_lead(operator, options.lease_name, options.liveness))
+    except LeadershipLost as error:
+        logging.getLogger(__name__).error("stepping down: %s", error)
+        return 1
     return 0
+
+
+async def _lead(operator: Coroutine[Any, Any, None], lease: str, liveness: str) -> None:
+    """Stand by until this replica holds the Lease, then run the operator while renewing it."""
+    from kubecanvas_operator.kube import KubeApi
+    from kubecanvas_operator.stream import consumer_name
+
+    api = KubeApi(concurrency=2)
+    election = LeaseElection(api, os.environ.get("POD_NAMESPACE", "default"), lease, consumer_name())
+    try:
+        await answering_probes_while(election.acquire(), liveness)
+        running, keeping = asyncio.create_task(operator), asyncio.create_task(election.keep())
+        done, _ = await asyncio.wait({running, keeping}, return_when=asyncio.FIRST_COMPLETED)
+        if keeping in done:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            keeping.result()  # raises LeadershipLost
+        keeping.cancel()
+        await asyncio.gather(keeping, return_exceptions=True)
+        running.result()
+        await election.release()  # a clean stop: a standby takes over at once
+    finally:
+        api.close()
 
 
 if __name__ == "__main__":

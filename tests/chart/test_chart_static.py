@@ -372,12 +372,43 @@ def test_ha_cluster_wide(tmp_path: Path) -> None:
     docs = render(tmp_path, COMBINATIONS["ha"])
     spec = deployment(docs)["spec"]
     assert spec["replicas"] == 3
-    assert "strategy" not in spec  # rolling: kopf peering pauses all but one
-    assert spec["template"]["spec"]["containers"][0]["args"][-2:] == ["--peering", "kc-kubecanvas"]
+    assert "strategy" not in spec  # rolling: only the Lease holder runs, the others stand by
+    args = spec["template"]["spec"]["containers"][0]["args"]
+    assert args[-5:] == [
+        "--leader-elect",
+        "--lease-name",
+        "kc-kubecanvas-operator",
+        "--peering",
+        "kc-kubecanvas",
+    ]
+    assert container_env(deployment(docs))["POD_NAMESPACE"] == {
+        "fieldRef": {"fieldPath": "metadata.namespace"}
+    }
+    leader = one(docs, "Role", "kc-kubecanvas-operator-leader")
+    assert leader["metadata"]["namespace"] == "kubecanvas"
+    assert leader["rules"] == [  # leadership.py: create the Lease, then get and update only it
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["kc-kubecanvas-operator"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    assert (
+        one(docs, "RoleBinding", "kc-kubecanvas-operator-leader")["roleRef"]["name"]
+        == leader["metadata"]["name"]
+    )
     assert one(docs, "ClusterKopfPeering", "kc-kubecanvas")
     assert one(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     granted = rules_by_resource(one(docs, "ClusterRole", "kc-kubecanvas-operator")["rules"])
     assert granted["clusterkopfpeerings.kopf.dev"] == {"list", "watch", "patch"}
+
+
+def test_no_leader_election_without_ha(tmp_path: Path) -> None:
+    docs = render(tmp_path, {})
+    assert "--leader-elect" not in deployment(docs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not find(docs, "Role", "kc-kubecanvas-operator-leader")
 
 
 def test_ha_namespaced(tmp_path: Path) -> None:

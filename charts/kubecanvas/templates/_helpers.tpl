@@ -111,6 +111,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - {{ . | quote }}
 {{- end }}
 {{- if .Values.ha.enabled }}
+- --leader-elect
+- --lease-name
+- {{ printf "%s-operator" (include "kubecanvas.fullname" .) | quote }}
 - --peering
 - {{ include "kubecanvas.peeringName" . | quote }}
 {{- end }}
