@@ -40,6 +40,7 @@ def die_on_first_attempt() -> int:
 def stubborn_sleep(seconds: float) -> float:
     """Sleep through SIGTERM and SIGALRM: only SIGKILL stops it."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM})
+    print("stubborn: SIGTERM blocked", flush=True)  # tests wait for this line, not a fixed time
     time.sleep(seconds)
     return seconds
 

@@ -211,13 +211,14 @@ def test_console_script_json_and_exit_code() -> None:
     assert (document["phase"], document["error"]["taskId"]) == ("Failed", "t1")
 
 
-def _started(process: subprocess.Popen[str], log_dir: Path, task_log: str) -> None:
+def _started(process: subprocess.Popen[str], log_dir: Path, task_log: str, marker: str = "") -> None:
+    """Wait until the task's log exists (and, with `marker`, says so): the task is running."""
     deadline = time.monotonic() + 20
-    while not (log_dir / task_log).exists():
+    log = log_dir / task_log
+    while not (log.exists() and marker in log.read_text(errors="replace")):
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the task never started"
+        assert time.monotonic() < deadline, f"the task never started (waiting for {marker!r} in {log})"
         time.sleep(0.05)
-    time.sleep(0.3)
 
 
 def test_ctrl_c_revokes_the_workflow(tmp_path: Path) -> None:
@@ -251,7 +252,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
-    _started(process, logs, "t0.1.log")
+    _started(process, logs, "t0.1.log", marker="SIGTERM blocked")
     process.send_signal(signal.SIGINT)  # revoke: SIGTERM, which the task ignores
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)  # stop now: SIGKILL
