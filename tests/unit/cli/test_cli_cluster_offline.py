@@ -150,9 +150,8 @@ def test_small_formatters() -> None:
 
 
 def test_why_a_task_has_no_log() -> None:
-    assert "the operator deletes the Job (and pod) of a task that succeeded" in missing_log_note(
-        task_entry("t0", "m.a", "SUCCESS")
-    )
+    note = missing_log_note(task_entry("t0", "m.a", "SUCCESS"))
+    assert "the Job (and pod) of a task that succeeded is removed shortly after it completed" in note
     assert missing_log_note(task_entry("t0", "m.a", "PENDING")) == "not started yet"
     never = task_entry("t4", "m.join", "FAILURE", attempts=0, error={"type": "ChordError", "message": "x"})
     assert missing_log_note(never) == "never ran: ChordError: x"
