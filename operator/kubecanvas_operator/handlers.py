@@ -39,6 +39,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     )
     settings.posting.level = logging.WARNING  # our own Events only, not kopf's handler chatter
     settings.posting.reporting_component = "kubecanvas-operator"
+    # Pods matter only while they have not started (a bad image, a missing Secret: on_pod);
+    # the news of every other pod comes from its Job and from Redis. Filtering on the server
+    # spares the operator most pod events, the busiest watch it has.
+    settings.watching.field_selectors["", "v1", "pods"] = "status.phase=Pending"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60

@@ -194,3 +194,15 @@ def test_status_stays_small_for_a_large_group(workflows: Workflows, size: int) -
     assert body["status"]["result"] == [2 * i for i in range(size)]
     without_result = {key: value for key, value in body["status"].items() if key != "result"}
     assert len(json.dumps(without_result)) < 2000  # per-task state lives in Redis, not in etcd
+
+
+def test_a_task_whose_pod_cannot_start_fails_instead_of_hanging(workflows: Workflows) -> None:
+    """A pod stuck before its task runs (here a missing Secret; on a real node also a bad
+    image) fails the attempt with the kubelet's reason, rather than waiting forever."""
+    missing = {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "no-such-secret", "key": "token"}}}
+    name = workflows.apply(workflow("cannot-start", sig("add", 1, 1, env=[missing])))
+    status = workflows.wait_finished(name, timeout=60)["status"]
+    assert status["phase"] == "Failed"
+    assert status["error"]["type"] == "CreateContainerConfigError"
+    assert "no-such-secret" in status["error"]["message"]
+    wait_until(lambda: not workflows.jobs(name), timeout=30, what="the stuck Job to be deleted")
