@@ -63,6 +63,9 @@ _FINISH_REASONS = {
     Phase.REVOKED: "WorkflowRevoked",
 }
 _TRANSIENT_RETRIES = (0.2, 1.0, 3.0)
+# A finished workflow's status is its last write: an API blip must not leave it Running.
+# (An operator restart rewrites it too: resuming a finished workflow settles it again.)
+_FINAL_STATUS_RETRIES = (0.5, 2.0, 5.0, 15.0, 30.0)
 SETTLED_MEMORY = 10_000  # finished workflows remembered, to ignore late news about them
 
 
@@ -527,7 +530,7 @@ class Conductor:
     async def _settle(self, run: WorkflowRun) -> None:
         """A finished workflow: final status, Redis expiry, TTL deletion; then let go of it."""
         if run.status is not None:
-            await run.status.flush()
+            await run.status.flush(retries=_FINAL_STATUS_RETRIES)
         await publish_finished(self.store.client, run.identity.uid, run.engine.phase.value)  # wake clients
         self._cancel_timer(run)
         run.closed = True

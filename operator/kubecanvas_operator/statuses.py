@@ -88,7 +88,12 @@ def _condition(kind: str, true: bool, reason: str, message: str, at: float) -> J
 
 
 class StatusWriter:
-    """Coalesces status writes of one workflow: the latest state wins."""
+    """Coalesces status writes of one workflow: the latest state wins.
+
+    Writes never overlap and a write in progress is never cancelled: the API call runs in
+    a thread that a cancelled coroutine would not stop, so an older status could land
+    after the final one and leave a finished Workflow showing Running.
+    """
 
     def __init__(
         self,
@@ -100,29 +105,51 @@ class StatusWriter:
         self._write = write
         self._interval = interval
         self._pending: asyncio.Task[None] | None = None
+        self._waiting = False  # the pending write still sleeps out its interval
+        self._writing = asyncio.Lock()
         self._last = 0.0
 
     def request(self) -> None:
         """Write soon, but no sooner than one interval after the last write."""
         if self._pending is None or self._pending.done():
             delay = max(0.0, self._last + self._interval - time.monotonic())
-            self._pending = asyncio.create_task(self._flush_after(delay))
+            self._waiting = True
+            self._pending = asyncio.create_task(self._write_after(delay))
 
-    async def flush(self) -> None:
-        """Write now (a phase changed): the watcher of `kubectl get` deserves to know."""
-        if self._pending is not None and not self._pending.done():
-            self._pending.cancel()
-        await self._flush_after(0.0)
+    async def flush(self, *, retries: tuple[float, ...] = ()) -> bool:
+        """Write now (a phase changed): the watcher of `kubectl get` deserves to know.
+
+        `retries` are the delays between further attempts while the write fails: the final
+        status is written once and nothing would carry its news later. True once written."""
+        if self._pending is not None and self._waiting:
+            self._pending.cancel()  # only its sleep: this write carries its news
+        for delay in (*retries, None):
+            if await self._write_latest():
+                return True
+            if delay is None:
+                return False
+            await asyncio.sleep(delay)
+        return False
 
     def cancel(self) -> None:
+        """The Workflow is gone: nothing more to write."""
         if self._pending is not None:
             self._pending.cancel()
 
-    async def _flush_after(self, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        self._last = time.monotonic()
+    async def _write_after(self, delay: float) -> None:
         try:
-            await self._write(await self._build())
-        except Exception:  # a status write can fail (API blip); the next one carries the news
-            logger.exception("status update failed")
+            if delay:
+                await asyncio.sleep(delay)
+        finally:
+            self._waiting = False
+        await self._write_latest()
+
+    async def _write_latest(self) -> bool:
+        async with self._writing:  # built inside the lock: the write that lands last is the newest
+            self._last = time.monotonic()
+            try:
+                await self._write(await self._build())
+            except Exception:  # a status write can fail (API blip); the next one carries the news
+                logger.exception("status update failed")
+                return False
+            return True
