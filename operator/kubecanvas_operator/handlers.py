@@ -16,6 +16,7 @@ import kopf
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas_operator.conductor import Conductor
 from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.diffbase import DigestedDiffBaseStorage
 from kubecanvas_operator.httpapi import serve_http  # also registers the phase-gauge handler
 from kubecanvas_operator.k8sevents import EventPoster
 from kubecanvas_operator.kube import KubeApi
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorConfig = memo.config
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = DigestedDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own Events only, not kopf's handler chatter
@@ -93,7 +94,8 @@ async def revoke(new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.update(*WORKFLOWS, field="spec")
 async def refuse_spec_changes(diff: kopf.Diff, body: kopf.Body, **_: Any) -> None:
-    changed = sorted({".".join(map(str, path)) for _op, path, *_rest in diff} - {"revoke"})
+    # Top-level fields only: the bulky ones are digests in the diff base (diffbase.py).
+    changed = sorted({str(path[0]) for _op, path, *_rest in diff if path} - {"revoke"})
     if changed:
         kopf.warn(
             body,
