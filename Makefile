@@ -97,6 +97,17 @@ demo: cluster deploy ## deploy the chart on the local cluster, run examples/quic
 	  exit 1; \
 	fi
 
+# `make bench`: reproducible benchmarks on the local cluster (hop latency, fan-out, chord, chunks,
+# a 10,000-task group) with Celery on this machine alongside; bench/results.json and results.md.
+# BENCH_ARGS passes options to bench/run.py, e.g. BENCH_ARGS='--scale 2000' or
+# BENCH_ARGS='--cluster-dir /path/to/.cluster' (see docs/benchmarks.md). About an hour on 2 cores.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: venv tools ## benchmarks on the local cluster, Celery alongside (bench/results.md; BENCH_ARGS=...)
+	$(PY) -m pip install --quiet -c hack/constraints.txt -e '.[dev,bench]'
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layering contracts
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,278 @@
+"""Processes the benchmark starts and watches: the operator, py-spy, a resource sampler."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kcbench.cluster import REPO
+
+__all__ = ["OperatorProcess", "ProcessSampler", "PySpy", "free_port", "load_average"]
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def load_average() -> str:
+    """`uptime`'s line: the machine's load, recorded before and after."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process (not its children), from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of stat(5)
+
+
+def rss_bytes(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+@dataclass(eq=False)
+class ProcessSampler:
+    """RSS and CPU of one process every `interval` seconds, in a thread."""
+
+    pid: int
+    interval: float = 1.0
+    samples: list[tuple[float, int, float]] = field(default_factory=list)  # (time, rss, cpu seconds)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._sample()
+        self._thread = threading.Thread(target=self._run, name=f"sampler-{self.pid}", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        rss, cpu = rss_bytes(self.pid), cpu_seconds(self.pid)
+        if rss is not None and cpu is not None:
+            self.samples.append((time.time(), rss, cpu))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._sample()
+        return self.summary()
+
+    def summary(self) -> dict[str, float]:
+        if len(self.samples) < 2:
+            return {}
+        (t0, _, c0), (t1, _, c1) = self.samples[0], self.samples[-1]
+        wall = max(t1 - t0, 1e-9)
+        return {
+            "peak_rss_mb": max(rss for _, rss, _ in self.samples) / 2**20,
+            "start_rss_mb": self.samples[0][1] / 2**20,
+            "end_rss_mb": self.samples[-1][1] / 2**20,
+            "cpu_seconds": c1 - c0,
+            "wall_seconds": wall,
+            "mean_cpu_percent": 100 * (c1 - c0) / wall,
+            "samples": float(len(self.samples)),
+        }
+
+
+@dataclass(eq=False)
+class OperatorProcess:
+    """`kubecanvas-operator` against the cluster, as `make operator` runs it."""
+
+    kubeconfig: Path
+    redis_url: str
+    log_path: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    health_port: int = 0
+    http_port: int = 0
+
+    def start(self) -> None:
+        self.health_port, self.http_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECANVAS_REDIS_URL": self.redis_url,
+            "KUBECANVAS_HTTP_PORT": str(self.http_port),
+            "KUBECANVAS_HTTP_HOST": "127.0.0.1",
+            **self.extra_env,
+        }
+        command = [
+            str(VENV_BIN / "kubecanvas-operator"),
+            "--liveness",
+            f"http://127.0.0.1:{self.health_port}/healthz",
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while not self._get(f"http://127.0.0.1:{self.health_port}/healthz"):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the operator exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the operator did not become healthy; see {self.log_path}")
+            time.sleep(0.2)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @staticmethod
+    def _get(url: str, timeout: float = 2) -> bytes | None:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our loopback port
+                body: bytes = response.read()
+                return body
+        except OSError:
+            return None
+
+    def metrics(self) -> str | None:
+        """The Prometheus exposition, if the operator serves one on its HTTP port."""
+        body = self._get(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5)
+        return body.decode(errors="replace") if body is not None else None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass(eq=False)
+class PySpy:
+    """`py-spy record` attached to a running process for one scenario (folded stacks)."""
+
+    pid: int
+    output: Path
+    rate: int = 10
+    process: subprocess.Popen[bytes] | None = None
+    sampler: ProcessSampler | None = None
+
+    @staticmethod
+    def available() -> str | None:
+        binary = VENV_BIN / "py-spy"
+        return str(binary) if binary.exists() else shutil.which("py-spy")
+
+    def start(self) -> bool:
+        binary = self.available()
+        if binary is None:
+            return False
+        command = [
+            binary,
+            "record",
+            "--pid",
+            str(self.pid),
+            "--rate",
+            str(self.rate),
+            "--format",
+            "raw",
+            "--nonblocking",  # never pause the operator: sampling must not change what it measures
+            "--output",
+            str(self.output),
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.3)
+        if self.process.poll() is not None:
+            return False
+        self.sampler = ProcessSampler(self.process.pid)
+        self.sampler.start()
+        return True
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling (SIGINT makes py-spy write its file); py-spy's own CPU use."""
+        own: dict[str, float] = {}
+        if self.sampler is not None:
+            own = self.sampler.stop()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return own
+
+
+def process_cpu(pid: int) -> tuple[float, float] | None:
+    """(own, reaped children's) CPU seconds of a process: utime+stime, cutime+cstime."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    children = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return own, children
+
+
+def machine_cpu() -> dict[str, float]:
+    """The whole machine's CPU seconds so far, from the first line of /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = values
+    return {
+        "busy": (user + nice + system + irq + softirq) / CLOCK_TICKS,
+        "idle": (idle + iowait) / CLOCK_TICKS,
+        "steal": steal / CLOCK_TICKS,
+    }
+
+
+@dataclass
+class CpuLedger:
+    """CPU seconds spent by each part of the system over one scenario. The node agent's
+    reaped children are the task pods' processes (each container is its direct child)."""
+
+    pids: dict[str, int]
+    start: dict[str, float] = field(default_factory=dict)
+    began: float = 0.0
+
+    def _read(self) -> dict[str, float]:
+        reading: dict[str, float] = {}
+        for name, pid in self.pids.items():
+            cpu = process_cpu(pid)
+            if cpu is None:
+                continue
+            reading[name] = cpu[0]
+            if name == "nodeagent":
+                reading["task pods (node agent's children)"] = cpu[1]
+        for key, value in machine_cpu().items():
+            reading[f"machine {key}"] = value
+        return reading
+
+    def begin(self) -> None:
+        self.began = time.time()
+        self.start = self._read()
+
+    def end(self) -> dict[str, float]:
+        now = self._read()
+        spent = {name: round(now[name] - self.start[name], 2) for name in now if name in self.start}
+        spent["wall"] = round(time.time() - self.began, 2)
+        return spent
