@@ -290,9 +290,13 @@ class PodWorker:
             try:
                 pod_env = await self._environment(container)
                 mounts = self._volumes.mounts(container) if self.ctx.isolate else []
+                # A container's /tmp goes with its pod: each gets a private TMPDIR in the
+                # pod's directory, removed with it, so temporary files never pile up on the host.
+                tmp = self.dir / "tmp" / runner.name
+                tmp.mkdir(parents=True, exist_ok=True)
                 return LaunchSpec(
                     argv=command_line(container, pod_env),
-                    env={**self.ctx.base_env, "HOSTNAME": self.name, **pod_env},
+                    env={**self.ctx.base_env, "HOSTNAME": self.name, "TMPDIR": str(tmp), **pod_env},
                     working_dir=container.get("workingDir") or None,
                     mounts=mounts,
                     isolate=self.ctx.isolate,

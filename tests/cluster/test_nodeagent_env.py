@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from support.cluster import Cluster, container_status
 from support.manifests import container, pod
@@ -122,12 +123,12 @@ def test_missing_secret_key_waits_then_starts_once_it_exists(cluster: Cluster, n
         namespace,
     )
 
+    # ContainerCreating comes first, as with the kubelet; then the config error.
     waiting = wait_until(
-        lambda: container_status(cluster.get("pod", "needs-key", namespace)).get("state", {}).get("waiting"),
+        lambda: _waiting(cluster, "needs-key", namespace, "CreateContainerConfigError"),
         30,
-        "the container to wait",
+        "the container to wait for its Secret key",
     )
-    assert waiting["reason"] == "CreateContainerConfigError"
     assert waiting["message"] == f"couldn't find key token in Secret {namespace}/partial"
     assert _phase(cluster, "needs-key", namespace) == "Pending"
 
@@ -173,3 +174,15 @@ def test_missing_executable_is_a_start_error(cluster: Cluster, namespace: str) -
     assert terminated["reason"] == "StartError"
     assert terminated["exitCode"] == 128
     assert "executable file not found" in terminated["message"]
+
+
+def test_temporary_files_go_with_the_pod(cluster: Cluster, namespace: str) -> None:
+    """A container's temporary directory is its own and does not outlive its pod."""
+    script = "import tempfile; f = tempfile.NamedTemporaryFile(delete=False); print(f.name)"
+    cluster.apply(pod("scratch", container(["python", "-c", script])), namespace)
+    wait_until(lambda: _phase(cluster, "scratch", namespace) == "Succeeded", 30, "pod scratch to succeed")
+    path = Path(cluster.kubectl("logs", "scratch", "-n", namespace).strip())
+    assert path.exists()
+    assert not str(path).startswith("/tmp/"), "the container wrote into the host's shared /tmp"
+    cluster.kubectl("delete", "pod", "scratch", "-n", namespace, "--wait=true")
+    wait_until(lambda: not path.exists(), 30, "the pod's temporary file to be removed with it")
