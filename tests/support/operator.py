@@ -7,6 +7,7 @@ through the API and Redis, as `kubecanvas get` does.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ from support.cluster import Cluster
 from support.waiting import wait_until
 
 FINISHED = ("Succeeded", "Failed", "Revoked")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def task_cluster_role(cluster: Cluster) -> str:
@@ -43,6 +45,13 @@ def task_cluster_role(cluster: Cluster) -> str:
     if result.returncode != 0:
         raise AssertionError(f"helm template of the task ClusterRole failed: {result.stderr.strip()}")
     return result.stdout
+
+
+def die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies. A pytest killed mid-run must not
+    leave its operator behind to race the next run's operator for the same Workflows."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -82,7 +91,14 @@ class OperatorProcess:
             **self.env,
         }
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # preexec_fn only calls prctl (async-signal-safe), so forking from a threaded pytest is fine.
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # noqa: PLW1509
+        )
         log.close()
         wait_until(
             self.healthy, timeout=60, what=f"the operator to answer on :{self.port} (log {self.log_path})"
