@@ -130,6 +130,7 @@ class Conductor:
             return
         status = body.get("status") or {}
         persisted = await self.store.load(uid)
+        resumed = persisted is not None
         if persisted is None:
             if status.get("phase") in {phase.value for phase in Phase if phase.finished}:
                 self._schedule_expiry(body)  # finished long ago; its Redis keys may have expired
@@ -168,7 +169,8 @@ class Conductor:
             await self._apply(run, lambda engine, now: engine.revoke(now))
             return
         await self._apply(run, lambda engine, now: engine.start(now))
-        await self._reconcile(run)
+        if resumed:  # a new workflow has nothing in flight from before: no Job to look up
+            await self._reconcile(run)
 
     async def revoke(self, uid: str) -> None:
         run = await self._run_for(uid)
