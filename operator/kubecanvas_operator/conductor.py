@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,9 @@ class WorkflowRun:
     timer: asyncio.TimerHandle | None = None
     status: StatusWriter | None = None
     closed: bool = False
+    # Jobs being created, by (task id, attempt): created outside the lock, so that a
+    # 500-task fan-out does not hold up every other event; a kill waits for its Job.
+    launching: dict[tuple[str, int], asyncio.Task[None]] = field(default_factory=dict)
 
     @property
     def reference(self) -> dict[str, Any]:
@@ -183,6 +186,8 @@ class Conductor:
         if run is not None:
             run.closed = True
             self._cancel_timer(run)
+            for launching in run.launching.values():
+                launching.cancel()  # a Job created anyway goes with its owner (garbage collector)
             if run.status:
                 run.status.cancel()
         timer = self._expiry_timers.pop(uid, None)
@@ -228,7 +233,17 @@ class Conductor:
             self.observe("hops", float(len(step.launches)))
             written = [event.at for event in events if event.kind != "started" and event.at]
             if written:  # a task's result written -> the Jobs it made ready created
-                self.observe("step_latency", time.time() - max(written))
+                launches = [
+                    run.launching[key]
+                    for key in ((launch.node.id, launch.attempt) for launch in step.launches)
+                    if key in run.launching
+                ]
+                self._spawn(self._observe_step_latency(launches, max(written)))
+
+    async def _observe_step_latency(self, launches: list[asyncio.Task[None]], written: float) -> None:
+        if launches:
+            await asyncio.wait(launches)
+        self.observe("step_latency", time.time() - written)
 
     async def on_job(self, event_type: str, job: Mapping[str, Any]) -> None:
         """A Job of ours changed: act only on what Redis cannot tell (a silent death),
@@ -352,16 +367,23 @@ class Conductor:
     async def _carry_out(self, run: WorkflowRun, step: Step) -> None:
         for notice in step.notices:
             self._post_notice(run, notice)
-        await asyncio.gather(
-            *(self._kill(run, kill) for kill in step.kills),
-            *(self._launch(run, launch) for launch in step.launches),
-        )
+        for launch in step.launches:
+            self._start_launch(run, launch)
+        await asyncio.gather(*(self._kill(run, kill) for kill in step.kills))
         self._schedule_tick(run, step.wake_at)
         if run.status is not None and not run.engine.phase.finished:
             if step.phase_changed:
                 await run.status.flush()
             elif step.changed:
                 run.status.request()
+
+    def _start_launch(self, run: WorkflowRun, launch: Launch) -> None:
+        """Create the attempt's Job in the background; the step that decided it is persisted,
+        so a restart's reconcile creates any Job an operator killed meanwhile never made."""
+        key = (launch.node.id, launch.attempt)
+        task = self._spawn(self._launch(run, launch))
+        run.launching[key] = task
+        task.add_done_callback(lambda _: run.launching.pop(key, None))
 
     async def _launch(self, run: WorkflowRun, launch: Launch) -> None:
         node, attempt = launch.node, launch.attempt
@@ -401,6 +423,9 @@ class Conductor:
             )
 
     async def _kill(self, run: WorkflowRun, kill: Kill) -> None:
+        launching = run.launching.get((kill.task_id, kill.attempt))
+        if launching is not None:  # its Job is being created: delete it once it exists
+            await asyncio.wait([launching])
         await self._delete_job(run, kill.task_id, kill.attempt)
 
     async def _delete_job(self, run: WorkflowRun, task_id: str, attempt: int) -> None:
@@ -605,11 +630,12 @@ class Conductor:
             reason = _NOTICE_REASONS.get(notice.kind, "Notice")
         self.notify(run.reference, "Warning" if notice.warning else "Normal", reason, notice.message[:1000])
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
+        return task
 
 
 def _merge(steps: Iterable[Step]) -> Step:
