@@ -333,15 +333,14 @@ def limits(results: dict[str, Any]) -> list[str]:
     ]
     if lagging:
         out.append(
-            "- **The operator hears of results late under load**: `kubecanvas_report_delay_seconds` (result "
-            "written → the operator read it) was "
+            "- **How late the operator hears of results under load**: `kubecanvas_report_delay_seconds` "
+            "(result written → the operator read it) was "
             + "; ".join(f"{name} p50 ≈ {d['p50']} ms, p95 ≈ {d['p95']} ms" for name, d in lagging)
             + f" (against {_get(hop, 'segments_ms', 'report', 'p50')} ms p50 in the quiet hop chain). The stream "
-            "reader reads the next batch only once the last one is applied; applying takes the workflow's lock, "
-            "and a step holds that lock until every Job it launches is created (the fan-out's first step "
-            f"created {_num(_get(ours, 'fanout', 'jobs_created'), 0)} Jobs in "
-            f"{_num(_get(ours, 'fanout', 'all_jobs_created_seconds'))} s). So while the API server is slow, "
-            "news waits in the stream, and so do the launches it would trigger."
+            "reader applies one batch at a time; Jobs are created in the background, off the workflow's lock "
+            f"(the fan-out's {_num(_get(ours, 'fanout', 'jobs_created'), 0)} Jobs took "
+            f"{_num(_get(ours, 'fanout', 'all_jobs_created_seconds'))} s), so what remains is the machine's "
+            "CPU, shared with the task pods and the API server."
         )
     shares = [
         (name, (_get(ours.get(name), "operator_profile", "categories_percent") or {}))
