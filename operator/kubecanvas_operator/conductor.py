@@ -556,8 +556,9 @@ class Conductor:
 
     async def _settle(self, run: WorkflowRun) -> None:
         """A finished workflow: final status, Redis expiry, TTL deletion; then let go of it."""
-        if run.status is not None:
-            await run.status.flush(retries=_FINAL_STATUS_RETRIES)
+        if run.status is not None and not await run.status.flush():
+            # Retried in the background: the events of other workflows must not wait on it.
+            self._spawn(run.status.flush(retries=_FINAL_STATUS_RETRIES))
         await publish_finished(self.store.client, run.identity.uid, run.engine.phase.value)  # wake clients
         self._cancel_timer(run)
         run.closed = True
