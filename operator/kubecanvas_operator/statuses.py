@@ -104,25 +104,22 @@ class StatusWriter:
         self._build = build
         self._write = write
         self._interval = interval
-        self._pending: asyncio.Task[None] | None = None
-        self._waiting = False  # the pending write still sleeps out its interval
+        self._sleeping: asyncio.Task[None] | None = None  # a requested write, sleeping out its interval
         self._writing = asyncio.Lock()
         self._last = 0.0
 
     def request(self) -> None:
         """Write soon, but no sooner than one interval after the last write."""
-        if self._pending is None or self._pending.done():
+        if self._sleeping is None:
             delay = max(0.0, self._last + self._interval - time.monotonic())
-            self._waiting = True
-            self._pending = asyncio.create_task(self._write_after(delay))
+            self._sleeping = asyncio.create_task(self._write_after(delay))
 
     async def flush(self, *, retries: tuple[float, ...] = ()) -> bool:
         """Write now (a phase changed): the watcher of `kubectl get` deserves to know.
 
         `retries` are the delays between further attempts while the write fails: the final
         status is written once and nothing would carry its news later. True once written."""
-        if self._pending is not None and self._waiting:
-            self._pending.cancel()  # only its sleep: this write carries its news
+        self.cancel()  # a sleeping request: this write carries its news
         for delay in (*retries, None):
             if await self._write_latest():
                 return True
@@ -132,16 +129,14 @@ class StatusWriter:
         return False
 
     def cancel(self) -> None:
-        """The Workflow is gone: nothing more to write."""
-        if self._pending is not None:
-            self._pending.cancel()
+        """Drop a requested write that has not started (a write under way always lands)."""
+        if self._sleeping is not None:
+            self._sleeping.cancel()
+            self._sleeping = None
 
     async def _write_after(self, delay: float) -> None:
-        try:
-            if delay:
-                await asyncio.sleep(delay)
-        finally:
-            self._waiting = False
+        await asyncio.sleep(delay)
+        self._sleeping = None  # from here on a new request schedules a write of its own
         await self._write_latest()
 
     async def _write_latest(self) -> bool:

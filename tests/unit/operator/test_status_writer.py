@@ -109,3 +109,26 @@ def test_a_final_flush_retries_until_the_status_is_written() -> None:
         return written, landed
 
     assert asyncio.run(scenario()) == (True, [{"phase": "Succeeded"}])
+
+
+def test_a_change_requested_during_a_write_is_written_after_it() -> None:
+    async def scenario() -> list[Any]:
+        landed: list[Any] = []
+        state = {"progress": 1}
+
+        async def build() -> dict[str, Any]:
+            return dict(state)
+
+        async def write(status: dict[str, Any]) -> None:
+            await asyncio.sleep(0.05)
+            landed.append(status)
+
+        writer = StatusWriter(build, write, interval=0.0)
+        writer.request()
+        await asyncio.sleep(0.01)  # the first write is under way, built with progress 1
+        state["progress"] = 2
+        writer.request()
+        await asyncio.sleep(0.2)
+        return landed
+
+    assert asyncio.run(scenario()) == [{"progress": 1}, {"progress": 2}]
