@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -21,7 +21,7 @@ def workflow(members: int, *, revoke: bool = False, task: str = "tasks.add") -> 
             "revoke": revoke,
         },
     }
-    return kopf.Body(raw)
+    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def storage() -> DigestedDiffBaseStorage:
@@ -50,3 +50,13 @@ def test_revoke_is_kept_as_it_is() -> None:
     after = storage().build(body=workflow(3, revoke=True))
     assert (before["spec"]["revoke"], after["spec"]["revoke"]) == (False, True)
     assert before["spec"]["canvas"] == after["spec"]["canvas"]
+
+
+def test_a_new_generation_is_digested_again() -> None:
+    store = storage()
+    first = workflow(3)
+    first["metadata"]["generation"] = 1
+    changed = workflow(3, task="tasks.mul")
+    changed["metadata"]["generation"] = 2
+    assert store.build(body=first)["spec"]["canvas"] != store.build(body=changed)["spec"]["canvas"]
+    assert store.build(body=first)["spec"]["canvas"] == storage().build(body=first)["spec"]["canvas"]
