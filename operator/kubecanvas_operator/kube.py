@@ -57,6 +57,7 @@ class KubeApi:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.rbac = client.RbacAuthorizationV1Api(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -206,6 +207,20 @@ class KubeApi:
 
     async def patch_secret_data(self, namespace: str, name: str, data: dict[str, str]) -> None:
         await self._call(self.core.patch_namespaced_secret, name, namespace, {"data": data})
+
+    # ------------------------------------------------------------- leases (leadership.py)
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        read = self.coordination.read_namespaced_lease
+        lease: dict[str, Any] | None = await self._call(read, name, namespace)
+        return lease
+
+    async def create_lease(self, namespace: str, body: dict[str, Any]) -> None:
+        await self._call(self.coordination.create_namespaced_lease, namespace, body)
+
+    async def replace_lease(self, namespace: str, name: str, lease: dict[str, Any]) -> None:
+        """Optimistic: fails with 409 unless the lease's resourceVersion is still current."""
+        await self._call(self.coordination.replace_namespaced_lease, name, namespace, lease)
 
     async def ensure(self, create: Callable[..., Any], namespace: str, body: dict[str, Any]) -> None:
         """Create an object unless it exists (used for per-namespace task identity)."""

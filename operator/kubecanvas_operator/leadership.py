@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from kubernetes import client
 
 from kubecanvas._kits.timestamps import from_rfc3339, to_rfc3339
 from kubecanvas_operator.kube import ApiError, KubeApi
@@ -44,9 +43,6 @@ class LeaseElection:
     lease_seconds: int = 15
     renew_every: float = 5.0
     retry_every: float = 2.0
-
-    def __post_init__(self) -> None:
-        self._coordination = client.CoordinationV1Api(self.api.core.api_client)
 
     async def acquire(self) -> None:
         """Wait until this replica holds the Lease."""
@@ -99,7 +95,7 @@ class LeaseElection:
             spec["acquireTime"] = _micro_time(now)
             body = {"metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
             try:
-                await self.api._call(self._coordination.create_namespaced_lease, self.namespace, body)
+                await self.api.create_lease(self.namespace, body)
             except ApiError as error:
                 if error.status == 409:
                     return False  # someone created it first
@@ -122,13 +118,10 @@ class LeaseElection:
         return True
 
     async def _read(self) -> dict[str, Any] | None:
-        lease: dict[str, Any] | None = await self.api._call(
-            self._coordination.read_namespaced_lease, self.name, self.namespace
-        )
-        return lease
+        return await self.api.get_lease(self.namespace, self.name)
 
     async def _replace(self, lease: dict[str, Any]) -> None:
-        await self.api._call(self._coordination.replace_namespaced_lease, self.name, self.namespace, lease)
+        await self.api.replace_lease(self.namespace, self.name, lease)
 
 
 async def answering_probes_while(waiting: Awaitable[T], liveness_url: str) -> T:
