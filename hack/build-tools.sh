@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Build the pinned control-plane binaries from their Go modules and link them into .bin/.
 #
-#   hack/build-tools.sh [k8s] [etcd] [helm]     (default: all three)
+#   hack/build-tools.sh [etcd] [helm] [k8s] [coredns] [registry]     (default: all five)
+#
+# coredns goes into the cluster's DNS image and registry serves the local images
+# (hack/images.sh), since no public container registry is reachable from the cluster.
 #
 # Binaries are cached outside the checkout, keyed by tool version, a hash of the wrapper
 # module (go.mod, go.sum) and the Go toolchain, so a fresh clone on a warm machine links
 # them in seconds and a version bump rebuilds exactly what changed. Versions are stamped
-# with -ldflags so that `kubectl version`, `kube-apiserver --version` and `helm version`
-# report the real release.
+# with -ldflags so that `kubectl version`, `kube-apiserver --version`, `helm version`,
+# `coredns -version` and `registry --version` report the real release.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -95,7 +98,10 @@ build_k8s() {
   build_tool k8s "$dir" "$flags" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy \
+    k8s.io/kubernetes/cmd/kube-scheduler
 }
 
 build_etcd() {
@@ -114,13 +120,32 @@ build_helm() {
     helm.sh/helm/v4/cmd/helm
 }
 
+build_coredns() {
+  local dir="$root/hack/tools/coredns" pkg=github.com/coredns/coredns/coremain built
+  check_pin "$dir" github.com/coredns/coredns "$COREDNS_VERSION"
+  # CoreVersion is a constant; gitTag makes -version print the release, not "(untracked dev build)".
+  built=$(release_time github.com/coredns/coredns "$COREDNS_VERSION")
+  build_tool coredns "$dir" \
+    "-s -w -X $pkg.gitTag=$COREDNS_VERSION -X $pkg.GitCommit=$COREDNS_VERSION -X $pkg.buildDate=${built:-1970-01-01T00:00:00Z}" \
+    github.com/coredns/coredns
+}
+
+build_registry() {
+  local dir="$root/hack/tools/registry" pkg=github.com/distribution/distribution/v3/version
+  check_pin "$dir" github.com/distribution/distribution/v3 "$REGISTRY_VERSION"
+  build_tool registry "$dir" "-s -w -X $pkg.version=$REGISTRY_VERSION -X $pkg.revision=$REGISTRY_VERSION" \
+    github.com/distribution/distribution/v3/cmd/registry
+}
+
 tools=("$@")
-[ ${#tools[@]} -eq 0 ] && tools=(etcd helm k8s)
+[ ${#tools[@]} -eq 0 ] && tools=(etcd helm k8s coredns registry)
 for tool in "${tools[@]}"; do
   case "$tool" in
     k8s) build_k8s ;;
     etcd) build_etcd ;;
     helm) build_helm ;;
-    *) log "unknown tool '$tool' (expected k8s, etcd or helm)"; exit 2 ;;
+    coredns) build_coredns ;;
+    registry) build_registry ;;
+    *) log "unknown tool '$tool' (expected k8s, etcd, helm, coredns or registry)"; exit 2 ;;
   esac
 done
