@@ -30,45 +30,50 @@ constraints: venv ## re-pin hack/constraints.txt after changing dependencies in 
 	{ sed -n '1,2p' hack/constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^kubecanvas'; } > hack/constraints.txt.new
 	mv hack/constraints.txt.new hack/constraints.txt
 
+.PHONY: deps
+deps: ## install the system packages the project needs (containerd, runc, buildah, redis-server, ...)
+	hack/install-deps.sh
+
 .PHONY: tools
-tools: ## build kube-apiserver, kube-controller-manager, kubectl, etcd and helm into .bin/ (cached)
+tools: ## build the control plane, kubelet, kube-proxy, kubectl, etcd, helm, CoreDNS and the registry into .bin/ (cached)
 	hack/build-tools.sh
 
 .PHONY: cluster
-cluster: venv tools ## start the local control plane, redis and the node agent (idempotent)
+cluster: deps venv tools ## start the local single-node cluster (real kubelet and containerd; idempotent; root)
 	$(PY) hack/cluster.py up
 
 .PHONY: cluster-down
-cluster-down: ## stop every process `make cluster` started
+cluster-down: ## stop the local cluster and undo what it did to the host
 	$(PYTHON) hack/cluster.py down
 
-.PHONY: operator
-operator: cluster ## run the operator in the foreground against .cluster/kubeconfig
-	source .cluster/env && kubectl apply -f crds/ \
-	  && helm template kubecanvas charts/kubecanvas --show-only templates/task-clusterrole.yaml | kubectl apply -f -
-	source .cluster/env && exec $(VENV)/bin/kubecanvas-operator --liveness http://127.0.0.1:18080/healthz
+.PHONY: images
+images: cluster ## build the operator, runtime and Redis images and push them to the cluster's registry (cached)
+	hack/images.sh
 
-# `make deploy`: the Helm chart on the local cluster, pointed at the cluster's Redis (no bundled
-# Redis: the node agent runs no images and no PVC ever binds). Pods share this host's network, so
-# the operator's ports must be free here, and the API server calls the webhook on loopback.
+.PHONY: operator
+operator: images ## run the operator in the foreground against .cluster/kubeconfig (tasks run in pods)
+	source .cluster/env && source .cluster/images.env && kubectl apply -f crds/ \
+	  && helm template kubecanvas charts/kubecanvas --show-only templates/task-clusterrole.yaml | kubectl apply -f -
+	source .cluster/env && source .cluster/images.env && exec $(VENV)/bin/kubecanvas-operator --liveness http://127.0.0.1:18080/healthz
+
+# `make deploy`: the Helm chart on the local cluster with the images `make images` built: the
+# operator, its webhook and the bundled Redis (on a volume of the cluster's storage class) run as
+# pods, exactly as `helm install` on any cluster.
 DEPLOY_RELEASE ?= kubecanvas
 DEPLOY_NAMESPACE ?= kubecanvas-system
-DEPLOY_HEALTH_PORT ?= 28080
-DEPLOY_HTTP_PORT ?= 28081
-DEPLOY_WEBHOOK_PORT ?= 29443
 DEMO_NAMESPACE ?= default
 DEMO_TIMEOUT ?= 180
 
 .PHONY: deploy
-deploy: cluster ## install or upgrade the Helm chart into the local cluster (webhook on, the cluster's Redis)
-	source .cluster/env && kubectl apply -f charts/kubecanvas/crds/
-	source .cluster/env && helm upgrade --install $(DEPLOY_RELEASE) charts/kubecanvas \
+deploy: images ## install or upgrade the Helm chart into the local cluster (webhook on, bundled Redis)
+	source .cluster/env && source .cluster/images.env && kubectl apply -f charts/kubecanvas/crds/ \
+	  && helm upgrade --install $(DEPLOY_RELEASE) charts/kubecanvas \
 	  --namespace $(DEPLOY_NAMESPACE) --create-namespace --take-ownership \
-	  --set redis.enabled=false --set-string redis.external.url="$$KUBECANVAS_REDIS_URL" \
-	  --set webhook.enabled=true --set webhook.port=$(DEPLOY_WEBHOOK_PORT) \
-	  $$(if [ "$$KUBECANVAS_NODE_IP" = 127.0.0.1 ]; then echo --set-string webhook.url=https://127.0.0.1:$(DEPLOY_WEBHOOK_PORT); fi) \
-	  --set operator.healthPort=$(DEPLOY_HEALTH_PORT) --set operator.httpPort=$(DEPLOY_HTTP_PORT) \
-	  --set operator.logFormat=text \
+	  --set-string operator.image.repository="$${KUBECANVAS_OPERATOR_IMAGE%:*}" \
+	  --set-string operator.image.tag="$${KUBECANVAS_OPERATOR_IMAGE##*:}" \
+	  --set-string tasks.image.repository="$${KUBECANVAS_RUNTIME_IMAGE%:*}" \
+	  --set-string tasks.image.tag="$${KUBECANVAS_RUNTIME_IMAGE##*:}" \
+	  --set webhook.enabled=true --set operator.logFormat=text \
 	  --wait --timeout 5m
 	source .cluster/env && kubectl -n $(DEPLOY_NAMESPACE) wait deployment --for=condition=Available --timeout=2m \
 	  -l app.kubernetes.io/instance=$(DEPLOY_RELEASE),app.kubernetes.io/component=operator
@@ -78,7 +83,7 @@ undeploy: ## uninstall the chart from the local cluster (the CRDs and Workflows 
 	source .cluster/env && helm uninstall $(DEPLOY_RELEASE) --namespace $(DEPLOY_NAMESPACE) --wait --ignore-not-found
 
 .PHONY: demo
-demo: cluster deploy ## deploy the chart on the local cluster, run examples/quickstart.yaml and print its result
+demo: deploy ## deploy the chart on the local cluster, run examples/quickstart.yaml and print its result
 	source .cluster/env && kubectl -n $(DEMO_NAMESPACE) create configmap conftasks \
 	  --from-file=examples/conftasks.py --dry-run=client -o yaml | kubectl apply -f -
 	source .cluster/env && kubectl -n $(DEMO_NAMESPACE) delete workflow quickstart --ignore-not-found --wait
@@ -104,7 +109,7 @@ demo: cluster deploy ## deploy the chart on the local cluster, run examples/quic
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: venv tools ## benchmarks on the local cluster, Celery alongside (bench/results.md; BENCH_ARGS=...)
+bench: images ## benchmarks on the local cluster, Celery alongside (bench/results.md; BENCH_ARGS=...)
 	$(PY) -m pip install --quiet -c hack/constraints.txt -e '.[dev,bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
 
@@ -120,6 +125,6 @@ unit: venv ## the tests that need no cluster
 	$(PY) -m pytest -m 'not cluster' $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools ## lint, then the whole suite against a real local cluster (started and stopped if not running)
+test: images ## lint, then the whole suite against the real local cluster (started if not running)
 	$(MAKE) lint
 	$(PY) -m pytest $(PYTEST_ARGS)

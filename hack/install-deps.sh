@@ -9,18 +9,33 @@ set -euo pipefail
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 
-# command -> Debian package
+# command (or file) -> Debian package
 declare -A PACKAGES=(
   [redis-server]=redis-server   # the result store, started by hack/cluster.py
   [openssl]=openssl             # the local cluster's PKI
   [git]=git                     # code.git sources, and tests that serve a repository
   [curl]=curl                   # the module proxy lookups in hack/build-tools.sh
   [dot]=graphviz                # `kubecanvas graph --format svg|png` (and its tests)
+  # The local cluster's node (hack/localcluster): container runtime, networking, kube-proxy.
+  [containerd]=containerd       # the kubelet's container runtime (its CRI plugin)
+  [runc]=runc                   # what containerd runs containers with
+  [iptables]=iptables           # kube-proxy's Services, the kubelet's and the pod network's guard
+  [conntrack]=conntrack         # kube-proxy clears stale UDP entries (cluster DNS) with it
+  [ip]=iproute2                 # the pod bridge
+  [/usr/lib/cni/bridge]=containernetworking-plugins  # CNI bridge and host-local IPAM
+  # hack/images.sh: the images, built here without a Docker daemon and pushed to the local registry.
+  [buildah]=buildah             # builds them
+  [skopeo]=skopeo               # inspects and copies them
+  [debootstrap]=debootstrap     # the Debian base image
+  [gcc]=gcc                     # the pause image's static binary ...
+  [/usr/include/stdio.h]=libc6-dev  # ... and the static C library it links
 )
 
 missing=()
 for command in "${!PACKAGES[@]}"; do
-  command -v "$command" >/dev/null 2>&1 || missing+=("${PACKAGES[$command]}")
+  # A key is a command on PATH, or the absolute path of a file the package installs.
+  if [[ $command == /* ]]; then [ -e "$command" ]; else command -v "$command" >/dev/null 2>&1; fi ||
+    missing+=("${PACKAGES[$command]}")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
