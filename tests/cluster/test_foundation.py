@@ -15,6 +15,7 @@ from support.cluster import (
     Cluster,
     container_status,
     job_condition,
+    pinned,
     pods_of_job,
     processes_of_pod,
 )
@@ -22,22 +23,15 @@ from support.manifests import container, job, pod
 from support.waiting import wait_until
 
 
-def _pinned(name: str) -> str:
-    for line in (ROOT / "hack" / "versions.env").read_text().splitlines():
-        if line.startswith(f"{name}="):
-            return line.partition("=")[2].strip()
-    raise AssertionError(f"{name} not pinned in hack/versions.env")
-
-
 def test_job_completes_and_kubectl_logs_prints_its_output(cluster: Cluster, namespace: str) -> None:
-    cluster.apply(job("answer", container(["python", "-c", "print(6*7)"])), namespace)
+    cluster.apply(job("answer", container(["python3", "-c", "print(6*7)"])), namespace)
 
     wait_until(lambda: job_condition(cluster, "answer", namespace, "Complete"), 60, "job answer to complete")
     assert cluster.kubectl("logs", "job/answer", "-n", namespace) == "42\n"
 
 
 def test_failing_job_reports_the_exit_code(cluster: Cluster, namespace: str) -> None:
-    cluster.apply(job("exit3", container(["python", "-c", "raise SystemExit(3)"])), namespace)
+    cluster.apply(job("exit3", container(["python3", "-c", "raise SystemExit(3)"])), namespace)
 
     wait_until(lambda: job_condition(cluster, "exit3", namespace, "Failed"), 60, "job exit3 to fail")
     [failed] = pods_of_job(cluster, "exit3", namespace)
@@ -63,7 +57,9 @@ def test_job_deadline_fails_the_job_and_kills_its_process(cluster: Cluster, name
 
 
 def test_pod_deadline_fails_the_pod(cluster: Cluster, namespace: str) -> None:
-    cluster.apply(pod("deadline", container(["sleep", "60"]), activeDeadlineSeconds=1), namespace)
+    # `sleep` as pid 1 ignores SIGTERM: the kubelet kills it once the grace period is over.
+    spec = {"activeDeadlineSeconds": 1, "terminationGracePeriodSeconds": 1}
+    cluster.apply(pod("deadline", container(["sleep", "60"]), **spec), namespace)
 
     failed = wait_until(
         lambda: (p := cluster.get("pod", "deadline", namespace))["status"].get("phase") == "Failed" and p,
@@ -71,12 +67,15 @@ def test_pod_deadline_fails_the_pod(cluster: Cluster, namespace: str) -> None:
         "pod deadline to fail",
     )
     assert failed["status"]["reason"] == "DeadlineExceeded"
-    assert container_status(failed)["state"]["terminated"]["reason"] == "DeadlineExceeded"
+    assert container_status(failed)["state"]["terminated"]["exitCode"] == 137  # SIGKILL
     assert not processes_of_pod("deadline")
 
 
 def test_deleting_a_running_pod_ends_its_process(cluster: Cluster, namespace: str) -> None:
-    cluster.apply(pod("sleeper", container(["sh", "-c", "sleep 60 & sleep 61; wait"])), namespace)
+    sleeper = pod(
+        "sleeper", container(["sh", "-c", "sleep 60 & sleep 61; wait"]), terminationGracePeriodSeconds=1
+    )
+    cluster.apply(sleeper, namespace)
     wait_until(
         lambda: cluster.get("pod", "sleeper", namespace)["status"].get("phase") == "Running", 30, "Running"
     )
@@ -100,11 +99,11 @@ def test_deleting_a_job_removes_its_pods(cluster: Cluster, namespace: str) -> No
 
 def test_kubectl_and_helm_report_the_pinned_versions(cluster: Cluster) -> None:
     versions = json.loads(cluster.kubectl("version", "-o", "json"))
-    assert versions["serverVersion"]["gitVersion"] == _pinned("K8S_VERSION")
-    assert versions["clientVersion"]["gitVersion"] == _pinned("K8S_VERSION")
+    assert versions["serverVersion"]["gitVersion"] == pinned("K8S_VERSION")
+    assert versions["clientVersion"]["gitVersion"] == pinned("K8S_VERSION")
 
     helm = subprocess.run(
         [str(ROOT / ".bin" / "helm"), "version", "--short"], capture_output=True, text=True, check=False
     )
     assert helm.returncode == 0, helm.stderr
-    assert helm.stdout.startswith(_pinned("HELM_VERSION"))
+    assert helm.stdout.startswith(pinned("HELM_VERSION"))
