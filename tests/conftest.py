@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.cluster import ROOT, STATE, Cluster, cluster_command, read_env
+from support.cluster import ROOT, STATE, Cluster, build_images, cluster_command, read_env
 from support.waiting import wait_until
 
 __all__ = ["wait_until"]
@@ -37,6 +37,7 @@ def cluster() -> Iterator[Cluster]:
         result = cluster_command("up", check=False)
         if result.returncode != 0:
             pytest.fail(f"hack/cluster.py up failed:\n{result.stdout}\n{result.stderr}")
+    build_images()
     from kubernetes import config
 
     env = read_env()

@@ -22,7 +22,7 @@ from kubecanvas_operator.k8sevents import EventPoster
 from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.metrics import OperatorMetrics
 from kubecanvas_operator.naming import GROUP, PLURAL, VERSION, WORKFLOW_UID_LABEL
-from kubecanvas_operator.stream import consume_events, consumer_name
+from kubecanvas_operator.stream import consume_events, consumer_name, until_redis_answers
 from kubecanvas_operator.sweeping import sweep_orphans
 
 WORKFLOWS = (GROUP, VERSION, PLURAL)
@@ -49,7 +49,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.networking.request_timeout = 60
     api = KubeApi(config.api_concurrency)
     store = WorkflowStore(connect_async(config.redis_url, config.redis_password), config.events_stream)
-    await store.client.ping()  # fail fast, with a clear message, if Redis is unreachable
+    await until_redis_answers(store)
     events = EventPoster(api)
     events.start()
     metrics = OperatorMetrics()

@@ -33,6 +33,20 @@ from kubecanvas_runtime import environment as runtime_env
 __all__ = ["WorkflowIdentity", "build_job", "job_labels"]
 
 PASSWORD_KEY = "password"  # noqa: S105 - the key inside the Secret, not a password
+SCRATCH_VOLUME = "tmp"
+# A task runs as the runtime image's non-root user (10001), whatever the image says, with no
+# capability and no way to gain one; the Pod Security "restricted" profile.
+POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +94,9 @@ def build_job(
         "env": _environment(
             workflow, node, attempt, config, expires_at=expires_at, redis_secret=redis_secret
         ),
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": CONTAINER_SECURITY,
+        # The root filesystem is read-only: the task's code and scratch files go to /tmp.
+        "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],  # noqa: S108 - a private emptyDir
     }
     if config.image_pull_policy:
         container["imagePullPolicy"] = config.image_pull_policy
@@ -89,6 +105,9 @@ def build_job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
+        "securityContext": POD_SECURITY,
+        "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": {}}],
+        "enableServiceLinks": False,  # no other Service's address in the task's environment
         # Only a task whose code is in a ConfigMap talks to the API: others get no token.
         "automountServiceAccountToken": bool(workflow.code and "configMap" in workflow.code),
     }

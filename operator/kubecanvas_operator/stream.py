@@ -19,7 +19,7 @@ from redis import RedisError
 from kubecanvas.store.hostside import WorkflowStore
 from kubecanvas_operator.conductor import Conductor
 
-__all__ = ["consume_events", "consumer_name"]
+__all__ = ["consume_events", "consumer_name", "until_redis_answers"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,3 +86,22 @@ async def consume_events(store: WorkflowStore, conductor: Conductor, group: str,
             logger.exception("failed to apply task events; they stay unacknowledged and are retried")
             first_round = True
             await asyncio.sleep(_BACKOFFS[-1])
+
+
+async def until_redis_answers(store: WorkflowStore) -> None:
+    """Wait for Redis at start-up, saying why every time, on the stream's own backoff.
+
+    The chart starts Redis and the operator together: the first connection often finds no
+    Redis yet. Failing the startup handler would leave the retry to kopf's 60 s backoff.
+    """
+    failures = 0
+    while True:
+        try:
+            await store.client.ping()
+        except (RedisError, OSError) as error:
+            delay = _BACKOFFS[min(failures, len(_BACKOFFS) - 1)]
+            failures += 1
+            logger.warning("Redis does not answer yet (%s); retrying in %.1fs", error, delay)
+            await asyncio.sleep(delay)
+        else:
+            return

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import subprocess
 import textwrap
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.cluster import Cluster
 from support.operator import Workflows, free_port
 from support.waiting import wait_until
 
@@ -39,8 +43,9 @@ def test_code_from_a_config_map(workflows: Workflows, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def git_server(tmp_path: Path) -> Iterator[str]:
-    """A repository with tasks in a subdirectory, served by `git daemon` on loopback."""
+def git_server(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
+    """A repository with tasks in a subdirectory, served by `git daemon` on the node's address
+    (the host's side of the pod bridge), where task pods reach it."""
     repository = tmp_path / "repos" / "tasks.git"
     (repository / "pkg").mkdir(parents=True)
     (repository / "pkg" / "gittasks.py").write_text(TASKS)
@@ -61,13 +66,13 @@ def git_server(tmp_path: Path) -> Iterator[str]:
             "--export-all",
             f"--base-path={tmp_path / 'repos'}",
             f"--port={port}",
-            "--listen=127.0.0.1",
+            f"--listen={cluster.env['KUBECANVAS_NODE_IP']}",
             str(tmp_path / "repos"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"git://127.0.0.1:{port}/tasks.git"
+    url = f"git://{cluster.env['KUBECANVAS_NODE_IP']}:{port}/tasks.git"
     wait_until(
         lambda: subprocess.run(["git", "ls-remote", url], check=False, capture_output=True).returncode == 0,
         timeout=20,
@@ -106,10 +111,26 @@ def write_wheel(directory: Path, package: str, version: str, source: str) -> Pat
     return wheel
 
 
-def test_code_from_pip_with_a_local_wheel_directory(workflows: Workflows, tmp_path: Path) -> None:
+@pytest.fixture
+def wheel_server(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A directory of wheels served over HTTP on the node's address, as pip's `--find-links`."""
     wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(wheels))
+    server = http.server.ThreadingHTTPServer((cluster.env["KUBECANVAS_NODE_IP"], 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{cluster.env['KUBECANVAS_NODE_IP']}:{server.server_address[1]}/", wheels
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_code_from_pip_with_a_wheel_server(workflows: Workflows, wheel_server: tuple[str, Path]) -> None:
+    url, wheels = wheel_server
     write_wheel(wheels, "piptasks", "1.0", TASKS)
-    code = {"pip": {"packages": ["piptasks"], "findLinks": [str(wheels)], "noIndex": True}}
+    code = {"pip": {"packages": ["piptasks"], "findLinks": [url], "noIndex": True}}
     name = workflows.apply(manifest("from-pip", "piptasks.shout", code))
     status = workflows.wait_finished(name)["status"]
     assert (status["phase"], status["result"]) == ("Succeeded", "HEY!HEY!")

@@ -27,13 +27,31 @@ def cluster_command(command: str, *, check: bool = True) -> subprocess.Completed
     )
 
 
+def pinned(name: str) -> str:
+    """A version pinned in hack/versions.env."""
+    for line in (ROOT / "hack" / "versions.env").read_text().splitlines():
+        if line.startswith(f"{name}="):
+            return line.partition("=")[2].strip()
+    raise AssertionError(f"{name} not pinned in hack/versions.env")
+
+
+def build_images() -> None:
+    """`hack/images.sh`: the project's images in the cluster's registry (seconds when cached)."""
+    result = subprocess.run(
+        [str(ROOT / "hack" / "images.sh")], capture_output=True, text=True, check=False, timeout=1800
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"hack/images.sh failed:\n{result.stdout}\n{result.stderr}")
+
+
 def read_env() -> dict[str, str]:
-    """The variables `.cluster/env` exports."""
+    """The variables `.cluster/env` (the cluster) and `.cluster/images.env` (the images) export."""
     env = {}
-    for line in (STATE / "env").read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = value
+    for name in ("env", "images.env"):
+        for line in (STATE / name).read_text().splitlines():
+            if line.startswith("export "):
+                key, _, value = line.removeprefix("export ").partition("=")
+                env[key] = value
     return env
 
 

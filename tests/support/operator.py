@@ -83,6 +83,8 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.cluster.kubeconfig),
             "KUBECANVAS_REDIS_URL": self.cluster.redis_url,
+            # Task pods run the runtime image `make images` built from this checkout.
+            "KUBECANVAS_RUNTIME_IMAGE": self.cluster.env["KUBECANVAS_RUNTIME_IMAGE"],
             "KUBECANVAS_STATUS_INTERVAL": "0.2",
             "KUBECANVAS_HTTP_PORT": str(self.http_port),
             # A succeeded task's pod stays this long (30 s in production): long enough for
