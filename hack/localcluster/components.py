@@ -143,6 +143,10 @@ def components() -> list[Component]:
                 "--service-account-key-file", f"{pki}/sa.pub",
                 "--service-account-signing-key-file", f"{pki}/sa.key",
                 "--service-cluster-ip-range", SERVICE_CIDR,
+                # Webhooks and aggregated APIs are called at a ready endpoint of their Service,
+                # not its ClusterIP: kube-proxy programs a new endpoint a moment after it is
+                # ready, and a `kubectl apply` right after `helm install --wait` would be refused.
+                "--enable-aggregator-routing=true",
                 "--kubelet-client-certificate", f"{pki}/apiserver-kubelet-client.crt",
                 "--kubelet-client-key", f"{pki}/apiserver-kubelet-client.key",
                 "--kubelet-certificate-authority", f"{pki}/ca.crt",

@@ -14,6 +14,7 @@ told otherwise (`failCgroupV1: false`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -261,7 +262,7 @@ def _our_cgroups() -> list[Path]:
     for hierarchy in _hierarchies():
         top = hierarchy / CGROUP_ROOT
         if top.is_dir():
-            found.extend(path for path, _, _ in os.walk(top))
+            found.extend(Path(path) for path, _, _ in os.walk(top))
     return sorted(found, key=lambda path: len(path.parts), reverse=True)
 
 
@@ -299,6 +300,8 @@ def clear_pods() -> None:
         say(f"unmounted {len(set(ours))} mounts of pods and images")
     for namespace in NETNS.glob("cni-*") if NETNS.exists() else []:
         namespace.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # containerd made it; gone when no one else uses it
+        NETNS.rmdir()
     for cgroup in _our_cgroups():
         try:
             cgroup.rmdir()
