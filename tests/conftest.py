@@ -54,10 +54,17 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+def namespace_prefix() -> str:
+    """Test namespaces are `t-...`: the e2e suite's operator watches `t-*` only, so that the
+    chart's own operators (in `c-...` namespaces, tests/chart) never race it for a Workflow."""
+    return "t"
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest, namespace_prefix: str) -> Iterator[str]:
     """A fresh namespace for one test, ready for pods (default ServiceAccount and root CA present)."""
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"t-{slug}-{uuid.uuid4().hex[:6]}"
+    name = f"{namespace_prefix}-{slug}-{uuid.uuid4().hex[:6]}"
     from kubernetes import client
 
     core = client.CoreV1Api(cluster.api)

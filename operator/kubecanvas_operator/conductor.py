@@ -483,7 +483,7 @@ class Conductor:
         if persisted is None:
             return None
         namespace, name = persisted.meta.get("namespace", ""), persisted.meta.get("name", "")
-        if self.config.watch_namespaces and namespace not in self.config.watch_namespaces:
+        if not self.config.watches(namespace):
             return None
         body = await self.api.get_workflow(namespace, name)
         if body is None or body["metadata"]["uid"] != uid:

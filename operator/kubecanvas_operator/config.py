@@ -6,6 +6,7 @@ filled by a `secretKeyRef`, never as a flag or a value in a ConfigMap.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from collections.abc import Mapping
@@ -37,8 +38,23 @@ class OperatorConfig:
     job_ttl_seconds: int = 3600  # failed Jobs stay this long for `kubectl logs`
     deadline_grace_seconds: int = 30  # the Job deadline trails the task's own timeout by this
     status_interval: float = 0.5  # at most one status write per workflow per interval
-    watch_namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    # Empty: all namespaces. Names or glob patterns (`team-*`), as kopf's --namespace takes them.
+    watch_namespaces: tuple[str, ...] = ()
     api_concurrency: int = 16
+
+    def watches(self, namespace: str | None) -> bool:
+        """Whether a namespace is this operator's to serve: the one rule, for every caller."""
+        if not self.watch_namespaces:
+            return True
+        return namespace is not None and any(fnmatch.fnmatchcase(namespace, p) for p in self.watch_namespaces)
+
+    @property
+    def listable_namespaces(self) -> tuple[str, ...]:
+        """The namespaces to list one by one; empty (list cluster-wide, then filter with
+        `watches`) when watching all of them or any pattern."""
+        if any(set(pattern) & set("*?[") for pattern in self.watch_namespaces):
+            return ()
+        return self.watch_namespaces
 
     @property
     def redis_url_for_tasks(self) -> str:

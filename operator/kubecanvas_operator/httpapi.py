@@ -112,8 +112,7 @@ async def _metrics(request: web.Request) -> web.Response:
 async def _workflow(request: web.Request) -> web.Response:
     conductor = request.app[_CONDUCTOR]
     namespace, name = request.match_info["namespace"], request.match_info["name"]
-    watched = conductor.config.watch_namespaces
-    if watched and namespace not in watched:
+    if not conductor.config.watches(namespace):
         return _error(404, f"namespace {namespace} is not watched by this operator")
     try:
         body = await conductor.api.get_workflow(namespace, name)

@@ -27,14 +27,14 @@ GRACE = 600.0
 
 async def sweep_once(api: KubeApi, store: WorkflowStore, config: OperatorConfig, now: float) -> int:
     """Delete the state of vanished workflows; return how many were removed."""
-    existing = await api.list_workflow_uids(config.watch_namespaces)
+    existing = await api.list_workflow_uids(config.listable_namespaces)
     removed = 0
     async for key in store.client.scan_iter(match="kc:{*}:meta", count=500):
         uid = str(key)[len("kc:{") : -len("}:meta")]
         if uid in existing:
             continue
         namespace, created = cast(list[str | None], await store.client.hmget(key, ["namespace", "createdAt"]))
-        if config.watch_namespaces and namespace not in config.watch_namespaces:
+        if not config.watches(namespace):
             continue
         if created and now - float(created) < GRACE:
             continue

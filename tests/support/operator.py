@@ -78,6 +78,9 @@ class OperatorProcess:
             str(self.cluster.root / ".venv/bin/kubecanvas-operator"),
             "--liveness",
             f"http://127.0.0.1:{self.port}/healthz",
+            # The test namespaces (tests/conftest.py), not the chart tests' `c-*` ones.
+            "--namespace",
+            "t-*",
         ]
         env = {
             **os.environ,
