@@ -33,7 +33,7 @@ from kubecanvas.graph.nodes import ref_node_ids
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent
 from kubecanvas_operator.config import OperatorConfig
-from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure
+from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure, unschedulable_since
 from kubecanvas_operator.jobs import WorkflowIdentity, build_job
 from kubecanvas_operator.kube import ApiError, KubeApi
 from kubecanvas_operator.metrics import step_observations
@@ -116,6 +116,7 @@ class Conductor:
         self.runs: dict[str, WorkflowRun] = {}
         self._loading: dict[str, asyncio.Future[WorkflowRun | None]] = {}
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
+        self._pod_rechecks: dict[str, asyncio.TimerHandle] = {}  # pod uid -> its next look
         # Workflows this operator settled: late news about them (their Jobs completing or
         # being deleted) is ignored rather than reloading a large workflow from Redis.
         self._settled: OrderedDict[str, None] = OrderedDict()
@@ -201,7 +202,7 @@ class Conductor:
             self._cancel_timer(run)
             if run.status:
                 run.status.cancel()
-        for timer in self._expiry_timers.values():
+        for timer in (*self._expiry_timers.values(), *self._pod_rechecks.values()):
             timer.cancel()
         for task in list(self._background):
             task.cancel()
@@ -303,9 +304,14 @@ class Conductor:
             )
 
     async def on_pod(self, pod: Mapping[str, Any]) -> None:
-        """A pod of ours that will never start (bad image, missing Secret, ...)."""
-        failure = pod_start_failure(dict(pod))
+        """A pod of ours that will never start (bad image, missing Secret, no node for it, ...)."""
+        timeout = self.config.unschedulable_timeout_seconds
+        failure = pod_start_failure(dict(pod), time.time(), timeout)
         if failure is None:
+            unschedulable = unschedulable_since(dict(pod))
+            if unschedulable is not None:
+                # Nothing changes on an unschedulable pod until it is placed: no event will come.
+                self._recheck_pod_at(pod, unschedulable[0] + timeout)
             return
         found = await self._attempt_of(pod)
         if found is None:
@@ -313,6 +319,26 @@ class Conductor:
         run, task_id, attempt = found
         await self._attempt_ended(run, task_id, attempt, failure)
         await self._delete_job(run, task_id, attempt)
+
+    def _recheck_pod_at(self, pod: Mapping[str, Any], at: float) -> None:
+        """Look at a pod again at `at` (once per pod; a restarted operator relists pending pods)."""
+        metadata = pod.get("metadata") or {}
+        uid, namespace, job = (
+            metadata.get("uid"),
+            metadata.get("namespace"),
+            (metadata.get("labels") or {}).get("job-name"),
+        )
+        if not (uid and namespace and job) or uid in self._pod_rechecks:
+            return
+
+        async def recheck() -> None:
+            self._pod_rechecks.pop(uid, None)
+            for current in await self.api.job_pods(namespace, job):
+                if (current.get("metadata") or {}).get("uid") == uid:
+                    await self.on_pod(current)
+
+        delay = max(0.0, at - time.time()) + 0.5
+        self._pod_rechecks[uid] = asyncio.get_running_loop().call_later(delay, lambda: self._spawn(recheck()))
 
     async def _attempt_of(self, obj: Mapping[str, Any]) -> tuple[WorkflowRun, str, int] | None:
         labels = (obj.get("metadata") or {}).get("labels") or {}

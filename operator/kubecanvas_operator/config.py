@@ -37,6 +37,8 @@ class OperatorConfig:
     succeeded_job_ttl_seconds: int = 30  # ... but keep its logs readable that long (0: delete at once)
     job_ttl_seconds: int = 3600  # failed Jobs stay this long for `kubectl logs`
     deadline_grace_seconds: int = 30  # the Job deadline trails the task's own timeout by this
+    # A task pod the scheduler cannot place for this long fails its attempt with the reason.
+    unschedulable_timeout_seconds: float = 300.0
     status_interval: float = 0.5  # at most one status write per workflow per interval
     # Empty: all namespaces. Names or glob patterns (`team-*`), as kopf's --namespace takes them.
     watch_namespaces: tuple[str, ...] = ()
@@ -118,6 +120,9 @@ class OperatorConfig:
             ),
             job_ttl_seconds=int(number("JOB_TTL_SECONDS", defaults.job_ttl_seconds)),
             deadline_grace_seconds=int(number("DEADLINE_GRACE_SECONDS", defaults.deadline_grace_seconds)),
+            unschedulable_timeout_seconds=number(
+                "UNSCHEDULABLE_TIMEOUT_SECONDS", defaults.unschedulable_timeout_seconds
+            ),
             status_interval=number("STATUS_INTERVAL", defaults.status_interval),
             watch_namespaces=namespaces,
             api_concurrency=int(number("API_CONCURRENCY", defaults.api_concurrency)),

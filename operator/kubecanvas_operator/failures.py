@@ -9,12 +9,13 @@ JSON, so they are tested without a cluster.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
 
-__all__ = ["AttemptFailure", "job_failure", "pod_start_failure"]
+__all__ = ["AttemptFailure", "job_failure", "pod_start_failure", "unschedulable_since"]
 
 
 # Waiting reasons a pod does not recover from without someone changing its spec.
@@ -86,8 +87,29 @@ def _describe_pod_end(pod: dict[str, Any]) -> str | None:
     return None
 
 
-def pod_start_failure(pod: dict[str, Any]) -> AttemptFailure | None:
-    """A pod that will never start its task (bad image, missing Secret, ...)."""
+def unschedulable_since(pod: dict[str, Any]) -> tuple[float, str] | None:
+    """When the scheduler last said it cannot place this pod, and why; None if it has not."""
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            since = condition.get("lastTransitionTime")
+            at = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() if since else 0.0
+            return at, condition.get("message") or "Unschedulable"
+    return None
+
+
+def pod_start_failure(pod: dict[str, Any], now: float, unschedulable_after: float) -> AttemptFailure | None:
+    """A pod that will never start its task (bad image, missing Secret, no node to run on
+    for `unschedulable_after` seconds, ...)."""
+    unschedulable = unschedulable_since(pod)
+    if unschedulable is not None and now - unschedulable[0] >= unschedulable_after:
+        message = f"the task's pod cannot be scheduled (for {unschedulable_after:g}s): {unschedulable[1]}"
+        return AttemptFailure(
+            TaskFailure("Unschedulable", message, None, ("Unschedulable", "Exception")), lost=False
+        )
     for container in (pod.get("status") or {}).get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting") or {}
         reason = waiting.get("reason")

@@ -93,6 +93,8 @@ class OperatorProcess:
             # A succeeded task's pod stays this long (30 s in production): long enough for
             # `kubecanvas logs -f` on a loaded machine, short enough for tests that wait for it.
             "KUBECANVAS_SUCCEEDED_JOB_TTL_SECONDS": "10",
+            # A pod no node can take fails its attempt after this (300 s in production).
+            "KUBECANVAS_UNSCHEDULABLE_TIMEOUT_SECONDS": "5",
             **self.env,
         }
         log = self.log_path.open("ab")
