@@ -259,20 +259,10 @@ def test_get_an_unknown_workflow(cli: Cli) -> None:
 def test_get_through_the_operators_http_api(cli: Cli, workflows: Workflows, http_port: int) -> None:
     """Without Redis: the API server's service proxy to the operator's HTTP API.
 
-    The API server proxies only to endpoints that are pods; here the operator is a
-    process, so a stand-in pod (on the same host network, hence the same address)
-    gives the Service its endpoint and the port leads to the operator."""
+    The operator here is a process on the host, which is the node: a Service without a
+    selector, and an EndpointSlice at the node's address, lead the proxy to its port."""
     namespace = workflows.namespace
     cluster = workflows.cluster
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "operator-standin", "labels": {"app": "operator-standin"}},
-            "spec": {"containers": [{"name": "idle", "image": "none", "command": ["sleep", "600"]}]},
-        },
-        namespace,
-    )
     cluster.apply(
         {
             "apiVersion": "v1",
@@ -281,10 +271,21 @@ def test_get_through_the_operators_http_api(cli: Cli, workflows: Workflows, http
                 "name": "kubecanvas-operator",
                 "labels": {"app.kubernetes.io/name": "kubecanvas", "app.kubernetes.io/component": "operator"},
             },
-            "spec": {
-                "selector": {"app": "operator-standin"},
-                "ports": [{"name": "http", "port": 8081, "targetPort": http_port}],
+            "spec": {"ports": [{"name": "http", "port": 8081, "targetPort": http_port}]},
+        },
+        namespace,
+    )
+    cluster.apply(
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "kubecanvas-operator-host",
+                "labels": {"kubernetes.io/service-name": "kubecanvas-operator"},
             },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [cluster.env["KUBECANVAS_NODE_IP"]], "conditions": {"ready": True}}],
+            "ports": [{"name": "http", "port": http_port, "protocol": "TCP"}],
         },
         namespace,
     )
