@@ -157,8 +157,10 @@ def test_operator_deployment_defaults(tmp_path: Path) -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert mounts["tmp"] == "/tmp"
     assert "emptyDir" in volumes["tmp"]
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # Ready only once the webhook server takes the API server's admission calls.
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "webhook"}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "health": 8080,
         "http": 8081,
@@ -536,6 +538,8 @@ def test_webhook_disabled(tmp_path: Path) -> None:
     assert not find(docs, "ValidatingWebhookConfiguration")
     env = container_env(deployment(docs))
     assert "KUBECANVAS_WEBHOOK_CERT" not in env  # the operator then never imports webhook.py
+    [container] = deployment(docs)["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
 
 
 # ------------------------------------------------------------------------- helm test
