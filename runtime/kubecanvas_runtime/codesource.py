@@ -99,6 +99,8 @@ def _from_pip(source: dict[str, Any], target: Path) -> str:
         command += ["--index-url", str(source["indexUrl"])]
     for link in source.get("findLinks") or []:
         command += ["--find-links", str(link)]
+    for host in source.get("trustedHosts") or []:
+        command += ["--trusted-host", str(host)]
     if source.get("noIndex"):
         command.append("--no-index")
     result = _run([*command, *map(str, source["packages"])])

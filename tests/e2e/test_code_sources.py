@@ -35,7 +35,8 @@ def test_code_from_git(workflows: Workflows, git_server: str) -> None:
 def test_code_from_pip_with_a_wheel_server(workflows: Workflows, wheel_server: tuple[str, Path]) -> None:
     url, wheels = wheel_server
     write_wheel(wheels, "piptasks", "1.0", SHOUT_TASKS)
-    code = {"pip": {"packages": ["piptasks"], "findLinks": [url], "noIndex": True}}
+    host = url.split("/")[2].split(":")[0]
+    code = {"pip": {"packages": ["piptasks"], "findLinks": [url], "noIndex": True, "trustedHosts": [host]}}
     name = workflows.apply(manifest("from-pip", "piptasks.shout", code))
     status = workflows.wait_finished(name)["status"]
     assert (status["phase"], status["result"]) == ("Succeeded", "HEY!HEY!")

@@ -70,13 +70,15 @@ def test_a_task_over_its_memory_limit_is_oom_killed_and_retried_with_the_reason(
 
 
 def test_a_task_pod_deleted_mid_run_is_retried(cluster: Cluster, workflows: Workflows) -> None:
-    name = workflows.apply(workflow("evicted", sig("sleep", 4, retries={"max": 2, "delay": 0})))
+    name = workflows.apply(workflow("evicted", sig("sleep", 6, retries={"max": 2, "delay": 0})))
     pod = wait_until(lambda: _first_attempt_pod(workflows, name), timeout=60, what="the first attempt to run")
 
-    cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", workflows.namespace, "--wait=false")
+    # As an eviction does: SIGTERM, then SIGKILL when the (short) grace period is over.
+    pod_name = pod["metadata"]["name"]
+    cluster.kubectl("delete", "pod", pod_name, "-n", workflows.namespace, "--grace-period=1", "--wait=false")
 
     status = workflows.wait_finished(name, timeout=120)["status"]
-    assert (status["phase"], status["result"]) == ("Succeeded", 4)
+    assert (status["phase"], status["result"]) == ("Succeeded", 6)
     assert workflows.document(name)["tasks"][0]["attempts"] == 2
 
 
@@ -123,7 +125,8 @@ def test_a_task_runs_non_root_on_a_read_only_root_with_no_api_token(
 ) -> None:
     url, wheels = wheel_server
     write_wheel(wheels, "probetasks", "1.0", PROBE_TASKS)
-    code = {"pip": {"packages": ["probetasks"], "findLinks": [url], "noIndex": True}}
+    host = url.split("/")[2].split(":")[0]
+    code = {"pip": {"packages": ["probetasks"], "findLinks": [url], "noIndex": True, "trustedHosts": [host]}}
     name = workflows.apply(workflow("restricted", {"task": "probetasks.whoami", "args": []}, code=code))
 
     status = workflows.wait_finished(name, timeout=120)["status"]

@@ -201,6 +201,8 @@ class PipSource(Strict):
     index_url: str | None = None
     find_links: list[str] | None = None
     no_index: bool = False  # install only from find_links (air-gapped clusters, wheel directories)
+    # Hosts served over plain HTTP that pip may use (its --trusted-host): an in-cluster index.
+    trusted_hosts: list[Annotated[str, Field(min_length=1)]] | None = None
 
 
 class CodeSource(Strict):
