@@ -256,13 +256,50 @@ def test_get_an_unknown_workflow(cli: Cli) -> None:
     assert done.stderr.strip() == f"kubecanvas: workflow {cli.namespace}/nope not found"
 
 
+# A TCP relay from a pod's port 8081 to the operator's HTTP port on the host.
+RELAY = """
+import socket, threading
+def pipe(a, b):
+    while data := a.recv(65536):
+        b.sendall(data)
+    b.shutdown(socket.SHUT_WR)
+server = socket.create_server(("", 8081))
+while True:
+    client, _ = server.accept()
+    upstream = socket.create_connection(("{host}", {port}))
+    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+"""
+
+
 def test_get_through_the_operators_http_api(cli: Cli, workflows: Workflows, http_port: int) -> None:
     """Without Redis: the API server's service proxy to the operator's HTTP API.
 
-    The operator here is a process on the host, which is the node: a Service without a
-    selector, and an EndpointSlice at the node's address, lead the proxy to its port."""
+    The API server proxies a Service only to pod endpoints, and the operator here is a process
+    on the host (the node): a pod that relays its port to the host's gives the Service one."""
     namespace = workflows.namespace
     cluster = workflows.cluster
+    relay = RELAY.format(host=cluster.env["KUBECANVAS_NODE_IP"], port=http_port)
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "operator-relay", "labels": {"app": "operator-relay"}},
+            "spec": {
+                "terminationGracePeriodSeconds": 0,
+                "containers": [
+                    {
+                        "name": "relay",
+                        "image": "docker.io/library/python:3.11-slim",
+                        "command": ["python3", "-c", relay],
+                        "ports": [{"containerPort": 8081}],
+                        "readinessProbe": {"tcpSocket": {"port": 8081}, "periodSeconds": 1},
+                    }
+                ],
+            },
+        },
+        namespace,
+    )
     cluster.apply(
         {
             "apiVersion": "v1",
@@ -271,21 +308,7 @@ def test_get_through_the_operators_http_api(cli: Cli, workflows: Workflows, http
                 "name": "kubecanvas-operator",
                 "labels": {"app.kubernetes.io/name": "kubecanvas", "app.kubernetes.io/component": "operator"},
             },
-            "spec": {"ports": [{"name": "http", "port": 8081, "targetPort": http_port}]},
-        },
-        namespace,
-    )
-    cluster.apply(
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": "kubecanvas-operator-host",
-                "labels": {"kubernetes.io/service-name": "kubecanvas-operator"},
-            },
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": [cluster.env["KUBECANVAS_NODE_IP"]], "conditions": {"ready": True}}],
-            "ports": [{"name": "http", "port": http_port, "protocol": "TCP"}],
+            "spec": {"selector": {"app": "operator-relay"}, "ports": [{"name": "http", "port": 8081}]},
         },
         namespace,
     )
