@@ -1,23 +1,30 @@
-"""The Helm chart on the local cluster: every rendering accepted by the API server (dry
-run), then a real install, a Workflow through it, `helm test`, the webhook refusing an
-invalid Workflow, and an uninstall that leaves nothing of the release but the CRDs.
+"""The Helm chart on the local cluster, installed as a user installs it on a real one.
 
-The installed operator watches only the test's namespace, reads its own Redis stream with
-its own consumer group, listens on free ports and binds a task ClusterRole of its own: the
-e2e suite's operator (a cluster-wide local process on the same cluster and Redis, started
-later in a normal session) never sees its task news nor loses its ClusterRole. Run at the
-same moment, that cluster-wide operator would also see this test's Workflows: don't.
+First every rendering is validated by the API server (a dry run). Then the chart is installed
+for real with the project's images (`make images`), the bundled Redis (a StatefulSet with its
+append-only file on a PersistentVolumeClaim of the default storage class), the webhook called
+through its Service and the operator's HTTP API read through the API server's service proxy:
+the quickstart runs through it, `helm test` passes, the webhook refuses an invalid Workflow,
+`helm upgrade` keeps the generated secrets and loses nothing of a running Workflow, and
+`helm uninstall` leaves nothing but the CRDs and the Redis data it keeps on purpose.
+
+Each release lives in its test's `c-...` namespace, watches only it, has its own Redis and binds
+a task ClusterRole of its own: the e2e suite's operator (which watches `t-*` namespaces and
+uses the host's Redis) and a chart test's operator never see each other's Workflows or data.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
+import shutil
 import subprocess
 import tempfile
-import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +33,6 @@ import yaml
 from chartkit import CHART, COMBINATIONS, ROOT, helm, template_text, values_file
 
 from support.cluster import Cluster
-from support.operator import free_port
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -115,37 +121,169 @@ def test_rendering_is_valid_for_the_api_server(
 
 # ------------------------------------------------------------------------- install, use, test, uninstall
 
+REDIS_PORT = 6379  # the chart's default
+EVENTS_STREAM, CONSUMER_GROUP = "kubecanvas:events", "kubecanvas-operator"  # the chart's defaults
+STORAGE_CLASS = "standard"  # the local cluster's default StorageClass
+VOLUMES = ROOT / ".cluster" / "node" / "volumes"  # where its hostPath volumes live
+
+
+def image_values(image: str) -> dict[str, str]:
+    """`repository` and `tag` of an image reference, split at its last ':' (as `make deploy` does)."""
+    repository, _, tag = image.rpartition(":")
+    if not repository or not tag or "/" in tag:
+        raise AssertionError(f"{image} has no tag")
+    return {"repository": repository, "tag": tag}
+
+
+@dataclass
+class Release:
+    """One install of the chart in a test's namespace, and what the tests ask of it."""
+
+    cluster: Cluster
+    name: str
+    namespace: str
+    values: dict[str, Any]
+    file: Path
+
+    @property
+    def operator(self) -> str:
+        """The operator's Deployment, and the Service of its HTTP API (templates/service.yaml)."""
+        return f"{self.name}-kubecanvas-operator"
+
+    @property
+    def redis(self) -> str:
+        """The bundled Redis: its StatefulSet, Service and password Secret."""
+        return f"{self.name}-kubecanvas-redis"
+
+    @property
+    def redis_pod(self) -> str:
+        return f"{self.redis}-0"
+
+    @property
+    def redis_claim(self) -> str:
+        """The claim of the StatefulSet's volumeClaimTemplate `data`."""
+        return f"data-{self.redis}-0"
+
+    def helm(self, *args: str, values: Path | None = None) -> None:
+        """`helm install|upgrade` of the chart with the release's values, waiting until it is ready."""
+        result = helm(
+            *args, self.name, str(CHART), "-n", self.namespace, "-f", str(values or self.file),
+            "--wait", "--timeout", "3m", env=helm_env(self.cluster), check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise AssertionError(
+                f"helm {args[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}\n"
+                f"{self.diagnosis()}"
+            )
+
+    def diagnosis(self) -> str:
+        """What to look at when the release misbehaves: its pods, claims and events, the operator's log."""
+        kubectl, ns = self.cluster.kubectl, self.namespace
+        return "\n".join(
+            [
+                kubectl("get", "pods,pvc,jobs", "-n", ns, "-o", "wide", check=False),
+                kubectl("get", "events", "-n", ns, "--sort-by=.lastTimestamp", check=False)[-6000:],
+                kubectl("logs", "-n", ns, f"deployment/{self.operator}", "--tail=60", check=False),
+            ]
+        )
+
+    def operator_pods(self) -> list[dict[str, Any]]:
+        selector = f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component=operator"
+        listing = self.cluster.kubectl("get", "pods", "-n", self.namespace, "-l", selector, "-o", "json")
+        return list(json.loads(listing)["items"])
+
+    def operator_pod(self) -> dict[str, Any]:
+        """The one operator pod (standalone: never two at once, the Deployment recreates)."""
+        pods = self.operator_pods()
+        assert len(pods) == 1, [pod["metadata"]["name"] for pod in pods]
+        return pods[0]
+
+    def redis_cli(self, *args: str, password: str | None = None) -> str:
+        """`redis-cli ARGS` in the Redis pod, authenticated with its REDISCLI_AUTH (the password
+        Secret), or with `password` given on stdin, or without any password: `password=""`."""
+        command = ["redis-cli", "--no-auth-warning", "-p", str(REDIS_PORT), *args]
+        if password is None:
+            return self.cluster.kubectl(
+                "exec", "-n", self.namespace, self.redis_pod, "-c", "redis", "--", *command
+            )
+        script = 'REDISCLI_AUTH="$(cat)"; if [ -z "$REDISCLI_AUTH" ]; then unset REDISCLI_AUTH; fi; exec "$@"'
+        return self.cluster.kubectl(
+            "exec", "-i", "-n", self.namespace, self.redis_pod, "-c", "redis", "--",
+            "sh", "-c", script, "sh", *command, input=password,
+        )  # fmt: skip
+
+    def document(self, workflow: str) -> dict[str, Any]:
+        """The workflow document (what `kubecanvas get -o json` prints) from the operator's HTTP
+        API, through the API server's proxy of its Service, port `http`, as `kubecanvas get` reads it."""
+        ns = self.namespace
+        path = f"/api/v1/namespaces/{ns}/services/{self.operator}:http/proxy/api/v1/workflows/{ns}/{workflow}"
+        return dict(json.loads(self.cluster.kubectl("get", "--raw", path)))
+
+    def drop_redis_data(self) -> None:
+        """Delete the Redis data claim `helm uninstall` keeps, as a user drops the data, and give
+        its volume back to the storage class's pool wiped, as `hack/cluster.py up` does: the local
+        cluster has eight volumes, and each run would otherwise keep one per release until then."""
+        selector = f"app.kubernetes.io/instance={self.name}"
+        claims = json.loads(
+            self.cluster.kubectl("get", "pvc", "-n", self.namespace, "-l", selector, "-o", "json")
+        )["items"]
+        for claim in claims:
+            name = claim["metadata"]["name"]
+            self.cluster.kubectl("delete", "pvc", name, "-n", self.namespace, "--wait", "--timeout=2m")
+            if claim["spec"].get("volumeName"):
+                recycle_volume(self.cluster, claim["spec"]["volumeName"], claim["metadata"]["uid"])
+
+
+def recycle_volume(cluster: Cluster, volume: str, claim_uid: str) -> None:
+    """Wipe a volume the claim `claim_uid` released and make it Available again."""
+
+    def released() -> dict[str, Any] | None:
+        found = json.loads(cluster.kubectl("get", "pv", volume, "-o", "json"))
+        return found if found["status"]["phase"] == "Released" else None
+
+    found = wait_until(released, timeout=60, what=f"volume {volume} to be released by its claim")
+    assert found is not None  # wait_until returns only what is truthy
+    if (found["spec"].get("claimRef") or {}).get("uid") != claim_uid:
+        return  # not our claim's any more
+    path = Path(found["spec"]["hostPath"]["path"]).resolve()
+    assert path.is_relative_to(VOLUMES.resolve()), f"{volume} is not one of the local cluster's: {path}"
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    patch = '[{"op":"remove","path":"/spec/claimRef"}]'
+    cluster.kubectl("patch", "pv", volume, "--type", "json", "-p", patch)
+
 
 @pytest.fixture
-def release(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The chart installed into the test's namespace, watching only it; uninstalled at the end
-    (the test checks the uninstall itself; this is the safety net when it failed early)."""
+def release(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Release]:
+    """The chart as a user installs it (not installed yet: each test does), into the test's
+    namespace, watching only it; uninstalled at the end, its Redis data dropped (the test
+    checks the uninstall itself; this is the safety net when it failed early)."""
     apply_chart_crds(cluster)
-    name = "kc-" + namespace.rsplit("-", 1)[-1]
-    webhook_port, health_port, http_port = free_port(), free_port(), free_port()
     values = {
         "watchNamespaces": [namespace],
-        "redis": {"enabled": False, "external": {"url": cluster.redis_url}},
-        "config": {
-            "statusInterval": 0.2,
-            # Our own stream and consumer group: another operator on the shared cluster's
-            # Redis (the e2e suite's) never reads our tasks' news, nor we its.
-            "eventsStream": f"kubecanvas:events:{namespace}",
-            "consumerGroup": f"kubecanvas-operator-{namespace}",
+        "operator": {"image": image_values(cluster.env["KUBECANVAS_OPERATOR_IMAGE"]), "logFormat": "text"},
+        "tasks": {
+            "image": image_values(cluster.env["KUBECANVAS_RUNTIME_IMAGE"]),
+            # A ClusterRole name of its own: the e2e suite's `kubecanvas-task` is left alone.
+            "clusterRole": {"name": f"kubecanvas-task-{namespace}"},
         },
-        # A ClusterRole name of its own: the e2e suite's `kubecanvas-task` is left alone.
-        "tasks": {"clusterRole": {"name": f"kubecanvas-task-{namespace}"}},
-        "operator": {"healthPort": health_port, "httpPort": http_port, "logFormat": "text"},
-        # The local cluster has no Service routing to pods: the API server calls the pod's
-        # port on loopback, where every pod listens.
-        "webhook": {"enabled": True, "port": webhook_port, "url": f"https://127.0.0.1:{webhook_port}"},
+        # The bundled Redis, its append-only file on a claim of the default storage class.
+        "redis": {"enabled": True, "persistence": {"enabled": True}},
+        # The API server calls the webhook through its Service, on the default ports.
+        "webhook": {"enabled": True},
+        "config": {"statusInterval": 0.2},
     }
-    info = {"name": name, "namespace": namespace, "values": values, "file": values_file(tmp_path, values)}
-    yield info
+    name = "kc-" + namespace.rsplit("-", 1)[-1]
+    installed = Release(cluster, name, namespace, values, values_file(tmp_path, values))
+    yield installed
     helm(
         "uninstall", name, "-n", namespace, "--wait", "--ignore-not-found", check=False, env=helm_env(cluster)
     )
     cluster.kubectl("delete", "clusterrole", f"kubecanvas-task-{namespace}", "--ignore-not-found")
+    installed.drop_redis_data()
 
 
 def release_objects(cluster: Cluster, release: str) -> list[str]:
@@ -179,31 +317,76 @@ def invalid_workflow() -> str:
     )
 
 
-def test_install_run_test_and_uninstall(cluster: Cluster, release: dict[str, Any]) -> None:
-    name, namespace, env = release["name"], release["namespace"], helm_env(cluster)
+def wait_finished(release: Release, workflow: str, timeout: float = 300) -> str:
+    """The phase the Workflow finished in. (A pod takes a second to start on an idle node, and
+    over a minute on one busy with the e2e suite's pods: the deadline is for the latter.)"""
 
-    # helm install --wait: the operator Deployment is Ready (kopf answered its probe, after
-    # its startup handler reached Redis).
-    helm(
-        "install", name, str(CHART), "-n", namespace, "-f", str(release["file"]),
-        "--wait", "--timeout", "3m", env=env,
-    )  # fmt: skip
-    deployment = cluster.get("deployment", f"{name}-kubecanvas-operator", namespace)
+    def finished() -> str | None:
+        phase = release.cluster.kubectl(
+            "get", "workflow", workflow, "-n", release.namespace, "-o", "jsonpath={.status.phase}"
+        )
+        return phase if phase in ("Succeeded", "Failed", "Revoked") else None
+
+    try:
+        phase = wait_until(finished, timeout=timeout, what=f"the workflow {workflow} to finish")
+    except pytest.fail.Exception:
+        pytest.fail(f"workflow {workflow} did not finish in {timeout:g}s:\n{release.diagnosis()}")
+    assert phase is not None
+    return phase
+
+
+def container_env(pod: dict[str, Any]) -> dict[str, Any]:
+    return {
+        item["name"]: item.get("value", item.get("valueFrom")) for item in pod["spec"]["containers"][0]["env"]
+    }
+
+
+def moment(timestamp: str) -> datetime:
+    """An RFC 3339 timestamp (the API's whole seconds, a document's milliseconds) as a datetime."""
+    return datetime.fromisoformat(timestamp)
+
+
+def redis_fields(reply: str) -> dict[str, str]:
+    """A flat reply of redis-cli (`XINFO`, `CONFIG GET`: key, value, key, value...) as a mapping."""
+    lines = reply.splitlines()
+    return dict(zip(lines[::2], lines[1::2], strict=True))
+
+
+def test_install_run_test_and_uninstall(cluster: Cluster, release: Release) -> None:
+    name, namespace, env = release.name, release.namespace, helm_env(cluster)
+
+    # helm install --wait: the Redis pod is Ready (redis-cli ping, with its claim bound) and the
+    # operator too (kopf answered after its startup handler, and the webhook port listens).
+    release.helm("install")
+    deployment = cluster.get("deployment", release.operator, namespace)
     assert deployment["status"].get("readyReplicas") == 1, deployment["status"]
+    operator = release.operator_pod()
+    assert operator["spec"]["containers"][0]["image"] == cluster.env["KUBECANVAS_OPERATOR_IMAGE"]
+    assert container_env(operator)["KUBECANVAS_RUNTIME_IMAGE"] == cluster.env["KUBECANVAS_RUNTIME_IMAGE"]
+    # The operator reaches the bundled Redis by its Service's DNS name (cluster DNS, kube-proxy).
+    redis_url = f"redis://{release.redis}.{namespace}.svc:{REDIS_PORT}/0"
+    assert container_env(operator)["KUBECANVAS_REDIS_URL"] == redis_url
+
+    # Redis keeps its append-only file on a claim the default storage class bound.
+    claim = cluster.get("pvc", release.redis_claim, namespace)
+    assert claim["status"]["phase"] == "Bound", claim["status"]
+    assert claim["spec"]["storageClassName"] == STORAGE_CLASS
+    volume = json.loads(cluster.kubectl("get", "pv", claim["spec"]["volumeName"], "-o", "json"))
+    assert volume["spec"]["storageClassName"] == STORAGE_CLASS
+    assert volume["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+    redis_pod = cluster.get("pod", release.redis_pod, namespace)
+    mounted = {v["name"]: v for v in redis_pod["spec"]["volumes"]}["data"]
+    assert mounted["persistentVolumeClaim"]["claimName"] == release.redis_claim
+    assert redis_fields(release.redis_cli("config", "get", "appendonly")) == {"appendonly": "yes"}
+    assert redis_fields(release.redis_cli("config", "get", "dir")) == {"dir": "/data"}
+    assert "aof_enabled:1" in release.redis_cli("info", "persistence").split()
 
     # The quickstart, as a user runs it.
     cluster.kubectl(
         "create", "configmap", "conftasks", "-n", namespace, f"--from-file={EXAMPLES / 'conftasks.py'}"
     )
     cluster.kubectl("apply", "-n", namespace, "-f", str(EXAMPLES / "quickstart.yaml"))
-
-    def finished() -> str | None:
-        phase = cluster.kubectl(
-            "get", "workflow", "quickstart", "-n", namespace, "-o", "jsonpath={.status.phase}"
-        )
-        return phase if phase in ("Succeeded", "Failed", "Revoked") else None
-
-    phase = wait_until(finished, timeout=180, what="the quickstart workflow to finish")
+    phase = wait_finished(release, "quickstart")
     listing = cluster.kubectl("get", "workflows", "-n", namespace)
     assert phase == "Succeeded", (
         f"{listing}\n{cluster.get('workflow', 'quickstart', namespace).get('status')}"
@@ -214,12 +397,29 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: dict[str, Any
         "get", "workflow", "quickstart", "-n", namespace, "-o", "jsonpath={.status.result}"
     )
     assert result == "385"
-    # The operator's HTTP API answers on its port (pods share this host's network here).
-    http_port = release["values"]["operator"]["httpPort"]
-    with urllib.request.urlopen(
-        f"http://127.0.0.1:{http_port}/api/v1/workflows/{namespace}/quickstart"
-    ) as reply:
-        assert json.load(reply)["result"] == 385
+
+    # It went through the bundled Redis: the operator pod is the consumer of its group there.
+    groups = release.redis_cli("xinfo", "groups", EVENTS_STREAM)
+    assert redis_fields(groups)["name"] == CONSUMER_GROUP, groups
+    consumers = release.redis_cli("xinfo", "consumers", EVENTS_STREAM, CONSUMER_GROUP)
+    assert redis_fields(consumers)["name"] == operator["metadata"]["name"], consumers
+
+    # The operator's HTTP API through the API server's service proxy, as `kubecanvas get` reads it.
+    document = release.document("quickstart")
+    assert (document["name"], document["phase"], document["result"]) == ("quickstart", "Succeeded", 385)
+    assert {task["state"] for task in document["tasks"]} == {"SUCCESS"}
+    assert sorted(task["result"] for task in document["tasks"] if task["task"] == "conftasks.mul") == sorted(
+        i * i for i in range(1, 11)
+    )
+    # ... and `kubecanvas get` itself, told which operator to ask (no Redis URL: through the proxy).
+    cli_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBECANVAS_")}
+    cli = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "kubecanvas"), "get", "quickstart", "-n", namespace, "-o", "json"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**cli_env, **env, "KUBECANVAS_OPERATOR_SERVICE": f"{namespace}/{release.operator}"},
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout) == document
 
     # helm test: its pod creates, awaits and deletes a one-task Workflow, and checks the webhook.
     tested = helm("test", name, "-n", namespace, "--logs", "--timeout", "3m", env=env, check=False)
@@ -228,25 +428,35 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: dict[str, Any
     assert "succeeded with result 144" in tested.stdout
     assert "PASSED" in tested.stdout
 
-    # The webhook refuses an invalid Workflow, naming the field.
+    # The webhook (through its Service) refuses an invalid Workflow, naming the field.
     refused = kubectl_result(cluster, "apply", "-n", namespace, "-f", "-", input=invalid_workflow())
     assert refused.returncode != 0, f"an invalid Workflow was accepted: {refused.stdout}"
     assert 'admission webhook "validate.workflows.kubecanvas.io" denied the request' in refused.stderr
     assert "spec.canvas.chain[1].chord: 'body' is required" in refused.stderr
     assert kubectl_result(cluster, "get", "workflow", "invalid", "-n", namespace).returncode != 0
 
-    # Uninstall: nothing of the release is left but the CRDs.
+    # Uninstall: nothing of the release is left but the CRDs and, on purpose, the Redis data.
     before = release_objects(cluster, name)
-    assert f"deployment.apps/{name}-kubecanvas-operator" in before  # the label query sees the release
+    assert f"deployment.apps/{release.operator}" in before  # the label query sees the release
     assert f"validatingwebhookconfiguration.admissionregistration.k8s.io/{name}-kubecanvas-webhook" in before
+    assert f"persistentvolumeclaim/{release.redis_claim}" in before
     cluster.kubectl("delete", "workflow", "quickstart", "-n", namespace, "--wait")
     helm("uninstall", name, "-n", namespace, "--wait", "--timeout", "2m", env=env)
+    # The StatefulSet's claim outlives it (persistentVolumeClaimRetentionPolicy Retain; Helm
+    # never deletes a StatefulSet's claims): a reinstall finds its data. Nothing else is left.
+    kept = [f"persistentvolumeclaim/{release.redis_claim}"]
     wait_until(
-        lambda: release_objects(cluster, name) == [], timeout=60, what="every object of the release to go"
+        lambda: release_objects(cluster, name) == kept,
+        timeout=120,
+        what="every object but the Redis data to go",
     )
+    assert cluster.get("pvc", release.redis_claim, namespace)["status"]["phase"] == "Bound"
+    # Dropping the data is the user's call: delete the claim, and then nothing is left at all.
+    release.drop_redis_data()
+    assert release_objects(cluster, name) == []
     for kind, object_name in [
-        ("clusterrole", f"{name}-kubecanvas-operator"),
-        ("clusterrolebinding", f"{name}-kubecanvas-operator"),
+        ("clusterrole", release.operator),
+        ("clusterrolebinding", release.operator),
         ("clusterrole", f"kubecanvas-task-{namespace}"),
         ("validatingwebhookconfiguration", f"{name}-kubecanvas-webhook"),
     ]:
@@ -264,67 +474,41 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: dict[str, Any
 
 
 def test_bundled_redis_and_upgrades_keep_generated_secrets(
-    cluster: Cluster, release: dict[str, Any], tmp_path: Path
+    cluster: Cluster, release: Release, tmp_path: Path
 ) -> None:
     """The bundled Redis starts with the password the chart generated, and `helm upgrade`
     keeps that password and the webhook certificate (until the webhook's host changes)."""
-    import base64
-
-    import redis
-
-    name, namespace, env = release["name"], release["namespace"], helm_env(cluster)
-    port = free_port()
-    # On the local cluster the redis container's command runs on this host: a free port.
-    values = {
-        **release["values"],
-        "redis": {"enabled": True, "port": port, "persistence": {"enabled": False}},
-    }
+    name, namespace = release.name, release.namespace
+    # Without persistence (an emptyDir): the secrets are the point here, not the data.
+    values = {**release.values, "redis": {"enabled": True, "persistence": {"enabled": False}}}
     path = values_file(tmp_path, values, "bundled.yaml")
-    # No --wait: the operator cannot resolve the Redis Service's name here (no cluster DNS).
-    helm("install", name, str(CHART), "-n", namespace, "-f", str(path), env=env)
+    release.helm("install", values=path)
 
     def secrets() -> tuple[str, str]:
         cert = cluster.get("secret", f"{name}-kubecanvas-webhook-cert", namespace)["data"]["tls.crt"]
-        password = cluster.get("secret", f"{name}-kubecanvas-redis", namespace)["data"]["password"]
+        password = cluster.get("secret", release.redis, namespace)["data"]["password"]
         return cert, password
 
     first = secrets()
     password = base64.b64decode(first[1]).decode()
+    assert len(password) == 32
+    assert cluster.kubectl("get", "pvc", "-n", namespace, "-o", "name") == ""
+    # Redis requires exactly the generated password; without one it refuses every command.
+    assert release.redis_cli("ping", password=password).strip() == "PONG"
+    assert release.redis_cli("ping").strip() == "PONG"  # its REDISCLI_AUTH, from the Secret
+    assert redis_fields(release.redis_cli("config", "get", "appendonly")) == {"appendonly": "yes"}
+    assert "NOAUTH" in release.redis_cli("ping", password="")
+    assert "NOAUTH" in release.redis_cli("ping", password=password[::-1])  # AUTH failed: not in
+    redis_uid = cluster.get("pod", release.redis_pod, namespace)["metadata"]["uid"]
 
-    def redis_ready() -> bool:
-        pod = cluster.get("pod", f"{name}-kubecanvas-redis-0", namespace)
-        return any(
-            c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
-        )
-
-    wait_until(redis_ready, timeout=60, what="the bundled Redis to pass its readiness probe (redis-cli ping)")
-    client = redis.Redis(host="127.0.0.1", port=port, password=password)
-    try:
-        assert client.ping()
-        assert client.config_get("appendonly") == {"appendonly": "yes"}
-    finally:
-        client.close()
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis(host="127.0.0.1", port=port).ping()
-
-    helm(
-        "upgrade",
-        name,
-        str(CHART),
-        "-n",
-        namespace,
-        "-f",
-        str(path),
-        "--set",
-        "tasks.jobTTLSeconds=7",
-        env=env,
-    )
+    release.helm("upgrade", "--set", "tasks.jobTTLSeconds=7", values=path)
     assert secrets() == first
+    # Same password, same pod: the upgrade left Redis alone, and it still takes that password.
+    assert cluster.get("pod", release.redis_pod, namespace)["metadata"]["uid"] == redis_uid
+    assert release.redis_cli("ping", password=password).strip() == "PONG"
+
     # A new webhook host needs a new certificate: it is made, and the password still kept.
-    helm(
-        "upgrade", name, str(CHART), "-n", namespace, "-f", str(path),
-        "--set", f"webhook.url=https://localhost:{values['webhook']['port']}", env=env,
-    )  # fmt: skip
+    release.helm("upgrade", "--set", "webhook.url=https://localhost:9443", values=path)
     cert, kept = secrets()
     assert cert != first[0]
     assert kept == first[1]
@@ -336,3 +520,124 @@ def test_bundled_redis_and_upgrades_keep_generated_secrets(
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
     assert "DNS:localhost" in names
+    assert f"DNS:{name}-kubecanvas-webhook.{namespace}.svc" in names
+
+
+# The workflow that spans the upgrade: sleeps in parallel (a chord's header), started before the
+# operator is replaced and ending at different times around it (while the old operator stops,
+# while none runs, under the new one), then what the new operator alone runs.
+SLEEPS = (2, 5, 8, 15)  # the longest outlasts the operator's replacement, even on a busy node
+SPANNING = {
+    "apiVersion": "kubecanvas.io/v1alpha1",
+    "kind": "Workflow",
+    "metadata": {"name": "spanning"},
+    "spec": {
+        "code": {"configMap": {"name": "conftasks"}},
+        "canvas": {
+            "chain": [
+                {
+                    "chord": {
+                        "header": [{"task": "conftasks.sleep", "args": [seconds]} for seconds in SLEEPS],
+                        "body": {"task": "conftasks.tsum"},
+                    }
+                },
+                {"task": "conftasks.add", "args": [12]},  # 30 + 12
+            ]
+        },
+    },
+}
+SPANNING_RESULTS = {"conftasks.sleep": list(SLEEPS), "conftasks.tsum": [30], "conftasks.add": [42]}
+SPANNING_TASKS = len(SLEEPS) + 2
+
+
+def test_upgrade_with_a_running_workflow_loses_nothing(
+    cluster: Cluster, release: Release, tmp_path: Path
+) -> None:
+    """`helm upgrade` replaces the operator pod while a Workflow's tasks run: the new operator
+    takes over the task news the old one left, and the Workflow succeeds with every task run once."""
+    namespace = release.namespace
+    release.helm("install")
+    cluster.kubectl(
+        "create", "configmap", "conftasks", "-n", namespace, f"--from-file={EXAMPLES / 'conftasks.py'}"
+    )
+    cluster.apply(SPANNING, namespace)
+
+    def header_started() -> dict[str, Any] | None:
+        document = release.document("spanning")
+        states = [task["state"] for task in document["tasks"] if task["task"] == "conftasks.sleep"]
+        return document if "PENDING" not in states else None
+
+    try:
+        before = wait_until(header_started, timeout=180, what="every sleep to start")
+    except pytest.fail.Exception:
+        pytest.fail(f"the sleeps did not start:\n{release.diagnosis()}")
+    assert before is not None
+    assert before["phase"] == "Running", before
+    old = release.operator_pod()
+    redis_uid = cluster.get("pod", release.redis_pod, namespace)["metadata"]["uid"]
+
+    # An upgrade that rolls the operator pod (a new pod annotation), nothing else.
+    values = copy.deepcopy(release.values)
+    values["operator"]["podAnnotations"] = {"example.com/rolled": "upgrade"}
+    release.helm("upgrade", values=values_file(tmp_path, values, "rolled.yaml"))
+    new = release.operator_pod()
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
+    assert new["metadata"]["annotations"]["example.com/rolled"] == "upgrade"
+    assert cluster.get("pod", release.redis_pod, namespace)["metadata"]["uid"] == redis_uid
+
+    phase = wait_finished(release, "spanning")
+    workflow = cluster.get("workflow", "spanning", namespace)
+    assert phase == "Succeeded", workflow.get("status")
+    assert workflow["status"]["result"] == 42
+
+    document = release.document("spanning")
+    assert (document["phase"], document["result"]) == ("Succeeded", 42)
+    tasks = document["tasks"]
+    results: dict[str, list[Any]] = {}
+    for task in tasks:
+        results.setdefault(task["task"], []).append(task["result"])
+    assert {task: sorted(values) for task, values in results.items()} == SPANNING_RESULTS
+    assert [(task["state"], task["attempts"]) for task in tasks] == [("SUCCESS", 1)] * SPANNING_TASKS, tasks
+    # The sleeps started under the old operator, the longest ended under the new one, which
+    # alone ran the rest (the timestamps are this machine's clock, the pods' and the API's).
+    replaced = moment(new["metadata"]["creationTimestamp"])
+    sleeps = [task for task in tasks if task["task"] == "conftasks.sleep"]
+    assert all(moment(task["startedAt"]) < replaced for task in sleeps), (replaced, tasks)
+    assert max(moment(task["finishedAt"]) for task in sleeps) > replaced, (replaced, tasks)
+    rest = [task for task in tasks if task not in sleeps]
+    assert all(moment(task["startedAt"]) >= replaced for task in rest), (replaced, tasks)
+
+    # Each task's Job was created once, and made one pod: no task ran twice.
+    events = json.loads(
+        cluster.kubectl(
+            "get", "events", "-n", namespace, "-o", "json",
+            "--field-selector", "involvedObject.kind=Job,reason=SuccessfulCreate",
+        )
+    )["items"]  # fmt: skip
+    jobs: dict[str, set[str]] = {}
+    for event in events:
+        jobs.setdefault(event["involvedObject"]["name"], set()).add(event["involvedObject"]["uid"])
+    pods_made = sum(event.get("count", 1) for event in events)
+    assert {job: len(uids) for job, uids in jobs.items()} == dict.fromkeys(jobs, 1), jobs
+    assert len(jobs) == SPANNING_TASKS, jobs
+    assert pods_made == SPANNING_TASKS, [event["message"] for event in events]
+    assert all(job.endswith("-1") for job in jobs), jobs  # attempt 1 of each task
+    # ... and every task's news was read and acknowledged: none is pending in the consumer group.
+    assert release.redis_cli("xpending", EVENTS_STREAM, CONSUMER_GROUP).splitlines()[0] == "0"
+
+    # The state is on the claim: Redis' next pod (the StatefulSet's, same claim) has all of it.
+    cluster.kubectl("delete", "pod", release.redis_pod, "-n", namespace, "--wait")
+
+    def redis_back() -> bool:
+        pod = cluster.get("pod", release.redis_pod, namespace)
+        ready = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}.get("Ready")
+        return pod["metadata"]["uid"] != redis_uid and ready == "True"
+
+    wait_until(redis_back, timeout=180, what="Redis' next pod to be ready")
+    # (Ready is not yet reachable: kube-proxy programs the Service's new endpoint a moment later,
+    # and until then the operator answers 503, which the proxy passes on as ServiceUnavailable.)
+    wait_until(
+        lambda: release.document("spanning") == document,
+        timeout=60,
+        what="the same document from the new Redis pod",
+    )
