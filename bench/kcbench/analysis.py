@@ -7,15 +7,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 __all__ = [
-    "AgentPod",
     "distribution",
     "folded_profile",
     "importtime_summary",
-    "node_agent_pods",
     "percentile",
 ]
 
@@ -43,53 +40,6 @@ def distribution(values: Iterable[float], scale: float = 1000.0) -> dict[str, fl
         "min": round(min(data), 1),
         "mean": round(sum(data) / len(data), 1),
     }
-
-
-# ------------------------------------------------------------------ node agent log
-
-_AGENT_LINE = re.compile(
-    r"^(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ \S+: "
-    r"pod (?P<ns>[^/\s]+)/(?P<pod>[^:\s]+): (?P<what>.*)$"
-)
-
-
-@dataclass
-class AgentPod:
-    bound: float | None = None
-    started: float | None = None  # the container's process spawned
-    exited: float | None = None
-    finished: float | None = None
-    deleted: float | None = None
-
-
-def _stamp(text: str) -> float:
-    # The agent logs local time with milliseconds (logging's default format).
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
-
-
-def node_agent_pods(log: Path, namespace: str) -> dict[str, AgentPod]:
-    """Per pod of `namespace`: when the agent bound it, spawned, saw exit, finished, deleted."""
-    pods: dict[str, AgentPod] = {}
-    if not log.exists():
-        return pods
-    with log.open(errors="replace") as handle:
-        for line in handle:
-            match = _AGENT_LINE.match(line.rstrip())
-            if match is None or match["ns"] != namespace:
-                continue
-            pod = pods.setdefault(match["pod"], AgentPod())
-            at, what = _stamp(match["stamp"]), match["what"]
-            if what.startswith("bound to"):
-                pod.bound = at
-            elif what.startswith("container") and " started" in what:
-                pod.started = pod.started or at
-            elif what.startswith("container") and " exited" in what:
-                pod.exited = at
-            elif what.startswith("finished"):
-                pod.finished = at
-            elif what == "deleted":
-                pod.deleted = at
-    return pods
 
 
 # ------------------------------------------------------------------ py-spy

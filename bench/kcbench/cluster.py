@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import subprocess
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from kcbench.kube import ApiError, KubeClient
+from kcbench.node import NodePaths
 
-__all__ = ["REPO", "Cluster", "read_env"]
+__all__ = ["REPO", "Cluster", "read_env", "watched_namespaces"]
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = REPO / ".bin" / "kubectl"  # never /usr/bin/kubectl: an unrelated build
@@ -65,8 +67,23 @@ class Cluster:
         return self.env["KUBECANVAS_REDIS_URL"]
 
     @property
-    def nodeagent_log(self) -> Path:
-        return self.state / "logs" / "nodeagent.log"
+    def images(self) -> dict[str, str]:
+        """`.cluster/images.env`: the images `hack/images.sh` (`make images`) pushed."""
+        return read_env(self.state / "images.env")
+
+    @property
+    def runtime_image(self) -> str:
+        image = self.images.get("KUBECANVAS_RUNTIME_IMAGE")
+        if not image:
+            raise SystemExit(
+                f"no KUBECANVAS_RUNTIME_IMAGE in {self.state / 'images.env'}: build the images first "
+                "(`make images`, or hack/images.sh)"
+            )
+        return image
+
+    @property
+    def node(self) -> NodePaths:
+        return NodePaths.of(self.state)
 
     def _script(self, command: str) -> subprocess.CompletedProcess[str]:
         # The recorded ports (a private cluster's) must be given to status/up/down alike.
@@ -164,42 +181,76 @@ def create_config_map(api: KubeClient, namespace: str, name: str, files: dict[st
     )
 
 
-def other_operators(kubeconfig: Path, exclude: set[int]) -> list[str]:
-    """kubecanvas operators already driving this cluster: they would run our Workflows too
-    (and read our task events), which spoils every figure."""
+def watched_namespaces(arguments: list[str], environ: dict[str, str]) -> list[str]:
+    """What a kubecanvas operator watches, from its arguments (`-n`/`--namespace`, repeatable)
+    or else `KUBECANVAS_WATCH_NAMESPACES`; empty means every namespace."""
     found: list[str] = []
+    for index, argument in enumerate(arguments):
+        if argument in ("-n", "--namespace") and index + 1 < len(arguments):
+            found.append(arguments[index + 1])
+        elif argument.startswith("--namespace="):
+            found.append(argument.split("=", 1)[1])
+    if found:
+        return found
+    return (environ.get("KUBECANVAS_WATCH_NAMESPACES") or "").replace(",", " ").split()
+
+
+def _overlaps(watched: list[str], ours: list[str]) -> bool:
+    return not watched or any(fnmatch.fnmatchcase(name, pattern) for name in ours for pattern in watched)
+
+
+def other_operators(kubeconfig: Path, exclude: set[int], ours: list[str]) -> tuple[list[str], list[str]]:
+    """kubecanvas operator processes already driving this cluster, as (those that would run
+    our Workflows too, since they watch every namespace or one of `ours` (sample names of the
+    benchmark's namespaces), and those that watch only other namespaces)."""
+    clashing: list[str] = []
+    apart: list[str] = []
     wanted = kubeconfig.resolve()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in exclude:
             continue
         try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-            if b"kubecanvas-operator" not in command and b"kubecanvas_operator" not in command:
+            raw = (entry / "cmdline").read_bytes()
+            if b"kubecanvas-operator" not in raw and b"kubecanvas_operator" not in raw:
                 continue
-            environ = (entry / "environ").read_bytes().split(b"\0")
+            environ = dict(
+                item.decode(errors="replace").split("=", 1)
+                for item in (entry / "environ").read_bytes().split(b"\0")
+                if b"=" in item
+            )
             cwd = (entry / "cwd").resolve()
         except OSError:
             continue
-        values = [
-            item.split(b"=", 1)[1].decode(errors="replace")
-            for item in environ
-            if item.startswith(b"KUBECONFIG=")
-        ]
-        paths = [(cwd / part).resolve() for value in values for part in value.split(":") if part]
-        if wanted in paths:
-            found.append(f"pid {entry.name}: {command.decode(errors='replace').strip()}")
-    return found
+        paths = [(cwd / part).resolve() for part in environ.get("KUBECONFIG", "").split(":") if part]
+        if wanted not in paths:
+            continue
+        arguments = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+        watched = watched_namespaces(arguments, environ)
+        line = f"pid {entry.name}: {' '.join(arguments)}"
+        (clashing if _overlaps(watched, ours) else apart).append(line)
+    return clashing, apart
 
 
-def operator_pods(api: KubeClient) -> list[str]:
+def operator_pods(api: KubeClient, ours: list[str]) -> tuple[list[str], list[str]]:
+    """Operator pods (the chart's) on the cluster, split as `other_operators` does."""
     listing: dict[str, Any] = api.request(
         "GET", "/api/v1/pods?labelSelector=app.kubernetes.io/component%3Doperator"
     )
-    return [
-        f"pod {item['metadata']['namespace']}/{item['metadata']['name']}"
-        for item in listing.get("items") or []
-        if (item.get("status") or {}).get("phase") in ("Pending", "Running")
-    ]
+    clashing: list[str] = []
+    apart: list[str] = []
+    for item in listing.get("items") or []:
+        if (item.get("status") or {}).get("phase") not in ("Pending", "Running"):
+            continue
+        containers = (item.get("spec") or {}).get("containers") or []
+        arguments = [str(a) for c in containers for a in (c.get("command") or []) + (c.get("args") or [])]
+        environ = {
+            str(e.get("name")): str(e.get("value") or "") for c in containers for e in c.get("env") or []
+        }
+        watched = watched_namespaces(arguments, environ)
+        metadata = item["metadata"]
+        line = f"pod {metadata['namespace']}/{metadata['name']} (watches {' '.join(watched) or 'all'})"
+        (clashing if _overlaps(watched, ours) else apart).append(line)
+    return clashing, apart
 
 
 def dump(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,7 +87,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--allow-other-operators",
         action="store_true",
-        help="run even if another kubecanvas operator drives the cluster (its figures are then meaningless)",
+        help="run even if another kubecanvas operator watches the benchmark's namespaces (every namespace, "
+        "or a pattern matching kcbench-*): it would run the benchmark's Workflows too, so the figures "
+        "are then meaningless. Operators watching only other namespaces (the e2e suite's t-*) are fine",
     )
     options = parser.parse_args(argv)
     options.only = {name.strip() for name in options.only.split(",") if name.strip()}
@@ -215,13 +219,26 @@ def main(argv: list[str] | None = None) -> int:
         cluster.ensure_up()
         cluster.install_prerequisites()
         api = KubeClient(cluster.kubeconfig)
-        others = other_operators(cluster.kubeconfig, exclude={os.getpid()}) + operator_pods(api)
-        if others:
-            message = "another kubecanvas operator drives this cluster:\n  " + "\n  ".join(others)
+        # This run's namespaces, operator stream and consumer group: none starts with `t-` or
+        # `c-` (the e2e suite's and the chart tests' operators watch those), and no other
+        # operator reads this run's task news.
+        run = uuid.uuid4().hex[:4]
+        prefix = f"kcbench-{run}-"
+        samples = [f"{prefix}{name}-000000" for name in SCENARIOS]
+        clashing, apart = other_operators(cluster.kubeconfig, {os.getpid()}, samples)
+        pods_clashing, pods_apart = operator_pods(api, samples)
+        clashing, apart = clashing + pods_clashing, apart + pods_apart
+        if apart:
+            say("sharing the cluster with operators that watch other namespaces:\n  " + "\n  ".join(apart))
+            results["machine"]["other_operators"] = apart
+        if clashing:
+            message = "another kubecanvas operator watches the benchmark's namespaces:\n  " + "\n  ".join(
+                clashing
+            )
             if not options.allow_other_operators:
                 raise SystemExit(
-                    message + "\nIt would run the benchmark's Workflows too. Stop it, use a private cluster "
-                    "(--cluster-dir), or pass --allow-other-operators."
+                    message + "\nIt would run the benchmark's Workflows too. Stop it (or make it watch only "
+                    "its own namespaces, with --namespace), or pass --allow-other-operators."
                 )
             say("WARNING: " + message)
             results["errors"].append(message)
@@ -234,7 +251,13 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.kubeconfig,
                 cluster.redis_url,
                 artifacts / "operator.log",
+                runtime_image=cluster.runtime_image,
+                namespaces=(f"{prefix}*",),
+                events_stream=f"kubecanvas:events:{prefix}bench",
+                consumer_group=f"kubecanvas-operator-{prefix}bench",
             )
+            results["machine"]["runtime_image"] = operator.runtime_image
+            results["machine"]["operator_namespaces"] = list(operator.namespaces)
             log_offset = operator.log_path.stat().st_size if operator.log_path.exists() else 0
             operator.start()
             say(f"operator started: pid {operator.pid}, log {operator.log_path}")
@@ -250,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                 profile_rate=options.profile_rate,
                 keep_namespaces=options.keep_namespaces,
                 component_pids=component_pids(cluster),
+                prefix=prefix,
+                node=cluster.node,
             )
             if operator is not None
             else None
@@ -335,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
         if operator is not None:
             operator.stop()
             results["operator_log"] = log_findings(operator.log_path, log_offset)
+            with contextlib.suppress(redis.RedisError):
+                # This run's own stream (and its consumer group with it): nobody else reads it.
+                redis.Redis.from_url(cluster.redis_url).delete(operator.events_stream)
         if api is not None:
             api.close()
         cluster.down()

@@ -15,7 +15,16 @@ from pathlib import Path
 
 from kcbench.cluster import REPO
 
-__all__ = ["OperatorProcess", "ProcessSampler", "PySpy", "free_port", "load_average"]
+__all__ = [
+    "PODS",
+    "SHIMS",
+    "ComponentLedger",
+    "OperatorProcess",
+    "ProcessSampler",
+    "PySpy",
+    "free_port",
+    "load_average",
+]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 VENV_BIN = REPO / ".venv" / "bin"
@@ -103,11 +112,20 @@ class ProcessSampler:
 
 @dataclass(eq=False)
 class OperatorProcess:
-    """`kubecanvas-operator` against the cluster, as `make operator` runs it."""
+    """`kubecanvas-operator` against the cluster, as `make operator` runs it, but watching
+    only the benchmark's namespaces and reading task news from a stream of its own, so
+    that it shares the cluster (and its Redis) with other operators, such as the e2e
+    suite's (`t-*`) and the chart tests' (`c-*`), without either seeing the other's work.
+    Task pods run `runtime_image` (`.cluster/images.env`) and reach Redis at `redis_url`
+    (`.cluster/env`: the node's bridge address, which pods reach)."""
 
     kubeconfig: Path
     redis_url: str
     log_path: Path
+    runtime_image: str
+    namespaces: tuple[str, ...]  # names or glob patterns (--namespace)
+    events_stream: str
+    consumer_group: str
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     health_port: int = 0
@@ -119,15 +137,22 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "KUBECANVAS_REDIS_URL": self.redis_url,
+            "KUBECANVAS_RUNTIME_IMAGE": self.runtime_image,
+            "KUBECANVAS_EVENTS_STREAM": self.events_stream,
+            "KUBECANVAS_CONSUMER_GROUP": self.consumer_group,
             "KUBECANVAS_HTTP_PORT": str(self.http_port),
             "KUBECANVAS_HTTP_HOST": "127.0.0.1",
             **self.extra_env,
         }
+        for inherited in ("KUBECANVAS_WATCH_NAMESPACES", "KUBECANVAS_TASK_REDIS_URL"):
+            env.pop(inherited, None)  # the caller's shell must not widen what it watches
         command = [
             str(VENV_BIN / "kubecanvas-operator"),
             "--liveness",
             f"http://127.0.0.1:{self.health_port}/healthz",
         ]
+        for namespace in self.namespaces:
+            command += ["--namespace", namespace]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
@@ -245,34 +270,147 @@ def machine_cpu() -> dict[str, float]:
     }
 
 
-@dataclass
-class CpuLedger:
-    """CPU seconds spent by each part of the system over one scenario. The node agent's
-    reaped children are the task pods' processes (each container is its direct child)."""
+PODS = "pods (kubepods cgroup: every pod on the node)"
+SHIMS = "containerd-shim-runc-v2 (every shim on the node)"
+
+
+def cgroup_cpu(path: Path | None) -> float | None:
+    """CPU seconds charged to a cgroup and its descendants, removed ones included."""
+    if path is None:
+        return None
+    try:
+        if (path / "cpuacct.usage").exists():  # cgroup v1
+            return int((path / "cpuacct.usage").read_text()) / 1e9
+        for line in (path / "cpu.stat").read_text().splitlines():  # the unified hierarchy
+            if line.startswith("usage_usec "):
+                return int(line.split()[1]) / 1e6
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def cgroup_rss(path: Path | None) -> int | None:
+    """Resident anonymous memory of a cgroup and its descendants (bytes)."""
+    if path is None:
+        return None
+    try:
+        lines = (path / "memory.stat").read_text().splitlines()
+    except OSError:
+        return None
+    for key in ("total_rss", "anon"):  # cgroup v1 (hierarchical), the unified hierarchy
+        for line in lines:
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    return None
+
+
+@dataclass(eq=False)
+class ComponentLedger:
+    """CPU seconds and peak RSS of each part of the system over one scenario.
+
+    The cluster's processes (pids from `<cluster-dir>/pids/`), the operator and the
+    benchmark itself are read at the start and the end (CPU) and every `interval` (RSS).
+    Task pods are many short-lived processes: their CPU is the kubepods cgroup's
+    (`cpuacct.usage` keeps what removed pods used), their memory its RSS. containerd's
+    shims (one per pod, re-parented away from containerd) are found by their command line
+    (`-address <our socket>`) every `interval`; a shim's CPU is its last sample, so up to
+    `interval` of a shim's last moments can be missed. Pods and shims are the whole node's:
+    other work on the shared cluster (e2e tests) is counted in them too."""
 
     pids: dict[str, int]
+    kubepods_cpu: Path | None = None  # cgroup directories of the kubepods cgroup
+    kubepods_memory: Path | None = None
+    shim_address: str = ""
+    interval: float = 0.5
     start: dict[str, float] = field(default_factory=dict)
     began: float = 0.0
+    peak_rss: dict[str, int] = field(default_factory=dict)
+    _shims: dict[int, list[float]] = field(default_factory=dict)  # pid -> [baseline, last] CPU s
+    _not_shims: set[int] = field(default_factory=set)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
 
     def _read(self) -> dict[str, float]:
         reading: dict[str, float] = {}
         for name, pid in self.pids.items():
             cpu = process_cpu(pid)
-            if cpu is None:
-                continue
-            reading[name] = cpu[0]
-            if name == "nodeagent":
-                reading["task pods (node agent's children)"] = cpu[1]
+            if cpu is not None:
+                reading[name] = cpu[0]
+        pods = cgroup_cpu(self.kubepods_cpu)
+        if pods is not None:
+            reading[PODS] = pods
         for key, value in machine_cpu().items():
             reading[f"machine {key}"] = value
         return reading
 
+    def _scan_shims(self, first: bool = False) -> int:
+        """Sample every shim of our containerd; their summed RSS (bytes)."""
+        if not self.shim_address:
+            return 0
+        marker = self.shim_address.encode()
+        live: set[int] = set()
+        rss_total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            pid = int(entry)
+            if pid in self._not_shims:
+                live.add(pid)
+                continue
+            if pid not in self._shims:
+                try:
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"containerd-shim" not in command or marker not in command:
+                    self._not_shims.add(pid)
+                    live.add(pid)
+                    continue
+            cpu = process_cpu(pid)
+            if cpu is None:
+                continue
+            live.add(pid)
+            sample = self._shims.setdefault(pid, [cpu[0] if first else 0.0, cpu[0]])
+            sample[1] = cpu[0]
+            rss_total += rss_bytes(pid) or 0
+        self._not_shims &= live  # a pid that went away may come back as a shim
+        return rss_total
+
+    def _sample(self, first: bool = False) -> None:
+        for name, pid in self.pids.items():
+            rss = rss_bytes(pid)
+            if rss is not None:
+                self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+        shims = self._scan_shims(first)
+        if self.shim_address:
+            self.peak_rss[SHIMS] = max(self.peak_rss.get(SHIMS, 0), shims)
+        pods = cgroup_rss(self.kubepods_memory)
+        if pods is not None:
+            self.peak_rss[PODS] = max(self.peak_rss.get(PODS, 0), pods)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
     def begin(self) -> None:
         self.began = time.time()
         self.start = self._read()
+        self._sample(first=True)
+        self._thread = threading.Thread(target=self._run, name="component-ledger", daemon=True)
+        self._thread.start()
 
-    def end(self) -> dict[str, float]:
+    def end(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(CPU seconds by component, peak RSS in MB by component) since `begin`."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._sample()
         now = self._read()
         spent = {name: round(now[name] - self.start[name], 2) for name in now if name in self.start}
+        if self.shim_address:
+            spent[SHIMS] = round(sum(last - baseline for baseline, last in self._shims.values()), 2)
+            spent["shims seen"] = float(len(self._shims))
         spent["wall"] = round(time.time() - self.began, 2)
-        return spent
+        rss = {name: round(value / 2**20, 1) for name, value in self.peak_rss.items()}
+        return spent, rss

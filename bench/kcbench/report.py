@@ -9,16 +9,24 @@ from typing import Any
 
 __all__ = ["write_markdown"]
 
+# The parts of the system whose CPU and RSS each scenario records (kcbench.procs): the
+# cluster's processes by their pid files' names, the benchmark's operator and itself.
 COMPONENTS = (
-    "task pods (node agent's children)",
+    "pods (kubepods cgroup: every pod on the node)",
+    "containerd-shim-runc-v2 (every shim on the node)",
     "bench (this process: watches)",
-    "kube-apiserver",
     "etcd",
+    "kube-apiserver",
     "kube-controller-manager",
-    "nodeagent",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "containerd",
     "operator",
     "redis",
+    "registry",
 )
+SCENARIO_NAMES = ("hop", "fanout", "chord", "chunks", "scale")
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -89,6 +97,16 @@ def write_markdown(results: dict[str, Any]) -> str:
         f"- operator profile: {'py-spy attached' if _get(results, 'options', 'no_profile') != 'True' else 'off'}"
         f"; operator serves /metrics: {machine.get('operator_serves_metrics')}",
     ]
+    if machine.get("runtime_image"):
+        lines.append(
+            f"- task pods: `{machine['runtime_image']}`; the operator watches "
+            f"{', '.join(f'`{n}`' for n in machine.get('operator_namespaces') or [])}"
+        )
+    if machine.get("other_operators"):
+        lines.append(
+            "- the cluster was shared with operators watching other namespaces (their pods' CPU is in "
+            "the node-wide rows below): " + "; ".join(f"`{o}`" for o in machine["other_operators"])
+        )
     if results.get("errors"):
         lines += ["", "**Errors:**", *[f"- {error}" for error in results["errors"]]]
 
@@ -144,15 +162,16 @@ def write_markdown(results: dict[str, Any]) -> str:
             "",
             "## Throughput details (kubecanvas)",
             "",
-            "| scenario | first Job, s | all Jobs, s | first task done, s | Job created → task started, ms p50 / p95 / max | pod process lifetime, ms p50 / p95 / max | Workflow max bytes |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| scenario | first Job, s | all Jobs, s | first task done, s | Job created → task started, ms p50 / p95 / max | pod created → container started, ms p50 / p95 / max | container lifetime, ms p50 / p95 / max | Workflow max bytes |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for row_name in rows:
             s = ours[row_name]
             lines.append(
                 f"| {row_name} | {_num(s.get('first_job_seconds'), 2)} | {_num(s.get('all_jobs_created_seconds'), 2)} | "
                 f"{_num(s.get('first_task_done_seconds'), 2)} | {_dist(s.get('job_created_to_task_started_ms'))} | "
-                f"{_dist(s.get('pod_process_lifetime_ms'))} | {_num(s.get('workflow_max_bytes'), 0)} |"
+                f"{_dist(s.get('pod_created_to_container_started_ms'))} | "
+                f"{_dist(s.get('container_lifetime_ms') or s.get('pod_process_lifetime_ms'))} | {_num(s.get('workflow_max_bytes'), 0)} |"
             )
 
     if hop:
@@ -160,15 +179,51 @@ def write_markdown(results: dict[str, Any]) -> str:
             "",
             "## Where a hop's time goes (kubecanvas)",
             "",
+            f"From task *i-1*'s result written to task *i* started (end to end {_dist(hop.get('end_to_end_ms'))} ms, "
+            f"{hop.get('hops')} hops). Each part is measured between its own two ends; p50s need not add up.",
+            "",
+            "| part | p50 / p95 / max, ms | what |",
+            "| --- | --- | --- |",
+        ]
+        part_meaning = hop.get("part_meaning") or {}
+        for key, value in (hop.get("parts_ms") or {}).items():
+            lines.append(f"| {key} | {_dist(value)} | {part_meaning.get(key, '')} |")
+        lines.append(
+            f"| (task) | {_dist(hop.get('task_body_ms'))} | the runtime's startedAt → finishedAt (the no-op, its import, the call) |"
+        )
+        lines.append(
+            f"| (report) | {_dist(_get(hop, 'segments_ms', 'report'))} | result written → the operator applied it (the first millis of the next hop's operator part) |"
+        )
+        lines += [
+            "",
+            "Finer, between consecutive instants (their differences add up to the hop; where an instant "
+            f"was not found the two segments around it are missing; records found: "
+            f"{', '.join(f'{k} {v}' for k, v in (hop.get('node_records') or {}).items()) or 'n/a'}):",
+            "",
             "| segment | p50 / p95 / max, ms | what |",
             "| --- | --- | --- |",
         ]
         meaning = hop.get("segment_meaning") or {}
         for key, value in (hop.get("segments_ms") or {}).items():
             lines.append(f"| {key} | {_dist(value)} | {meaning.get(key, '')} |")
-        lines.append(
-            f"| (task body) | {_dist(hop.get('task_body_ms'))} | the runtime's startedAt → finishedAt |"
-        )
+        api_view = hop.get("api_view_ms") or {}
+        if api_view:
+            api_meaning = hop.get("api_view_meaning") or {}
+            lines += [
+                "",
+                "As the API shows it (receipt of the pod's versions by the benchmark's watch; the kubelet "
+                "reports status on its own schedule). The API's own timestamps have whole seconds only; "
+                f"its container startedAt agreed with containerd's to the second for {hop.get('api_started_at_matches_node', 'n/a')} pods.",
+                "",
+                "| figure | p50 / p95 / max, ms | what |",
+                "| --- | --- | --- |",
+            ]
+            for key, value in api_view.items():
+                lines.append(f"| {key} | {_dist(value)} | {api_meaning.get(key, '')} |")
+            lines.append(
+                f"| runtime startedAt → its `started` report in Redis | {_dist(hop.get('runtime_startedat_to_started_report_ms'))} | "
+                "the task module's import and the call's arguments, then the report's round trip |"
+            )
         metrics = hop.get("operator_metrics") or {}
         step = metrics.get("step_latency") or {}
         if step.get("n"):
@@ -192,7 +247,7 @@ def write_markdown(results: dict[str, Any]) -> str:
                 "",
                 f"Runtime start-up in a task pod (`python -X importtime -m kubecanvas_runtime`, warm): imports "
                 f"{_num(startup.get('runtime_import_ms'))} ms, whole process {_num(startup.get('runtime_process_lifetime_ms'))} ms "
-                f"(spawn → exit, node agent log); a bare `python -c pass` imports {_num(startup.get('bare_python_import_ms'))} ms "
+                f"(container start → exit, containerd's record); a bare `python -c pass` imports {_num(startup.get('bare_python_import_ms'))} ms "
                 f"and lives {_num(startup.get('bare_python_process_lifetime_ms'))} ms. Largest top-level imports (cumulative ms): {packages}; most time of their own (ms): {own}.",
             ]
 
@@ -222,12 +277,15 @@ def write_markdown(results: dict[str, Any]) -> str:
             f"| status: Workflow {scale.get('phase')} | all Jobs created after {_num(scale.get('all_jobs_created_seconds'))} s |",
         ]
 
-    lines += ["", "## CPU per task, by component (ms)", ""]
-    header = (
-        "| component | "
-        + " | ".join(n for n in ("hop", "fanout", "chord", "chunks", "scale") if n in ours)
-        + " |"
-    )
+    lines += [
+        "",
+        "## CPU per task, by component (ms)",
+        "",
+        "Pods and shims are the whole node's (on a shared cluster, other users' pods too); a shim's CPU "
+        "is sampled every 0.5 s, so a shim's last moments can be missed.",
+        "",
+    ]
+    header = "| component | " + " | ".join(n for n in SCENARIO_NAMES if n in ours) + " |"
     lines += [header, "|" + " --- |" * (header.count("|") - 1)]
     for component in COMPONENTS:
         row = [component]
@@ -242,6 +300,27 @@ def write_markdown(results: dict[str, Any]) -> str:
             busy_row.append(_num(_busy_share(ours[name])))
             steal_row.append(_num(_get(ours[name], "cpu_seconds", "machine steal")))
     lines += ["| " + " | ".join(busy_row) + " |", "| " + " | ".join(steal_row) + " |"]
+    others_row = ["other pods on the cluster, start → end"]
+    for name in SCENARIO_NAMES:
+        if name in ours:
+            others = (ours[name].get("other_pods") or {}) if isinstance(ours[name], dict) else {}
+            others_row.append(f"{_num(others.get('before'), 0)} → {_num(others.get('after'), 0)}")
+    lines.append("| " + " | ".join(others_row) + " |")
+    shims_row = ["shims seen"]
+    for name in SCENARIO_NAMES:
+        if name in ours:
+            shims_row.append(_num(_get(ours[name], "cpu_seconds", "shims seen"), 0))
+    lines.append("| " + " | ".join(shims_row) + " |")
+
+    if any((ours.get(name) or {}).get("peak_rss_mb") for name in SCENARIO_NAMES):
+        lines += ["", "## Peak RSS during each scenario, by component (MB, sampled every 0.5 s)", ""]
+        lines += [header, "|" + " --- |" * (header.count("|") - 1)]
+        for component in COMPONENTS:
+            row = [component]
+            for name in SCENARIO_NAMES:
+                if name in ours:
+                    row.append(_num(_get(ours[name], "peak_rss_mb", component)))
+            lines.append("| " + " | ".join(row) + " |")
 
     profiles: dict[str, dict[str, Any]] = {}
     for name in ours:
@@ -305,9 +384,9 @@ def limits(results: dict[str, Any]) -> list[str]:
                 if startup
                 else ""
             )
-            + "The Job controller and the node agent segments are the Kubernetes machinery between our "
-            "Job and our process; the operator's own part is `report` + `operator_step` "
-            f"({p50.get('report', 0) + p50.get('operator_step', 0):.0f} ms p50)."
+            + "Everything from `job_controller` to `container_start` is the Kubernetes machinery between "
+            "our Job and our process (controller-manager, scheduler, kubelet, containerd, runc, CNI); the "
+            f"operator's own part is `report` + `operator_step` ({p50.get('report', 0) + p50.get('operator_step', 0):.0f} ms p50)."
         )
     for name, label in (("fanout", "Fan-out"), ("chord", "Chord"), ("chunks", "Chunks"), ("scale", "Scale")):
         scenario = ours.get(name) or {}

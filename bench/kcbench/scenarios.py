@@ -16,11 +16,12 @@ from typing import Any, cast
 
 import redis
 
-from kcbench.analysis import distribution, folded_profile, importtime_summary, node_agent_pods
+from kcbench.analysis import distribution, folded_profile, importtime_summary
 from kcbench.cluster import REPO, Cluster, create_config_map, create_namespace, delete_namespace, say
 from kcbench.kube import KubeClient
-from kcbench.procs import CpuLedger, OperatorProcess, ProcessSampler, PySpy
-from kcbench.workflows import RunData, run_workflow
+from kcbench.node import NodePaths, NodeReader, cri_container
+from kcbench.procs import ComponentLedger, OperatorProcess, ProcessSampler, PySpy
+from kcbench.workflows import PodTimes, RunData, run_workflow
 
 __all__ = ["Context", "chord", "chunks", "fanout", "hop", "scale"]
 
@@ -40,10 +41,49 @@ class Context:
     keep_namespaces: bool = False
     namespaces: list[str] = field(default_factory=list)
     component_pids: dict[str, int] = field(default_factory=dict)
+    # The run's namespaces are `<prefix><scenario>-<random>`; the operator watches `<prefix>*`.
+    prefix: str = "kcbench-"
+    node: NodePaths | None = None
+
+    @property
+    def events_stream(self) -> str:
+        return self.operator.events_stream
+
+    def reader(self) -> NodeReader | None:
+        return NodeReader(self.node) if self.node is not None else None
+
+    def run(self, namespace: str, name: str, spec: dict[str, Any], **options: Any) -> RunData:
+        """run_workflow with the node's records and the runtime's start reports."""
+        return run_workflow(
+            self.api,
+            self.store,
+            namespace,
+            name,
+            spec,
+            node=self.reader(),
+            events_stream=self.events_stream,
+            **options,
+        )
+
+    def other_pods(self) -> int | None:
+        """Pods not yet finished on the cluster outside kube-system and this run's namespaces:
+        other work sharing the node (the e2e suite's, the chart tests')."""
+        try:
+            listing = self.api.request(
+                "GET", "/api/v1/pods?fieldSelector=status.phase!%3DSucceeded,status.phase!%3DFailed"
+            )
+        except Exception:  # noqa: BLE001 - a count for the record, never worth failing a scenario
+            return None
+        return sum(
+            1
+            for item in (listing or {}).get("items") or []
+            if item["metadata"]["namespace"] != "kube-system"
+            and not item["metadata"]["namespace"].startswith(self.prefix)
+        )
 
     @contextmanager
     def namespace(self, scenario: str) -> Iterator[str]:
-        name = create_namespace(self.api, f"kcbench-{scenario}")
+        name = create_namespace(self.api, f"{self.prefix}{scenario}")
         self.namespaces.append(name)
         create_config_map(self.api, name, "benchtasks", {"benchtasks.py": TASKS_FILE.read_text()})
         try:
@@ -58,13 +98,17 @@ class Context:
         metrics) and a py-spy profile (with --profile) over one scenario."""
         sampler = ProcessSampler(self.operator.pid)
         sampler.start()
-        ledger = CpuLedger(
+        ledger = ComponentLedger(
             {
                 **self.component_pids,
                 "operator": self.operator.pid,
                 "bench (this process: watches)": os.getpid(),
-            }
+            },
+            kubepods_cpu=self.node.kubepods_cgroup("cpuacct") if self.node else None,
+            kubepods_memory=self.node.kubepods_cgroup("memory") if self.node else None,
+            shim_address=self.node.containerd_socket if self.node else "",
         )
+        others_before = self.other_pods()
         ledger.begin()
         before = self.operator.metrics()
         spy: PySpy | None = None
@@ -77,7 +121,8 @@ class Context:
             yield
         finally:
             result["operator"] = sampler.stop()
-            result["cpu_seconds"] = ledger.end()
+            result["cpu_seconds"], result["peak_rss_mb"] = ledger.end()
+            result["other_pods"] = {"before": others_before, "after": self.other_pods()}
             if spy is not None:
                 own = spy.stop()
                 profile = folded_profile(spy.output)
@@ -155,13 +200,79 @@ def histogram_delta(before: str, after: str, metric: str) -> dict[str, Any]:
 # ================================================================== hop
 
 
+# The instants of one hop, from task i-1's result to task i's start, in order: (key, what).
+# All on the host's clock; file times (birth time, mtime) are the kernel's coarse clock, up to a
+# tick (a few ms) early. See kcbench.node and docs/benchmarks.md.
+HOP_POINTS = (
+    ("written", "the runtime's finishedAt of task i-1 (Redis outcome)"),
+    ("applied", "the operator applied it (the engine record's finished_at, Redis)"),
+    ("job", "Job i ADDED (watch receipt)"),
+    ("pod", "its pod ADDED (watch receipt)"),
+    ("bound", "the pod's first version with spec.nodeName (watch receipt)"),
+    ("kubelet", "the kubelet's first status for the pod (kubelet.log, µs)"),
+    ("log_dir", "the kubelet made the pod's log directory, right before RunPodSandbox (birth time)"),
+    ("sandbox", "containerd wrote the sandbox's files (CRI sandboxes/<id>/hostname, mtime)"),
+    ("shim", "the pod's shim started (containerd.log, ns)"),
+    ("config", "the kubelet wrote pods/<uid>/etc-hosts (mtime)"),
+    ("created", "the container created (CRI CreatedAt, ns)"),
+    ("started", "the container's process started (CRI StartedAt, ns)"),
+    ("runtime", "the runtime's startedAt of task i (Redis outcome)"),
+)
+
+# Consecutive points: their differences add up to the hop, end to end.
 HOP_SEGMENTS = (
-    ("report", "result written -> the operator applied it (stream read, engine step)"),
-    ("operator_step", "operator applied -> the next Job ADDED (persist, build, create, watch)"),
-    ("job_controller", "Job ADDED -> its pod ADDED (kube-controller-manager)"),
-    ("agent_bind", "pod ADDED -> bound (node agent scheduling)"),
-    ("agent_spawn", "bound -> process spawned (node agent: volumes, env, shim)"),
-    ("process_start", "spawned -> the runtime's startedAt (interpreter, imports, code, Redis)"),
+    ("report", "result written → the operator applied it (stream read, engine step)"),
+    ("operator_step", "applied → next Job ADDED (persist, build the Job, POST it, the watch)"),
+    ("job_controller", "Job ADDED → its pod ADDED (kube-controller-manager's Job controller)"),
+    ("scheduler", "pod ADDED → bound (kube-scheduler: queue, filter, score, bind)"),
+    ("kubelet_admit", "bound → the kubelet's first status for it (its watch, admission, sync start)"),
+    (
+        "volumes",
+        "→ the kubelet made the pod's log directory (cgroup, pod dirs; volumes mounted: the "
+        "service-account token, kube-root-ca.crt, emptyDir; WaitForAttachAndMount polls every 300 ms)",
+    ),
+    ("sandbox_create", "→ sandbox files written (containerd: pause image check, snapshot, container record)"),
+    ("sandbox_network", "→ the pod's shim started (network namespace, CNI bridge + host-local)"),
+    (
+        "sandbox_start",
+        "→ the kubelet writes etc-hosts (shim, runc create/start of pause, RunPodSandbox "
+        "returns, sandbox status, image check, container config)",
+    ),
+    ("container_create", "→ CRI CreatedAt (CreateContainer: rootfs snapshot, container record)"),
+    ("container_start", "→ CRI StartedAt (StartContainer: runc create + start in the pod's shim)"),
+    (
+        "runtime_start",
+        "→ the runtime's startedAt (interpreter, imports, the code from the ConfigMap over the API, "
+        "inputs from Redis)",
+    ),
+)
+
+# The same hop in the parts each component owns, each measured directly between its two
+# ends (so an instant missing in between loses nothing here).
+HOP_PARTS = (
+    ("operator", "written", "job", "task i-1's result written → Job i created (report + operator_step)"),
+    ("job_controller", "job", "pod", "Job created → pod created"),
+    ("scheduler", "pod", "bound", "pod created → bound (PodScheduled)"),
+    (
+        "kubelet_sandbox",
+        "bound",
+        "config",
+        "bound → sandbox ready and the kubelet building the container (kubelet, volumes, CNI, pause)",
+    ),
+    (
+        "container_start",
+        "config",
+        "started",
+        "container config → container process started (containerd, runc)",
+    ),
+    ("runtime_start", "started", "runtime", "container process started → the runtime's startedAt"),
+)
+
+# What the API shows (watch receipts: when the kubelet's status updates arrived).
+API_VIEW = (
+    ("bound_to_sandbox_ready_seen", "bound → first version with PodReadyToStartContainers True"),
+    ("bound_to_container_started_seen", "bound → first version whose container has startedAt"),
+    ("container_started_report_lag", "CRI StartedAt → that version received (the kubelet's status lag)"),
 )
 
 
@@ -170,67 +281,109 @@ def hop(ctx: Context, length: int) -> dict[str, Any]:
     with ctx.namespace("hop") as namespace:
         name = workflow_name("hop")
         with ctx.observed("hop", result):
-            data = run_workflow(
-                ctx.api,
-                ctx.store,
+            data = ctx.run(
                 namespace,
                 name,
                 {"code": CODE, "canvas": {"chain": [noop() for _ in range(length)]}},
                 timeout=60 + 20 * length,
                 label="hop",
             )
-        result.update(_hop_figures(ctx, data))
+        result.update(_hop_figures(data))
         if data.recorder.job_template is not None:
             result["runtime_startup"] = importtime_jobs(ctx, namespace, data.recorder.job_template)
     return result
 
 
-def _hop_figures(ctx: Context, data: RunData) -> dict[str, Any]:
-    agent = node_agent_pods(ctx.cluster.nodeagent_log, data.namespace)
-    pod_of = {key: pod for pod, key in data.recorder.pod_attempts.items()}
+def _hop_points(data: RunData, index: int) -> dict[str, float | None]:
+    previous, current = f"t{index - 1}", f"t{index}"
+    _, written = data.runtime_times(previous)
+    started, _ = data.runtime_times(current)
+    pod = data.recorder.pod_of(f"{current}#1")
+    node = pod.node if pod is not None else None
+    return {
+        "written": written,
+        "applied": (data.records.get(previous) or {}).get("finished_at"),
+        "job": data.recorder.jobs.get(f"{current}#1"),
+        "pod": pod.added if pod else None,
+        "bound": pod.bound if pod else None,
+        "kubelet": node.kubelet_status if node else None,
+        "log_dir": node.log_dir if node else None,
+        "sandbox": node.sandbox_created if node else None,
+        "shim": node.shim_started if node else None,
+        "config": node.container_config if node else None,
+        "created": node.created if node else None,
+        "started": node.started if node else None,
+        "runtime": started,
+    }
+
+
+def _between(points: dict[str, float | None], low: str, high: str) -> float | None:
+    a, b = points.get(low), points.get(high)
+    return b - a if a is not None and b is not None else None
+
+
+def _api_view(pod: PodTimes | None) -> dict[str, float | None]:
+    node = pod.node if pod is not None else None
+    if pod is None:
+        return {key: None for key, _ in API_VIEW}
+    return {
+        "bound_to_sandbox_ready_seen": (
+            pod.sandbox_seen - pod.bound if pod.sandbox_seen is not None and pod.bound is not None else None
+        ),
+        "bound_to_container_started_seen": (
+            pod.started_seen - pod.bound if pod.started_seen is not None and pod.bound is not None else None
+        ),
+        "container_started_report_lag": (
+            pod.started_seen - node.started
+            if node is not None and node.started is not None and pod.started_seen is not None
+            else None
+        ),
+    }
+
+
+def _hop_figures(data: RunData) -> dict[str, Any]:
+    keys = [key for key, _ in HOP_POINTS]
     overhead: list[float] = []
     end_to_end: list[float] = []
     segments: dict[str, list[float]] = {key: [] for key, _ in HOP_SEGMENTS}
-    per_hop: list[dict[str, float | None]] = []
-    length = len(data.records)
-    for index in range(1, length):
-        previous, current = f"t{index - 1}", f"t{index}"
-        _, finished = data.runtime_times(previous)
-        started, _ = data.runtime_times(current)
-        job = data.recorder.jobs.get(f"{current}#1")
-        pod_name = pod_of.get(f"{current}#1")
-        pod = data.recorder.pods.get(pod_name or "")
-        agent_pod = agent.get(pod_name or "")
-        applied = (data.records.get(previous) or {}).get("finished_at")
-        if finished is None or started is None or job is None:
+    parts: dict[str, list[float]] = {key: [] for key, *_ in HOP_PARTS}
+    api_view: dict[str, list[float]] = {key: [] for key, _ in API_VIEW}
+    started_report: list[float] = []
+    api_agrees = api_checked = 0
+    per_hop: list[dict[str, Any]] = []
+    for index in range(1, len(data.records)):
+        points = _hop_points(data, index)
+        written, job, runtime = points["written"], points["job"], points["runtime"]
+        if written is None or runtime is None or job is None:
             continue
-        overhead.append(job - finished)
-        end_to_end.append(started - finished)
-        points = [
-            finished,
-            applied,
-            job,
-            pod,
-            agent_pod.bound if agent_pod else None,
-            agent_pod.started if agent_pod else None,
-            started,
-        ]
-        row: dict[str, float | None] = {"hop": float(index)}
-        for (key, _), low, high in zip(HOP_SEGMENTS, points, points[1:], strict=False):
-            value = high - low if low is not None and high is not None else None
-            row[key] = round(value * 1000, 1) if value is not None else None
+        overhead.append(job - written)
+        end_to_end.append(runtime - written)
+        row: dict[str, Any] = {"hop": index}
+        for (key, _), low, high in zip(HOP_SEGMENTS, keys, keys[1:], strict=False):
+            value = _between(points, low, high)
+            row[key] = _ms(value)
             if value is not None:
                 segments[key].append(value)
+        for key, low, high, _ in HOP_PARTS:
+            value = _between(points, low, high)
+            if value is not None:
+                parts[key].append(value)
+        pod = data.recorder.pod_of(f"t{index}#1")
+        for key, value in _api_view(pod).items():
+            if value is not None:
+                api_view[key].append(value)
+        report = data.started_reports.get(f"t{index}#1")
+        if report is not None:
+            started_report.append(report["redis"] - runtime)
+        if pod is not None and pod.node is not None and pod.node.started and "started" in pod.api:
+            api_checked += 1
+            api_agrees += int(int(pod.node.started) == int(pod.api["started"]))
+        row["points"] = {key: value for key, value in points.items() if value is not None}
         per_hop.append(row)
     task_seconds = [
         (outcome["finishedAt"] - outcome["startedAt"])
         for outcome in data.outcomes.values()
         if outcome.get("startedAt") and outcome.get("finishedAt")
-    ]
-    lifetimes = [
-        pod.exited - pod.started
-        for pod in agent.values()
-        if pod.exited is not None and pod.started is not None
     ]
     return {
         "phase": data.phase,
@@ -240,11 +393,34 @@ def _hop_figures(ctx: Context, data: RunData) -> dict[str, Any]:
         "end_to_end_ms": distribution(end_to_end),
         "segments_ms": {key: distribution(values) for key, values in segments.items()},
         "segment_meaning": dict(HOP_SEGMENTS),
+        "parts_ms": {key: distribution(values) for key, values in parts.items()},
+        "part_meaning": {key: meaning for key, _, _, meaning in HOP_PARTS},
+        "api_view_ms": {key: distribution(values) for key, values in api_view.items()},
+        "api_view_meaning": dict(API_VIEW),
+        "api_started_at_matches_node": f"{api_agrees}/{api_checked}",
+        "runtime_startedat_to_started_report_ms": distribution(started_report),
         "task_body_ms": distribution(task_seconds),
-        "pod_process_lifetime_ms": distribution(lifetimes),
+        "container_lifetime_ms": _lifetimes(data),
+        "node_records": _coverage(data),
         "per_hop": per_hop,
         "watch_errors": data.watch_errors,
     }
+
+
+def _coverage(data: RunData) -> dict[str, str]:
+    """How many of the run's pods each node record was found for."""
+    pods = list(data.recorder.pods.values())
+    fields = (
+        "kubelet_status",
+        "log_dir",
+        "sandbox_created",
+        "shim_started",
+        "container_config",
+        "started",
+        "finished",
+    )
+    found = {key: sum(1 for pod in pods if getattr(pod.node, key, None) is not None) for key in fields}
+    return {key: f"{count}/{len(pods)}" for key, count in found.items()}
 
 
 def importtime_jobs(ctx: Context, namespace: str, template: dict[str, Any], runs: int = 3) -> dict[str, Any]:
@@ -281,16 +457,7 @@ def importtime_jobs(ctx: Context, namespace: str, template: dict[str, Any], runs
                 break
             time.sleep(0.3)
         logs = ctx.cluster.kubectl("logs", "-n", namespace, f"job/{job_name}")
-        agent = node_agent_pods(ctx.cluster.nodeagent_log, namespace)
-        lifetime = next(
-            (
-                pod.exited - pod.started
-                for pod_name, pod in agent.items()
-                if pod_name.startswith(job_name + "-") and pod.exited and pod.started
-            ),
-            None,
-        )
-        return logs, lifetime
+        return logs, container_lifetime(ctx, namespace, job_name)
 
     runtime: list[dict[str, Any]] = []
     bare: list[dict[str, Any]] = []
@@ -301,6 +468,8 @@ def importtime_jobs(ctx: Context, namespace: str, template: dict[str, Any], runs
     for index in range(2):
         logs, lifetime = run(runs + index, ["python", "-X", "importtime", "-c", "pass"])
         bare.append({**importtime_summary(logs), "process_lifetime_ms": _ms(lifetime)})
+    with suppress(redis.RedisError):
+        ctx.store.delete("kcbench:importtime")  # the runs' reports: nobody reads them
     warm = runtime[1:] or runtime
 
     def median(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -321,6 +490,20 @@ def importtime_jobs(ctx: Context, namespace: str, template: dict[str, Any], runs
 
 def _ms(seconds: float | None) -> float | None:
     return round(seconds * 1000, 1) if seconds is not None else None
+
+
+def container_lifetime(ctx: Context, namespace: str, job_name: str) -> float | None:
+    """A Job's (first) container's process lifetime, from containerd's record (CRI
+    StartedAt → FinishedAt, nanoseconds)."""
+    if ctx.node is None:
+        return None
+    pods = ctx.api.request("GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector=job-name%3D{job_name}")
+    for pod in (pods or {}).get("items") or []:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            record = cri_container(ctx.node, status.get("containerID") or "")
+            if record is not None and record.started is not None and record.finished is not None:
+                return record.finished - record.started
+    return None
 
 
 # ================================================================== fan-out, chord, chunks
@@ -345,6 +528,7 @@ def _throughput(data: RunData, tasks: int) -> dict[str, Any]:
         "first_job_seconds": round(times[0] - data.submitted, 2) if times else None,
         "first_task_done_seconds": round(min(ended) - data.submitted, 2) if ended else None,
         "job_created_to_task_started_ms": distribution(waits),
+        "pod_created_to_container_started_ms": _pod_start(data),
         "workflow_max_bytes": data.recorder.max_size,
         "workflow_versions_seen": data.recorder.versions,
         "watch_errors": data.watch_errors,
@@ -355,9 +539,7 @@ def fanout(ctx: Context, tasks: int, parallelism: int) -> dict[str, Any]:
     result: dict[str, Any] = {"tasks": tasks, "parallelism": parallelism}
     with ctx.namespace("fanout") as namespace:
         with ctx.observed("fanout", result):
-            data = run_workflow(
-                ctx.api,
-                ctx.store,
+            data = ctx.run(
                 namespace,
                 workflow_name("fanout"),
                 {
@@ -369,7 +551,7 @@ def fanout(ctx: Context, tasks: int, parallelism: int) -> dict[str, Any]:
                 label="fan-out",
             )
         result.update(_throughput(data, tasks))
-        result["pod_process_lifetime_ms"] = _lifetimes(ctx, data)
+        result["container_lifetime_ms"] = _lifetimes(data)
         result["result_ok"] = data.phase == "Succeeded"
     return result
 
@@ -384,9 +566,7 @@ def chord(ctx: Context, tasks: int, parallelism: int) -> dict[str, Any]:
     }
     with ctx.namespace("chord") as namespace:
         with ctx.observed("chord", result):
-            data = run_workflow(
-                ctx.api,
-                ctx.store,
+            data = ctx.run(
                 namespace,
                 workflow_name("chord"),
                 {"code": CODE, "parallelism": parallelism, "canvas": canvas},
@@ -394,7 +574,7 @@ def chord(ctx: Context, tasks: int, parallelism: int) -> dict[str, Any]:
                 label="chord",
             )
         result.update(_throughput(data, tasks + 1))
-        result["pod_process_lifetime_ms"] = _lifetimes(ctx, data)
+        result["container_lifetime_ms"] = _lifetimes(data)
         result["result_ok"] = data.recorder.status.get("result") == tasks * (tasks - 1)
     return result
 
@@ -405,9 +585,7 @@ def chunks(ctx: Context, items: int, count: int, parallelism: int) -> dict[str, 
     canvas = {"chunks": {"task": "benchtasks.add", "items": [[i, i] for i in range(items)], "size": size}}
     with ctx.namespace("chunks") as namespace:
         with ctx.observed("chunks", result):
-            data = run_workflow(
-                ctx.api,
-                ctx.store,
+            data = ctx.run(
                 namespace,
                 workflow_name("chunks"),
                 {"code": CODE, "parallelism": parallelism, "canvas": canvas},
@@ -418,16 +596,32 @@ def chunks(ctx: Context, items: int, count: int, parallelism: int) -> dict[str, 
         result["items_per_minute"] = (
             round(60 * items / data.total_seconds, 1) if data.total_seconds > 0 else None
         )
-        result["pod_process_lifetime_ms"] = _lifetimes(ctx, data)
+        result["container_lifetime_ms"] = _lifetimes(data)
         value = data.recorder.status.get("result")
         flat = [x for chunk in value for x in chunk] if isinstance(value, list) else []
         result["result_ok"] = flat == [2 * i for i in range(items)]
     return result
 
 
-def _lifetimes(ctx: Context, data: RunData) -> dict[str, float]:
-    agent = node_agent_pods(ctx.cluster.nodeagent_log, data.namespace)
-    return distribution([pod.exited - pod.started for pod in agent.values() if pod.exited and pod.started])
+def _lifetimes(data: RunData) -> dict[str, float]:
+    """Task containers' process lifetimes (CRI StartedAt → FinishedAt)."""
+    return distribution(
+        [
+            pod.node.finished - pod.node.started
+            for pod in data.recorder.pods.values()
+            if pod.node is not None and pod.node.started is not None and pod.node.finished is not None
+        ]
+    )
+
+
+def _pod_start(data: RunData) -> dict[str, Any]:
+    """Pod created → its container's process started (CRI), and the pod's way there."""
+    created_to_started = [
+        pod.node.started - pod.added
+        for pod in data.recorder.pods.values()
+        if pod.node is not None and pod.node.started is not None
+    ]
+    return distribution(created_to_started)
 
 
 # ================================================================== scale
@@ -470,9 +664,7 @@ def scale(
         sampler.start()
         try:
             with ctx.observed("scale", result):
-                data = run_workflow(
-                    ctx.api,
-                    ctx.store,
+                data = ctx.run(
                     namespace,
                     workflow_name("scale"),
                     {
@@ -489,7 +681,7 @@ def scale(
             sampler.join(5)
         memory_after = redis_memory(ctx.store)
         result.update(_throughput(data, tasks))
-        result["pod_process_lifetime_ms"] = _lifetimes(ctx, data)
+        result["container_lifetime_ms"] = _lifetimes(data)
         result["result_ok"] = data.phase == "Succeeded"
         result["redis"] = {
             "used_memory_before": memory_before["used_memory"],
