@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,8 +26,13 @@ class InClusterError(RuntimeError):
     """The API could not be reached or refused the request."""
 
 
-def get_object(path: str, *, timeout: float = 15.0) -> dict[str, Any]:
-    """GET an API path such as `/api/v1/namespaces/ns/configmaps/name`."""
+def get_object(path: str, *, timeout: float = 5.0, attempts: int = 4) -> dict[str, Any]:
+    """GET an API path such as `/api/v1/namespaces/ns/configmaps/name`.
+
+    A connection that does not answer, or a 429/5xx, is tried again on a new connection
+    (`attempts` in all, `timeout` each, short pauses between): one lost SYN would otherwise
+    hold the task for the kernel's whole retransmission schedule (~15 s) or fail it outright.
+    """
     host = os.environ.get("KUBERNETES_SERVICE_HOST")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
     if not host:
@@ -43,14 +49,20 @@ def get_object(path: str, *, timeout: float = 15.0) -> dict[str, Any]:
         f"https://{address}:{port}{urllib.parse.quote(path)}",
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=timeout) as response:  # noqa: S310 - https only
-            body: dict[str, Any] = json.load(response)
-            return body
-    except urllib.error.HTTPError as error:
-        detail = error.read().decode(errors="replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(detail).get("message", detail)
-        raise InClusterError(f"GET {path}: HTTP {error.code}: {detail}") from None
-    except (urllib.error.URLError, OSError) as error:
-        raise InClusterError(f"GET {path}: {error}") from None
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=timeout) as response:  # noqa: S310 - https only
+                body: dict[str, Any] = json.load(response)
+                return body
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            with contextlib.suppress(ValueError, AttributeError):
+                detail = json.loads(detail).get("message", detail)
+            failure = InClusterError(f"GET {path}: HTTP {error.code}: {detail}")
+            if error.code != 429 and error.code < 500:
+                raise failure from None
+        except (urllib.error.URLError, OSError) as error:
+            failure = InClusterError(f"GET {path}: {error} (after {attempt} attempts)")
+        if attempt < attempts:
+            time.sleep(0.2 * attempt)
+    raise failure
