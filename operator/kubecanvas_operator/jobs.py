@@ -8,6 +8,7 @@ runtime's contract (`kubecanvas_runtime.environment`) asks for.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +95,7 @@ def build_job(
         "env": _environment(
             workflow, node, attempt, config, expires_at=expires_at, redis_secret=redis_secret
         ),
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": copy.deepcopy(CONTAINER_SECURITY),
         # The root filesystem is read-only: the task's code and scratch files go to /tmp.
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],  # noqa: S108 - a private emptyDir
     }
@@ -105,7 +106,7 @@ def build_job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
-        "securityContext": POD_SECURITY,
+        "securityContext": copy.deepcopy(POD_SECURITY),
         "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": {}}],
         "enableServiceLinks": False,  # no other Service's address in the task's environment
         # Only a task whose code is in a ConfigMap talks to the API: others get no token.
