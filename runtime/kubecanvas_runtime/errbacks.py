@@ -8,20 +8,16 @@ whose arity check counts them and then loses such errbacks).
 
 from __future__ import annotations
 
-import builtins
-import importlib
 import inspect
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
-from kubecanvas.engine.states import TaskFailure
 from kubecanvas.graph.nodes import TaskNode
+from kubecanvas.report.exceptions import rebuild_exception
 from kubecanvas.sdk.request import Request
 from kubecanvas.store.taskside import FailedTask
 
-__all__ = ["errback_call", "rebuild_exception", "required_positional"]
-
-_stand_ins: dict[tuple[str, str], type[Exception]] = {}
+__all__ = ["errback_call", "required_positional"]
 
 
 def errback_call(function: Any, node: TaskNode, failed: FailedTask) -> tuple[list[Any], JSONObject]:
@@ -68,26 +64,3 @@ def required_positional(function: Any) -> int:
         parameter.kind in positional and parameter.default is inspect.Parameter.empty
         for parameter in parameters
     )
-
-
-def rebuild_exception(failure: TaskFailure) -> Exception:
-    """The original exception class when it can be imported, else a stand-in of the same name."""
-    if failure.module:
-        try:
-            kind = getattr(importlib.import_module(failure.module), failure.type)
-            if isinstance(kind, type) and issubclass(kind, Exception):
-                return kind(failure.message)
-        except Exception:  # noqa: BLE001, S110 - an exception we cannot rebuild gets a stand-in
-            pass
-    builtin = _builtin_exception(failure.type)
-    if builtin is not None:
-        return builtin(failure.message)
-    key = (failure.module or "builtins", failure.type)
-    if key not in _stand_ins:
-        _stand_ins[key] = type(failure.type, (Exception,), {"__module__": key[0]})
-    return _stand_ins[key](failure.message)
-
-
-def _builtin_exception(name: str) -> type[Exception] | None:
-    kind = getattr(builtins, name, None)
-    return kind if isinstance(kind, type) and issubclass(kind, Exception) else None

@@ -555,7 +555,7 @@ def _state(view: _View, ref: Ref, top: bool) -> str:
 def _exception(failure: TaskFailure | None, name: str) -> Exception:
     if failure is None:
         return TaskRevokedError(f"workflow {name} was revoked")
-    from kubecanvas_runtime.errbacks import rebuild_exception
+    from kubecanvas.report.exceptions import rebuild_exception
 
     return rebuild_exception(failure)
 

@@ -27,7 +27,7 @@ from kubecanvas.errors import InvalidWorkflow, Problem, TaskRevokedError
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.local.attempts import child_environment, task_inputs
 from kubecanvas.report.document import WorkflowDocument, workflow_document
-from kubecanvas_runtime.errbacks import rebuild_exception
+from kubecanvas.report.exceptions import rebuild_exception
 from kubecanvas_runtime.execution import run_attempt
 
 __all__ = ["EagerResult", "run_eagerly"]

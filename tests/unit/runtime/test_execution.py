@@ -12,7 +12,7 @@ import pytest
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.graph.nodes import Input, ListRef, NodeRef, TaskNode
 from kubecanvas.store.taskside import FailedTask, TaskInputs
-from kubecanvas_runtime.errbacks import rebuild_exception, required_positional
+from kubecanvas_runtime.errbacks import required_positional
 from kubecanvas_runtime.execution import run_attempt
 
 HERE = Path(__file__).parent
@@ -133,13 +133,6 @@ def test_errback_partial_args_come_after_the_failure() -> None:
 
 def test_an_immutable_errback_gets_only_its_own_args() -> None:
     assert run_attempt(errback("echo", "only", immutable=True), 1).value == ["only"]
-
-
-def test_an_exception_that_cannot_be_imported_gets_a_stand_in_of_the_same_name() -> None:
-    error = rebuild_exception(TaskFailure("Vanished", "gone", module="no_such_module"))
-    assert type(error).__name__ == "Vanished"
-    assert str(error) == "gone"
-    assert isinstance(rebuild_exception(TaskFailure("KeyError", "k")), KeyError)
 
 
 @pytest.mark.parametrize("heavy", ["pydantic", "kubernetes", "kopf", "yaml"])
