@@ -22,8 +22,7 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, loads
 from kubecanvas._kits.timestamps import from_rfc3339
-from kubecanvas.canvas.compiler import compile_spec
-from kubecanvas.canvas.validation import parse_spec
+from kubecanvas.check import checked_spec
 from kubecanvas.client.notifications import publish_finished
 from kubecanvas.engine.effects import Kill, Launch, Notice, Step
 from kubecanvas.engine.machine import Engine
@@ -140,8 +139,8 @@ class Conductor:
                 self._schedule_expiry(body)  # finished long ago; its Redis keys may have expired
                 return
             try:
-                spec = parse_spec(body.get("spec"))
-                graph = compile_spec(spec)
+                checked = checked_spec(body.get("spec"))
+                spec, graph = checked.spec, checked.graph
             except InvalidWorkflow as error:
                 await self._reject(body, error)
                 return

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kubecanvas.check import checked_cron_spec
 from kubecanvas.errors import InvalidWorkflow
 from kubecanvas.scheduling import (
     Decision,
@@ -32,7 +33,6 @@ from kubecanvas.scheduling import (
     decide,
     decide_invalid,
     format_slot,
-    parse_cron_spec,
     parse_slot,
     slot_from_name,
 )
@@ -111,7 +111,7 @@ class CronReconciler:
         status = body.get("status") or {}
 
         try:
-            spec = parse_cron_spec(body.get("spec"))
+            spec = checked_cron_spec(body.get("spec"))
         except InvalidWorkflow as error:
             decision = decide_invalid(memory, [str(problem) for problem in error.problems])
             if status.get("message") != decision.message or status.get("phase") != decision.phase:

@@ -9,9 +9,8 @@ from typing import Any
 
 import kopf
 
-from kubecanvas.canvas.validation import parse_spec
+from kubecanvas.check import checked_cron_spec, checked_spec
 from kubecanvas.errors import InvalidWorkflow
-from kubecanvas.scheduling import parse_cron_spec
 from kubecanvas_operator.cronhandlers import CRONWORKFLOWS
 from kubecanvas_operator.handlers import WORKFLOWS
 
@@ -48,7 +47,7 @@ def validate(spec: kopf.Spec, **kwargs: Any) -> None:
             )
         return
     try:
-        parse_spec(dict(spec))
+        checked_spec(dict(spec))
     except InvalidWorkflow as error:
         raise kopf.AdmissionError(
             "invalid Workflow: " + "; ".join(map(str, error.problems)), code=422
@@ -66,7 +65,7 @@ def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
     if kwargs.get("operation") == "UPDATE" and old is not None and (old.get("spec") or {}) == dict(spec):
         return
     try:
-        parse_cron_spec(dict(spec))
+        checked_cron_spec(dict(spec))
     except InvalidWorkflow as error:
         raise kopf.AdmissionError(
             "invalid CronWorkflow: " + "; ".join(map(str, error.problems)), code=422

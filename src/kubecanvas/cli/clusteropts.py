@@ -78,12 +78,11 @@ def state_source(api: WorkflowApi, redis: str | None) -> StateSource:
 
 def compile_quietly(body: Mapping[str, Any]) -> Graph | None:
     """The Workflow's compiled graph, or None if it does not compile (it failed at once)."""
-    from kubecanvas.canvas.compiler import compile_spec
-    from kubecanvas.canvas.validation import parse_spec
+    from kubecanvas.check import checked_spec
     from kubecanvas.errors import InvalidWorkflow
 
     try:
-        return compile_spec(parse_spec(body.get("spec")))
+        return checked_spec(body.get("spec")).graph
     except InvalidWorkflow:
         return None
 

@@ -51,15 +51,12 @@ def graph(
     if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
         if not path.is_file():
             raise CliError(f"{workflow}: no such file")
-        from kubecanvas.canvas.compiler import compile_spec
+        from kubecanvas.check import checked_workflow
         from kubecanvas.cli.submit import load_manifest
 
         manifest = load_manifest(path)
-        from kubecanvas.canvas.validation import parse_workflow
-
-        spec = parse_workflow(manifest).spec
         name = str((manifest.get("metadata") or {}).get("name") or path.stem)
-        view = CanvasView(name, manifest["spec"].get("canvas"), compile_spec(spec), None)
+        view = CanvasView(name, manifest["spec"].get("canvas"), checked_workflow(manifest).graph, None)
     else:
         from kubecanvas.cli.clusteropts import compile_quietly, connect, namespace_of, state_source
 

@@ -35,22 +35,16 @@ def lint(
 
 def workflow_problems(path: Path) -> list[str]:
     """What is wrong with the Workflow (or CronWorkflow) in `path`, one line each (none: it is valid)."""
-    from kubecanvas.canvas.compiler import compile_spec
-    from kubecanvas.canvas.validation import parse_workflow
+    from kubecanvas.check import check
     from kubecanvas.errors import InvalidWorkflow
     from kubecanvas.local.files import load_yaml
-    from kubecanvas.scheduling import parse_cron_workflow
 
     try:
         document = load_yaml(path.read_text(encoding="utf-8"))
-        if isinstance(document, dict) and document.get("kind") == "CronWorkflow":
-            compile_spec(parse_cron_workflow(document).model.workflow_spec, path="spec.workflowSpec.canvas")
-        else:
-            compile_spec(parse_workflow(document).spec)
-    except InvalidWorkflow as error:
+    except InvalidWorkflow as error:  # YAML syntax, with line numbers
         return [str(problem) for problem in error.problems] or [str(error)]
     except UnicodeDecodeError as error:
         return [f"not a text file: {error.reason}"]
     except OSError as error:
         return [f"cannot read it: {error.strerror or error}"]
-    return []
+    return [str(problem) for problem in check(document)]

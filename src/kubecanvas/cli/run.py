@@ -70,13 +70,11 @@ def run(
 
     Exits 0 when the workflow succeeded, 1 when it failed or was revoked (Ctrl-C
     revokes it; a second Ctrl-C stops at once)."""
-    from kubecanvas.canvas.compiler import compile_spec
     from kubecanvas.errors import InvalidWorkflow
     from kubecanvas.local.files import load_workflow_file
 
     try:
         workflow = load_workflow_file(file)
-        compile_spec(workflow.spec)  # a few problems only show when compiling (errbacks of errbacks)
     except InvalidWorkflow as error:
         for problem in error.problems:
             typer.echo(f"{file}: {problem}", err=True)

@@ -59,8 +59,7 @@ def submit(
 def load_manifest(file: Path) -> dict[str, Any]:
     """The Workflow in `file` as written (to send as is), checked as the cluster would;
     problems are printed as `FILE: path: message` and end the command (exit 1)."""
-    from kubecanvas.canvas.compiler import compile_spec
-    from kubecanvas.canvas.validation import parse_workflow
+    from kubecanvas.check import checked_workflow
     from kubecanvas.errors import InvalidWorkflow
     from kubecanvas.local.files import load_yaml
 
@@ -72,8 +71,7 @@ def load_manifest(file: Path) -> dict[str, Any]:
         raise CliError(f"cannot read {file}: {error.strerror or error}") from None
     try:
         raw = load_yaml(text)
-        workflow = parse_workflow(raw)
-        compile_spec(workflow.spec)
+        checked_workflow(raw)
     except InvalidWorkflow as error:
         for problem in error.problems:
             typer.echo(f"{file}: {problem}", err=True)

@@ -77,8 +77,7 @@ def submit(
     else the kubeconfig context's; a manifest without `spec.code` gets
     `configure(code=)`'s. The manifest is validated here first (InvalidWorkflow, with
     field paths). Creating needs only the Kubernetes API; reading the result needs Redis."""
-    from kubecanvas.canvas.compiler import compile_spec
-    from kubecanvas.canvas.validation import parse_workflow
+    from kubecanvas.check import checked_workflow
     from kubecanvas.client.cluster import WorkflowApi, default_namespace
 
     settings = resolve(redis_url=redis_url, kubeconfig=kubeconfig)
@@ -90,7 +89,7 @@ def submit(
     spec = dict(manifest.get("spec") or {})
     if settings.code is not None and not spec.get("code"):
         body_manifest["spec"] = {**spec, "code": dict(settings.code)}
-    graph = compile_spec(parse_workflow(body_manifest).spec)
+    graph = checked_workflow(body_manifest).graph
     body = api.create(target, dict(body_manifest))
     return result_for(_Workflow.from_body(body, settings, api, graph))
 
@@ -261,10 +260,9 @@ class _Workflow:
 
 
 def _compile(body: Mapping[str, Any]) -> Graph:
-    from kubecanvas.canvas.compiler import compile_spec
-    from kubecanvas.canvas.validation import parse_spec
+    from kubecanvas.check import checked_spec
 
-    return compile_spec(parse_spec(body.get("spec")))
+    return checked_spec(body.get("spec")).graph
 
 
 def _loads(text: str) -> Any:

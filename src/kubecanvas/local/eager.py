@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
-from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.model import CANVAS_FORMS
-from kubecanvas.canvas.validation import parse_workflow
+from kubecanvas.check import checked_workflow
 from kubecanvas.engine.effects import Launch, Step
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
@@ -99,8 +98,9 @@ def run_eagerly(
     `args` are prepended to the manifest's `spec.args` and `kwargs` merged over its
     `spec.kwargs` (call-time arguments, contract 3.1 and 3.2). Invalid input raises
     InvalidWorkflow with field paths; a failed task does not raise until `get()`."""
-    workflow = parse_workflow(_manifest(canvas, args, kwargs))
-    engine = Engine(compile_spec(workflow.spec), parallelism=1)
+    checked = checked_workflow(_manifest(canvas, args, kwargs))
+    workflow = checked.workflow
+    engine = Engine(checked.graph, parallelism=1)
     name = workflow.metadata.name or "eager"
     runner = _EagerRunner(engine, name)
     runner.run(revoke=workflow.spec.revoke)

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from kubecanvas.canvas.model import Workflow
-from kubecanvas.canvas.validation import parse_workflow
+from kubecanvas.check import checked_workflow
 from kubecanvas.errors import InvalidWorkflow, Problem
 
 __all__ = ["load_workflow_file", "load_yaml"]
@@ -62,7 +62,7 @@ def load_yaml(text: str) -> Any:
 def load_workflow_file(path: str | Path) -> Workflow:
     """A validated Workflow from a YAML file; InvalidWorkflow (or OSError) otherwise."""
     text = Path(path).read_text(encoding="utf-8")
-    return parse_workflow(load_yaml(text))
+    return checked_workflow(load_yaml(text)).workflow
 
 
 def _describe(error: yaml.MarkedYAMLError) -> str:

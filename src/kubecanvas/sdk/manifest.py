@@ -1,6 +1,6 @@
 """Wrap a canvas mapping into a Workflow manifest and validate it.
 
-Validation goes through the same `parse_workflow` as `kubectl apply` and the
+Validation goes through the same check (`kubecanvas.check`) as `kubectl apply` and the
 operator, so an SDK mistake gets the same field-path error. The model (pydantic) is
 imported only here, at call time: task pods import the SDK but never build Workflows.
 """
@@ -60,9 +60,9 @@ def build_manifest(
 
 def validate_manifest(manifest: Mapping[str, Any]) -> None:
     """InvalidWorkflow, with field paths, unless `manifest` is a valid Workflow."""
-    from kubecanvas.canvas.validation import parse_workflow  # pydantic only when building
+    from kubecanvas.check import checked_workflow  # pydantic only when building
 
-    parse_workflow(manifest)
+    checked_workflow(manifest)
 
 
 def slug(label: str) -> str:

@@ -92,9 +92,9 @@ def from_canvas(mapping: Mapping[str, Any]) -> Canvas:
 
     Raises InvalidWorkflow, with paths starting at `canvas`, for an invalid mapping.
     """
-    from kubecanvas.canvas.validation import parse_spec  # pydantic only when reading
+    from kubecanvas.check import checked_spec  # pydantic only when reading
 
-    parse_spec({"canvas": mapping}, path="")
+    checked_spec({"canvas": mapping}, path="")
     return _read(mapping, "canvas")
 
 
