@@ -29,6 +29,13 @@ from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, WorkerLostError
 from kubecanvas.graph.nodes import ref_node_ids
+from kubecanvas.resources import (
+    ATTEMPT_LABEL,
+    TASK_ID_LABEL,
+    WORKFLOW,
+    WORKFLOW_UID_LABEL,
+    job_name,
+)
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent
 from kubecanvas_operator.config import OperatorConfig
@@ -36,14 +43,6 @@ from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_
 from kubecanvas_operator.jobs import WorkflowIdentity, build_job
 from kubecanvas_operator.kube import ApiError, KubeApi
 from kubecanvas_operator.metrics import step_observations
-from kubecanvas_operator.naming import (
-    ATTEMPT_LABEL,
-    GROUP,
-    TASK_ID_LABEL,
-    VERSION,
-    WORKFLOW_UID_LABEL,
-    job_name,
-)
 from kubecanvas_operator.provisioning import NamespaceProvisioner
 from kubecanvas_operator.retrying import reuse_results
 from kubecanvas_operator.statuses import StatusWriter, invalid_status, status_of
@@ -86,15 +85,7 @@ class WorkflowRun:
     @property
     def reference(self) -> dict[str, Any]:
         """What a Kubernetes Event needs to point at the Workflow."""
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Workflow",
-            "metadata": {
-                "name": self.identity.name,
-                "namespace": self.identity.namespace,
-                "uid": self.identity.uid,
-            },
-        }
+        return WORKFLOW.reference(self.identity.name, self.identity.namespace, self.identity.uid)
 
 
 class Conductor:
@@ -637,7 +628,7 @@ class Conductor:
         await self.api.patch_workflow_status(
             metadata["namespace"], metadata["name"], invalid_status(message, problems, time.time())
         )
-        reference = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Workflow", "metadata": dict(metadata)}
+        reference = WORKFLOW.reference(metadata["name"], metadata["namespace"], metadata.get("uid"))
         self.notify(reference, "Warning", "InvalidWorkflow", message[:1000])
 
     # ================================================================ helpers

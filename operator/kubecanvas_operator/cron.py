@@ -25,6 +25,14 @@ from typing import Any, Protocol
 
 from kubecanvas.check import checked_cron_spec
 from kubecanvas.errors import InvalidWorkflow
+from kubecanvas.resources import (
+    API_VERSION,
+    CRON_LABEL,
+    CRON_WORKFLOW,
+    SCHEDULED_AT_ANNOTATION,
+    WORKFLOW,
+    label_value,
+)
 from kubecanvas.scheduling import (
     Decision,
     Memory,
@@ -37,12 +45,8 @@ from kubecanvas.scheduling import (
     slot_from_name,
 )
 from kubecanvas_operator.kube import ApiError
-from kubecanvas_operator.naming import GROUP, VERSION, label_value
 
 __all__ = [
-    "CRON_KIND",
-    "CRON_LABEL",
-    "SCHEDULED_AT_ANNOTATION",
     "CronApi",
     "CronReconciler",
     "Outcome",
@@ -53,10 +57,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-API_VERSION = f"{GROUP}/{VERSION}"
-CRON_KIND = "CronWorkflow"
-CRON_LABEL = "kubecanvas.io/cronworkflow"  # on every run: the CronWorkflow's name
-SCHEDULED_AT_ANNOTATION = "kubecanvas.io/scheduled-at"  # on every run: its slot, RFC 3339
 RETRY_SECONDS = 10.0  # after a failed call, look again this soon
 
 Notifier = Callable[[Mapping[str, Any], str, str, str], None]
@@ -205,7 +205,7 @@ def workflow_manifest(cron: Mapping[str, Any], name: str, slot: int) -> dict[str
     spec.pop("revoke", None)
     return {
         "apiVersion": API_VERSION,
-        "kind": "Workflow",
+        "kind": WORKFLOW.kind,
         "metadata": {
             "name": name,
             "namespace": metadata["namespace"],
@@ -214,7 +214,7 @@ def workflow_manifest(cron: Mapping[str, Any], name: str, slot: int) -> dict[str
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
-                    "kind": CRON_KIND,
+                    "kind": CRON_WORKFLOW.kind,
                     "name": metadata["name"],
                     "uid": metadata["uid"],
                     "controller": True,
@@ -229,7 +229,7 @@ def workflow_manifest(cron: Mapping[str, Any], name: str, slot: int) -> dict[str
 def owner_uid(workflow: Mapping[str, Any]) -> str | None:
     """The uid of the CronWorkflow controlling a Workflow, if any."""
     for reference in (workflow.get("metadata") or {}).get("ownerReferences") or []:
-        if reference.get("kind") == CRON_KIND and reference.get("controller"):
+        if reference.get("kind") == CRON_WORKFLOW.kind and reference.get("controller"):
             return str(reference.get("uid"))
     return None
 
@@ -268,6 +268,6 @@ def _reference(body: Mapping[str, Any]) -> dict[str, Any]:
     metadata = body["metadata"]
     return {
         "apiVersion": body.get("apiVersion", API_VERSION),
-        "kind": body.get("kind", CRON_KIND),
+        "kind": body.get("kind", CRON_WORKFLOW.kind),
         "metadata": {key: metadata.get(key) for key in ("name", "namespace", "uid")},
     }

@@ -23,14 +23,14 @@ from typing import Any
 
 import kopf
 
-from kubecanvas_operator.cron import CRON_LABEL, CronReconciler, Outcome, owner_uid
-from kubecanvas_operator.kube import CRON_PLURAL, ApiError
-from kubecanvas_operator.naming import GROUP, PLURAL, VERSION
+from kubecanvas.resources import CRON_LABEL, CRON_WORKFLOW, WORKFLOW
+from kubecanvas_operator.cron import CronReconciler, Outcome, owner_uid
+from kubecanvas_operator.kube import ApiError
 
 __all__ = ["CRONWORKFLOWS", "CronWatch"]
 
-CRONWORKFLOWS = (GROUP, VERSION, CRON_PLURAL)
-WORKFLOWS = (GROUP, VERSION, PLURAL)
+CRONWORKFLOWS = CRON_WORKFLOW.selector
+WORKFLOWS = WORKFLOW.selector
 MAX_SLEEP = 300.0  # look again at least this often, news or not
 RETRY_SECONDS = 10.0  # after an error
 SLOT_LATENESS = 0.05  # wake this long after a slot, never before it

@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from kubecanvas.resources import GROUP, WORKFLOW, WORKFLOW_UID_LABEL
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas_operator.conductor import Conductor
 from kubecanvas_operator.config import OperatorConfig
@@ -21,11 +22,10 @@ from kubecanvas_operator.httpapi import serve_http  # also registers the phase-g
 from kubecanvas_operator.k8sevents import EventPoster
 from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.metrics import OperatorMetrics
-from kubecanvas_operator.naming import GROUP, PLURAL, VERSION, WORKFLOW_UID_LABEL
 from kubecanvas_operator.stream import consume_events, consumer_name, until_redis_answers
 from kubecanvas_operator.sweeping import sweep_orphans
 
-WORKFLOWS = (GROUP, VERSION, PLURAL)
+WORKFLOWS = WORKFLOW.selector
 OURS = {WORKFLOW_UID_LABEL: kopf.PRESENT}
 
 logger = logging.getLogger(__name__)

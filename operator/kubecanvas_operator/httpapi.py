@@ -28,10 +28,10 @@ from aiohttp import web
 from redis import RedisError
 
 from kubecanvas.client.documents import document_of
+from kubecanvas.resources import WORKFLOW
 from kubecanvas_operator.conductor import Conductor
 from kubecanvas_operator.kube import ApiError
 from kubecanvas_operator.metrics import OperatorMetrics
-from kubecanvas_operator.naming import GROUP, PLURAL, VERSION
 
 __all__ = ["DEFAULT_PORT", "build_app", "http_settings", "serve_http", "track_workflow_phase"]
 
@@ -133,7 +133,7 @@ def _error(status: int, message: str) -> web.Response:
 
 # `kubecanvas_workflows{phase}` follows the Workflows the operator watches: one more
 # handler on the watch kopf already runs, registered when `handlers` imports this module.
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(*WORKFLOW.selector)
 def track_workflow_phase(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     metrics: OperatorMetrics | None = memo.get("metrics")
     body = event.get("object") or {}

@@ -15,20 +15,19 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSONObject, dumps
 from kubecanvas.graph.nodes import TaskNode
-from kubecanvas_operator.config import OperatorConfig
-from kubecanvas_operator.naming import (
+from kubecanvas.resources import (
     ATTEMPT_LABEL,
-    GROUP,
     MANAGED_BY,
     TASK_ANNOTATION,
     TASK_ID_LABEL,
     TASK_NAME_LABEL,
-    VERSION,
+    WORKFLOW,
     WORKFLOW_LABEL,
     WORKFLOW_UID_LABEL,
     job_name,
     label_value,
 )
+from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_runtime import environment as runtime_env
 
 __all__ = ["WorkflowIdentity", "build_job", "job_labels"]
@@ -137,8 +136,8 @@ def build_job(
             "annotations": annotations,
             "ownerReferences": [
                 {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "Workflow",
+                    "apiVersion": WORKFLOW.api_version,
+                    "kind": WORKFLOW.kind,
                     "name": workflow.name,
                     "uid": workflow.uid,
                     "controller": True,

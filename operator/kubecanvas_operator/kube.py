@@ -18,11 +18,10 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from kubecanvas_operator.naming import GROUP, PLURAL, VERSION
+from kubecanvas.resources import CRON_WORKFLOW, GROUP, VERSION, WORKFLOW
 
-__all__ = ["CRON_PLURAL", "ApiError", "KubeApi"]
+__all__ = ["ApiError", "KubeApi"]
 
-CRON_PLURAL = "cronworkflows"
 
 T = TypeVar("T")
 
@@ -109,7 +108,7 @@ class KubeApi:
 
     async def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         body: dict[str, Any] | None = await self._call(
-            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, WORKFLOW.plural, name
         )
         return body
 
@@ -118,11 +117,15 @@ class KubeApi:
         operator may not list cluster-wide)."""
         if namespaces:
             listings = [
-                await self._call(self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL)
+                await self._call(
+                    self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, WORKFLOW.plural
+                )
                 for namespace in namespaces
             ]
         else:
-            listings = [await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)]
+            listings = [
+                await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, WORKFLOW.plural)
+            ]
         return {item["metadata"]["uid"] for listed in listings for item in (listed or {}).get("items") or []}
 
     async def patch_workflow_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
@@ -132,7 +135,7 @@ class KubeApi:
             GROUP,
             VERSION,
             namespace,
-            PLURAL,
+            WORKFLOW.plural,
             name,
             {"status": status},
         )
@@ -141,7 +144,13 @@ class KubeApi:
     async def delete_workflow(self, namespace: str, name: str, uid: str) -> None:
         body = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
         await self._call(
-            self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name, body=body
+            self.custom.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            WORKFLOW.plural,
+            name,
+            body=body,
         )
 
     async def list_workflows(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
@@ -150,7 +159,7 @@ class KubeApi:
             GROUP,
             VERSION,
             namespace,
-            PLURAL,
+            WORKFLOW.plural,
             label_selector=label_selector,
         )
         return list((listed or {}).get("items") or [])
@@ -163,7 +172,7 @@ class KubeApi:
                 GROUP,
                 VERSION,
                 body["metadata"]["namespace"],
-                PLURAL,
+                WORKFLOW.plural,
                 body,
             )
         except ApiError as error:
@@ -175,7 +184,13 @@ class KubeApi:
     async def patch_workflow(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
         """Merge `patch` into the Workflow; False if it is gone."""
         patched = await self._call(
-            self.custom.patch_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name, patch
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            WORKFLOW.plural,
+            name,
+            patch,
         )
         return patched is not None
 
@@ -183,7 +198,7 @@ class KubeApi:
 
     async def get_cronworkflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         body: dict[str, Any] | None = await self._call(
-            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, CRON_PLURAL, name
+            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, CRON_WORKFLOW.plural, name
         )
         return body
 
@@ -194,7 +209,7 @@ class KubeApi:
             GROUP,
             VERSION,
             namespace,
-            CRON_PLURAL,
+            CRON_WORKFLOW.plural,
             name,
             {"status": status},
         )

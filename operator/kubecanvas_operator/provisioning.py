@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 
+from kubecanvas.resources import MANAGED_BY
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.jobs import PASSWORD_KEY
 from kubecanvas_operator.kube import ApiError, KubeApi
-from kubecanvas_operator.naming import MANAGED_BY
 
 __all__ = ["NamespaceProvisioner"]
 

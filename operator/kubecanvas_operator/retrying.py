@@ -20,17 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from kubecanvas.engine.states import TaskRecord, TaskState
 from kubecanvas.graph.nodes import Graph
+from kubecanvas.resources import API_VERSION, RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION, WORKFLOW
 from kubecanvas.store.layout import WorkflowKeys, decode
 
 if TYPE_CHECKING:
     from kubecanvas_operator.conductor import Conductor
 
-__all__ = ["RETRY_OF_ANNOTATION", "RETRY_OF_UID_ANNOTATION", "reuse_results"]
+__all__ = ["reuse_results"]
 
 logger = logging.getLogger(__name__)
-
-RETRY_OF_ANNOTATION = "kubecanvas.io/retry-of"
-RETRY_OF_UID_ANNOTATION = "kubecanvas.io/retry-of-uid"
 
 
 async def reuse_results(conductor: Conductor, body: Mapping[str, Any], graph: Graph) -> int:
@@ -100,4 +98,4 @@ def _finished_record(text: str) -> str:
 
 
 def _reference(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "kubecanvas.io/v1alpha1", "kind": "Workflow", "metadata": dict(metadata)}
+    return {"apiVersion": API_VERSION, "kind": WORKFLOW.kind, "metadata": dict(metadata)}

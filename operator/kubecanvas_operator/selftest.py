@@ -20,7 +20,8 @@ import sys
 import time
 from typing import Any
 
-GROUP, VERSION, PLURAL = "kubecanvas.io", "v1alpha1", "workflows"
+from kubecanvas.resources import API_VERSION, GROUP, VERSION, WORKFLOW
+
 FINISHED = ("Succeeded", "Failed", "Revoked")
 
 TASK = "selftesttasks.square"  # a key of the test's ConfigMap (charts/kubecanvas/templates/tests)
@@ -44,7 +45,7 @@ def say(message: str) -> None:
 
 def workflow(name: str, canvas: dict[str, Any], config_map: str) -> dict[str, Any]:
     return {
-        "apiVersion": f"{GROUP}/{VERSION}",
+        "apiVersion": API_VERSION,
         "kind": "Workflow",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/component": "selftest"}},
         "spec": {
@@ -77,7 +78,7 @@ def check_webhook(api: Any, namespace: str, name: str, config_map: str) -> None:
 
     body = workflow(f"{name}-invalid", INVALID_CANVAS, config_map)
     try:
-        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body, dry_run="All")
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOW.plural, body, dry_run="All")
     except ApiException as error:
         message = _reason(error)
         if error.status in (400, 422) and INVALID_PATH in message:
@@ -98,7 +99,7 @@ def run_workflow(api: Any, namespace: str, name: str, config_map: str, timeout: 
 
     body = workflow(name, {"task": TASK, "args": [ARGUMENT]}, config_map)
     try:
-        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+        api.create_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOW.plural, body)
     except ApiException as error:
         raise SelfTestFailure(f"cannot create Workflow {namespace}/{name}: {_reason(error)}") from None
     say(f"created Workflow {namespace}/{name}: {TASK}({ARGUMENT})")
@@ -108,7 +109,10 @@ def run_workflow(api: Any, namespace: str, name: str, config_map: str, timeout: 
         last_phase = None
         while time.monotonic() < deadline:
             status = (
-                api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name).get("status") or {}
+                api.get_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOW.plural, name).get(
+                    "status"
+                )
+                or {}
             )
             phase = status.get("phase")
             if phase != last_phase:
@@ -134,7 +138,7 @@ def run_workflow(api: Any, namespace: str, name: str, config_map: str, timeout: 
         say(f"Workflow {name} succeeded with result {status['result']}")
     finally:
         try:
-            api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            api.delete_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOW.plural, name)
             say(f"deleted Workflow {name}")
         except ApiException as error:
             if error.status != 404:

@@ -17,7 +17,6 @@ from kubecanvas.canvas.base import JSONValue, NotBool, Strict
 from kubecanvas.canvas.options import TaskOptions
 
 __all__ = [
-    "API_VERSION",
     "CANVAS_FORMS",
     "Canvas",
     "Chain",
@@ -36,7 +35,6 @@ __all__ = [
     "WorkflowSpec",
 ]
 
-API_VERSION = "kubecanvas.io/v1alpha1"
 CANVAS_FORMS = ("task", "chain", "group", "chord", "map", "starmap", "chunks")
 
 TaskName = Annotated[

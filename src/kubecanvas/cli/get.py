@@ -13,6 +13,7 @@ import typer
 
 from kubecanvas.cli.clusteropts import NameArgument, NamespaceOption, RedisOption
 from kubecanvas.cli.errors import EXIT_OK
+from kubecanvas.resources import RETRY_OF_ANNOTATION
 
 if TYPE_CHECKING:
     from kubecanvas.report.document import WorkflowDocument
@@ -102,7 +103,7 @@ def print_summary(body: Mapping[str, Any], document: WorkflowDocument) -> None:
         fields.append(("Finished", f"{finished}{took}"))
     elif started:
         fields.append(("Running for", format_seconds(time.time() - from_rfc3339(started))))
-    retry_of = (metadata.get("annotations") or {}).get("kubecanvas.io/retry-of")
+    retry_of = (metadata.get("annotations") or {}).get(RETRY_OF_ANNOTATION)
     if retry_of:
         fields.append(("Retry of", str(retry_of)))
     if document["phase"] == "Succeeded" or document["result"] is not None:

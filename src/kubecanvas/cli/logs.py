@@ -80,7 +80,7 @@ def _tasks(api: WorkflowApi, body: Mapping[str, Any], redis: str | None) -> list
 
 
 def _pods_by_task(api: WorkflowApi, body: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    from kubecanvas.client.cluster import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW_UID_LABEL
+    from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW_UID_LABEL
 
     metadata = body["metadata"]
     pods = api.pods(metadata["namespace"], f"{WORKFLOW_UID_LABEL}={metadata['uid']}")
@@ -94,7 +94,7 @@ def _pods_by_task(api: WorkflowApi, body: Mapping[str, Any]) -> dict[str, list[d
 
 
 def _attempt(pod: Mapping[str, Any]) -> str:
-    from kubecanvas.client.cluster import ATTEMPT_LABEL
+    from kubecanvas.resources import ATTEMPT_LABEL
 
     return str((pod["metadata"].get("labels") or {}).get(ATTEMPT_LABEL, "?"))
 

@@ -10,23 +10,14 @@ from typing import Any, cast
 from kubernetes import client, config
 
 from kubecanvas.errors import KubecanvasError
+from kubecanvas.resources import GROUP, VERSION, WORKFLOW
 
 __all__ = [
-    "ATTEMPT_LABEL",
-    "TASK_ID_LABEL",
-    "WORKFLOW_UID_LABEL",
     "ClusterError",
     "NotFound",
     "WorkflowApi",
     "default_namespace",
 ]
-
-GROUP, VERSION, PLURAL = "kubecanvas.io", "v1alpha1", "workflows"
-
-# The labels the operator puts on each task's Job and pod (kubecanvas_operator.naming).
-WORKFLOW_UID_LABEL = "kubecanvas.io/workflow-uid"
-TASK_ID_LABEL = "kubecanvas.io/task-id"
-ATTEMPT_LABEL = "kubecanvas.io/attempt"
 
 
 class ClusterError(KubecanvasError):
@@ -77,7 +68,7 @@ class WorkflowApi:
         try:
             body = cast(
                 dict[str, Any],
-                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, WORKFLOW.plural, name),
             )
         except client.ApiException as error:
             if error.status == 404:
@@ -91,7 +82,9 @@ class WorkflowApi:
         try:
             body = cast(
                 dict[str, Any],
-                self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest),
+                self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, WORKFLOW.plural, manifest
+                ),
             )
         except client.ApiException as error:
             if error.status == 409:
@@ -108,9 +101,11 @@ class WorkflowApi:
         """The Workflows of one namespace, or of all of them (None)."""
         try:
             if namespace is None:
-                listing = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+                listing = self.custom.list_cluster_custom_object(GROUP, VERSION, WORKFLOW.plural)
             else:
-                listing = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+                listing = self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, WORKFLOW.plural
+                )
         except client.ApiException as error:
             where = f"namespace {namespace}" if namespace else "all namespaces"
             raise ClusterError(f"cannot list workflows in {where}: {_reason(error)}") from None
@@ -127,7 +122,7 @@ class WorkflowApi:
                     GROUP,
                     VERSION,
                     namespace,
-                    PLURAL,
+                    WORKFLOW.plural,
                     name,
                     patch,
                     _content_type="application/merge-patch+json",

@@ -16,14 +16,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kubecanvas.client.cluster import ClusterError
+from kubecanvas.resources import API_VERSION, RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION
 
 if TYPE_CHECKING:
     from kubecanvas.client.results import AsyncResult, GroupResult
 
-__all__ = ["RETRY_OF_ANNOTATION", "RETRY_OF_UID_ANNOTATION", "retry", "retry_manifest"]
+__all__ = ["retry", "retry_manifest"]
 
-RETRY_OF_ANNOTATION = "kubecanvas.io/retry-of"
-RETRY_OF_UID_ANNOTATION = "kubecanvas.io/retry-of-uid"
 
 _RETRY_SUFFIX = re.compile(r"-retry-[a-z0-9]{5}$")
 
@@ -57,7 +56,7 @@ def retry_manifest(body: Mapping[str, Any], name: str | None = None) -> dict[str
         RETRY_OF_UID_ANNOTATION: str(metadata["uid"]),
     }
     return {
-        "apiVersion": body.get("apiVersion", "kubecanvas.io/v1alpha1"),
+        "apiVersion": body.get("apiVersion", API_VERSION),
         "kind": "Workflow",
         "metadata": new_metadata,
         "spec": spec,

@@ -27,6 +27,7 @@ from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.local.attempts import child_environment, task_inputs
 from kubecanvas.report.document import WorkflowDocument, workflow_document
 from kubecanvas.report.exceptions import rebuild_exception
+from kubecanvas.resources import API_VERSION
 from kubecanvas_runtime.execution import run_attempt
 
 __all__ = ["EagerResult", "run_eagerly"]
@@ -117,7 +118,7 @@ def _manifest(canvas: Mapping[str, Any], args: Any, kwargs: Mapping[str, Any] | 
         )
     if any(form in canvas for form in CANVAS_FORMS):
         manifest: dict[str, Any] = {
-            "apiVersion": "kubecanvas.io/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": "Workflow",
             "metadata": {"name": "eager"},
             "spec": {"canvas": dict(canvas)},

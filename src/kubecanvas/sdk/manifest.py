@@ -13,11 +13,10 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
 from kubecanvas.errors import InvalidWorkflow, Problem
+from kubecanvas.resources import API_VERSION
 from kubecanvas.sdk.options import normalize_code, normalize_options
 
-__all__ = ["API_VERSION", "build_manifest", "json_at", "slug", "unique_name", "validate_manifest"]
-
-API_VERSION = "kubecanvas.io/v1alpha1"
+__all__ = ["build_manifest", "json_at", "slug", "unique_name", "validate_manifest"]
 
 
 def build_manifest(

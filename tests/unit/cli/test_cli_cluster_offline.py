@@ -20,10 +20,11 @@ from kubecanvas.cli.logs import missing_log_note
 from kubecanvas.client import settings as client_settings
 from kubecanvas.client.cluster import ClusterError
 from kubecanvas.client.results import _state, _View
-from kubecanvas.client.retrying import RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION, retry_manifest
+from kubecanvas.client.retrying import retry_manifest
 from kubecanvas.client.sources import OPERATOR_SELECTOR, find_operator
 from kubecanvas.engine.states import Phase, TaskRecord, TaskState
 from kubecanvas.graph.nodes import ListRef, NodeRef
+from kubecanvas.resources import RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from kubecanvas.resources import CRON_LABEL, SCHEDULED_AT_ANNOTATION
 from kubecanvas.scheduling.naming import format_slot
-from kubecanvas_operator.cron import CRON_LABEL, SCHEDULED_AT_ANNOTATION, CronReconciler
+from kubecanvas_operator.cron import CronReconciler
 from kubecanvas_operator.kube import ApiError
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
