@@ -283,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         def attempt(section: str, name: str, run: Callable[[], dict[str, Any]]) -> None:
             try:
                 results[section][name] = run()
+                if ctx is not None and name in ctx.failures:
+                    results[section][name]["failure"] = ctx.failures.pop(name)
             except Exception as error:  # noqa: BLE001 - one failed scenario must not lose the others
                 say(f"{section} {name} failed: {error}")
                 results["errors"].append(f"{section} {name}: {type(error).__name__}: {error}")

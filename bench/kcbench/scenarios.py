@@ -44,6 +44,7 @@ class Context:
     # The run's namespaces are `<prefix><scenario>-<random>`; the operator watches `<prefix>*`.
     prefix: str = "kcbench-"
     node: NodePaths | None = None
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> why it did not succeed
 
     @property
     def events_stream(self) -> str:
@@ -53,8 +54,9 @@ class Context:
         return NodeReader(self.node) if self.node is not None else None
 
     def run(self, namespace: str, name: str, spec: dict[str, Any], **options: Any) -> RunData:
-        """run_workflow with the node's records and the runtime's start reports."""
-        return run_workflow(
+        """run_workflow with the node's records and the runtime's start reports; a run that
+        did not succeed leaves why in `failures[label]`."""
+        data = run_workflow(
             self.api,
             self.store,
             namespace,
@@ -64,6 +66,11 @@ class Context:
             events_stream=self.events_stream,
             **options,
         )
+        if data.phase != "Succeeded":
+            summary = data.failure_summary()
+            self.failures[str(options.get("label", name))] = summary
+            say(f"{options.get('label', name)}: {data.phase}: {summary['message']}")
+        return data
 
     def other_pods(self) -> int | None:
         """Pods not yet finished on the cluster outside kube-system and this run's namespaces:
@@ -548,7 +555,7 @@ def fanout(ctx: Context, tasks: int, parallelism: int) -> dict[str, Any]:
                     "canvas": {"group": [noop() for _ in range(tasks)]},
                 },
                 timeout=600 + 3 * tasks,
-                label="fan-out",
+                label="fanout",
             )
         result.update(_throughput(data, tasks))
         result["container_lifetime_ms"] = _lifetimes(data)

@@ -216,6 +216,29 @@ class RunData:
     def total_seconds(self) -> float:
         return self.finished - self.submitted
 
+    def failure_summary(self) -> dict[str, Any]:
+        """Why a run did not succeed: its status message and error, and its unsuccessful
+        tasks counted by state and error (a failed benchmark must say why)."""
+        status = self.recorder.status
+        states: dict[str, int] = {}
+        errors: dict[str, int] = {}
+        for text in self.records.values():
+            record = text if isinstance(text, dict) else {}
+            state = str(record.get("state", "?"))
+            states[state] = states.get(state, 0) + 1
+            error = record.get("error") or {}
+            if state in ("FAILURE", "REVOKED") and isinstance(error, dict):
+                key = f"{error.get('type')}: {str(error.get('message'))[:200]}"
+                errors[key] = errors.get(key, 0) + 1
+        top = sorted(errors.items(), key=lambda item: -item[1])[:10]
+        return {
+            "phase": self.phase,
+            "message": status.get("message"),
+            "error": status.get("error"),
+            "states": states,
+            "errors": dict(top),
+        }
+
     def runtime_times(self, task_id: str, attempt: int = 1) -> tuple[float | None, float | None]:
         outcome = self.outcomes.get(f"{task_id}#{attempt}") or {}
         return outcome.get("startedAt"), outcome.get("finishedAt")

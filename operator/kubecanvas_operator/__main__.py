@@ -15,7 +15,8 @@ from typing import Any
 
 import kopf
 
-from kubecanvas_operator.config import ConfigError, OperatorConfig
+from kubecanvas.errors import ConfigurationError
+from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.leadership import LeadershipLost, LeaseElection, answering_probes_while
 
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(options.verbose, options.log_format == "json")
     try:
         config = OperatorConfig.from_environ()
-    except ConfigError as error:
+    except ConfigurationError as error:
         print(f"kubecanvas-operator: {error}", file=sys.stderr)
         return 2
     namespaces = tuple(options.namespace) or config.watch_namespaces

@@ -27,7 +27,7 @@ from kubecanvas.client.notifications import publish_finished
 from kubecanvas.engine.effects import Kill, Launch, Notice, Step
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
-from kubecanvas.errors import InvalidWorkflow, WorkerLostError
+from kubecanvas.errors import InvalidWorkflow, JobCreationError, KubeApiError, WorkerLostError
 from kubecanvas.graph.nodes import ref_node_ids
 from kubecanvas.resources import (
     ATTEMPT_LABEL,
@@ -41,7 +41,7 @@ from kubecanvas.store.layout import TaskEvent
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure, unschedulable_since
 from kubecanvas_operator.jobs import WorkflowIdentity, build_job
-from kubecanvas_operator.kube import ApiError, KubeApi
+from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.metrics import step_observations
 from kubecanvas_operator.provisioning import NamespaceProvisioner
 from kubecanvas_operator.retrying import reuse_results
@@ -285,7 +285,7 @@ class Conductor:
                 await self.api.delete_job(metadata["namespace"], metadata["name"])
             elif (job.get("spec") or {}).get("ttlSecondsAfterFinished") != ttl:
                 await self.api.expire_job(metadata["namespace"], metadata["name"], ttl)
-        except ApiError as error:
+        except KubeApiError as error:
             logger.warning(
                 "cannot remove completed Job %s: %s",
                 metadata["name"],
@@ -418,15 +418,13 @@ class Conductor:
                 try:
                     await self.api.create_job(manifest)
                     return
-                except ApiError as error:
-                    if delay is None or not _transient(error):
+                except KubeApiError as error:
+                    if delay is None or not error.transient:
                         raise
                     await asyncio.sleep(delay)
-        except ApiError as error:
-            failure = TaskFailure(
-                "JobCreationError", f"cannot create the task's Job: {error}", "kubecanvas.errors"
-            )
-            lost = _transient(error)
+        except KubeApiError as error:
+            failure = TaskFailure.of(JobCreationError, f"cannot create the task's Job: {error}")
+            lost = error.transient
             logger.warning(
                 "workflow %s task %s: %s",
                 run.identity.qualified,
@@ -447,7 +445,7 @@ class Conductor:
     async def _delete_job(self, run: WorkflowRun, task_id: str, attempt: int) -> None:
         try:
             await self.api.delete_job(run.identity.namespace, job_name(run.identity.name, task_id, attempt))
-        except ApiError as error:
+        except KubeApiError as error:
             logger.warning(
                 "cannot delete the Job of %s attempt %s: %s",
                 task_id,
@@ -606,7 +604,7 @@ class Conductor:
             self._expiry_timers.pop(identity.uid, None)
             try:
                 await self.api.delete_workflow(identity.namespace, identity.name, identity.uid)
-            except ApiError as error:
+            except KubeApiError as error:
                 logger.warning(
                     "cannot delete expired workflow %s: %s",
                     identity.qualified,
@@ -682,10 +680,6 @@ def _fields(
     if attempt is not None:
         fields["attempt"] = attempt
     return fields
-
-
-def _transient(error: ApiError) -> bool:
-    return error.status in (0, 429) or error.status >= 500
 
 
 def _json_object(text: str | None) -> JSONObject | None:

@@ -12,11 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "OperatorConfig"]
+from kubecanvas.errors import ConfigurationError
 
-
-class ConfigError(ValueError):
-    """A setting the operator cannot work with."""
+__all__ = ["OperatorConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +74,14 @@ class OperatorConfig:
                 return True
             if value.lower() in ("0", "false", "no", "off"):
                 return False
-            raise ConfigError(f"KUBECANVAS_{name} must be true or false, not {value!r}")
+            raise ConfigurationError(f"KUBECANVAS_{name} must be true or false, not {value!r}")
 
         def number(name: str, default: float) -> float:
             value = get(name)
             try:
                 return float(value) if value is not None else default
             except ValueError:
-                raise ConfigError(f"KUBECANVAS_{name} must be a number, not {value!r}") from None
+                raise ConfigurationError(f"KUBECANVAS_{name} must be a number, not {value!r}") from None
 
         command = get("RUNTIME_COMMAND")
         if command is not None:
@@ -96,7 +94,7 @@ class OperatorConfig:
                 or not all(isinstance(part, str) for part in parsed)
                 or not parsed
             ):
-                raise ConfigError("KUBECANVAS_RUNTIME_COMMAND must be a JSON list of strings")
+                raise ConfigurationError("KUBECANVAS_RUNTIME_COMMAND must be a JSON list of strings")
         defaults = cls()
         namespaces = tuple(filter(None, (get("WATCH_NAMESPACES") or "").replace(",", " ").split()))
         return cls(

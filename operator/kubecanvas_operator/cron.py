@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubecanvas.check import checked_cron_spec
-from kubecanvas.errors import InvalidWorkflow
+from kubecanvas.errors import InvalidWorkflow, KubeApiError
 from kubecanvas.resources import (
     API_VERSION,
     CRON_LABEL,
@@ -44,7 +44,6 @@ from kubecanvas.scheduling import (
     parse_slot,
     slot_from_name,
 )
-from kubecanvas_operator.kube import ApiError
 
 __all__ = [
     "CronApi",
@@ -145,7 +144,7 @@ class CronReconciler:
         reference = _reference(body)
         try:
             created = await self.api.create_workflow(workflow_manifest(body, name, slot))
-        except ApiError as error:
+        except KubeApiError as error:
             message = f"cannot start {name} for {format_slot(slot)}: {error}"
             self.notify(reference, "Warning", "RunNotStarted", message)
             outcome.wake_at = self.clock() + RETRY_SECONDS  # the slot is retried until its deadline
@@ -181,7 +180,7 @@ class CronReconciler:
             return
         try:
             await self.api.delete_workflow(namespace, run.name, run.uid)
-        except ApiError as error:
+        except KubeApiError as error:
             if error.status != 409:  # 409: a new object of that name, not ours to delete
                 raise
         logger.info("deleted %s/%s (%s): beyond the history limit", namespace, run.name, run.phase)

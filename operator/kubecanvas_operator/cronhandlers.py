@@ -23,9 +23,9 @@ from typing import Any
 
 import kopf
 
+from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import CRON_LABEL, CRON_WORKFLOW, WORKFLOW
 from kubecanvas_operator.cron import CronReconciler, Outcome, owner_uid
-from kubecanvas_operator.kube import ApiError
 
 __all__ = ["CRONWORKFLOWS", "CronWatch"]
 
@@ -95,7 +95,7 @@ async def _run_schedule(uid: str, namespace: str, name: str, watch: CronWatch, m
                 outcome = await reconciler.reconcile(namespace, name, uid)
             except asyncio.CancelledError:
                 raise
-            except (ApiError, OSError) as error:
+            except (KubeApiError, OSError) as error:
                 logger.warning("cronworkflow %s/%s: %s; retrying soon", namespace, name, error)
                 outcome = Outcome(wake_at=time.time() + RETRY_SECONDS)
             except Exception:  # a bug must not stop the schedule for good

@@ -28,9 +28,9 @@ from aiohttp import web
 from redis import RedisError
 
 from kubecanvas.client.documents import document_of
+from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import WORKFLOW
 from kubecanvas_operator.conductor import Conductor
-from kubecanvas_operator.kube import ApiError
 from kubecanvas_operator.metrics import OperatorMetrics
 
 __all__ = ["DEFAULT_PORT", "build_app", "http_settings", "serve_http", "track_workflow_phase"]
@@ -116,7 +116,7 @@ async def _workflow(request: web.Request) -> web.Response:
         return _error(404, f"namespace {namespace} is not watched by this operator")
     try:
         body = await conductor.api.get_workflow(namespace, name)
-    except ApiError as error:
+    except KubeApiError as error:
         return _error(502, f"cannot read workflow {namespace}/{name}: {error}")
     if body is None:
         return _error(404, f"workflow {namespace}/{name} not found")

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubecanvas._kits.timestamps import to_rfc3339
-from kubecanvas_operator.kube import ApiError, KubeApi
+from kubecanvas.errors import KubeApiError
+from kubecanvas_operator.kube import KubeApi
 
 __all__ = ["EventPoster"]
 
@@ -80,7 +81,7 @@ class EventPoster:
                 await self._post(reference, kind, reason, message)
             except asyncio.CancelledError:
                 raise
-            except (ApiError, OSError) as error:
+            except (KubeApiError, OSError) as error:
                 logger.warning(
                     "cannot post event %s on %s: %s", reason, reference["metadata"].get("name"), error
                 )

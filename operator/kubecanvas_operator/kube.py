@@ -18,20 +18,13 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import CRON_WORKFLOW, GROUP, VERSION, WORKFLOW
 
-__all__ = ["ApiError", "KubeApi"]
+__all__ = ["KubeApi"]
 
 
 T = TypeVar("T")
-
-
-class ApiError(RuntimeError):
-    """A Kubernetes API call failed; `status` is the HTTP status (0 when unreachable)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
 
 
 def load_client_configuration(concurrency: int) -> client.Configuration:
@@ -70,7 +63,7 @@ class KubeApi:
         except ApiException as error:
             if error.status == 404:
                 return None
-            raise ApiError(error.status or 0, _message(error)) from None
+            raise KubeApiError(error.status or 0, _message(error)) from None
         data = response.data
         return json.loads(data) if data else {}
 
@@ -80,7 +73,7 @@ class KubeApi:
         """Create a Job; False when it already exists (creating twice is harmless)."""
         try:
             await self._call(self.batch.create_namespaced_job, manifest["metadata"]["namespace"], manifest)
-        except ApiError as error:
+        except KubeApiError as error:
             if error.status == 409:
                 return False
             raise
@@ -175,7 +168,7 @@ class KubeApi:
                 WORKFLOW.plural,
                 body,
             )
-        except ApiError as error:
+        except KubeApiError as error:
             if error.status == 409:
                 return False
             raise
@@ -241,7 +234,7 @@ class KubeApi:
         """Create an object unless it exists (used for per-namespace task identity)."""
         try:
             await self._call(create, namespace, body)
-        except ApiError as error:
+        except KubeApiError as error:
             if error.status != 409:
                 raise
 

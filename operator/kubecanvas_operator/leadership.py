@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from kubecanvas._kits.timestamps import from_rfc3339, to_rfc3339
-from kubecanvas_operator.kube import ApiError, KubeApi
+from kubecanvas.errors import KubeApiError
+from kubecanvas_operator.kube import KubeApi
 
 __all__ = ["LeadershipLost", "LeaseElection", "answering_probes_while"]
 
@@ -66,7 +67,7 @@ class LeaseElection:
                     last_renewed = time.monotonic()
                     continue
                 raise LeadershipLost(f"lease {self.namespace}/{self.name} was taken by another replica")
-            except ApiError as error:
+            except KubeApiError as error:
                 logger.warning("cannot renew lease %s/%s: %s", self.namespace, self.name, error)
             if time.monotonic() - last_renewed > self.lease_seconds:
                 where = f"{self.namespace}/{self.name}"
@@ -80,7 +81,7 @@ class LeaseElection:
             lease["spec"]["leaseDurationSeconds"] = 1
             try:
                 await self._replace(lease)
-            except ApiError as error:
+            except KubeApiError as error:
                 logger.warning("cannot release lease %s/%s: %s", self.namespace, self.name, error)
 
     async def _try_to_hold(self) -> bool:
@@ -96,7 +97,7 @@ class LeaseElection:
             body = {"metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
             try:
                 await self.api.create_lease(self.namespace, body)
-            except ApiError as error:
+            except KubeApiError as error:
                 if error.status == 409:
                     return False  # someone created it first
                 raise
@@ -111,7 +112,7 @@ class LeaseElection:
         lease["spec"] = {**current, **spec}
         try:
             await self._replace(lease)  # optimistic: the resourceVersion must still match
-        except ApiError as error:
+        except KubeApiError as error:
             if error.status == 409:
                 return False
             raise

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 
+from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import MANAGED_BY
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.jobs import PASSWORD_KEY
-from kubecanvas_operator.kube import ApiError, KubeApi
+from kubecanvas_operator.kube import KubeApi
 
 __all__ = ["NamespaceProvisioner"]
 
@@ -77,7 +78,7 @@ class NamespaceProvisioner:
             await self.api.ensure(self.api.core.create_namespaced_secret, namespace, body)
             # A rotated password must reach tasks too: replace what an older operator left.
             await self.api.patch_secret_data(namespace, name, data)
-        except ApiError as error:
-            raise ApiError(
+        except KubeApiError as error:
+            raise KubeApiError(
                 error.status, f"cannot provide the Redis password to namespace {namespace}: {error}"
             ) from None

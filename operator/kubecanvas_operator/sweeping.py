@@ -13,9 +13,10 @@ import logging
 import time
 from typing import cast
 
+from kubecanvas.errors import KubeApiError
 from kubecanvas.store.hostside import WorkflowStore
 from kubecanvas_operator.config import OperatorConfig
-from kubecanvas_operator.kube import ApiError, KubeApi
+from kubecanvas_operator.kube import KubeApi
 
 __all__ = ["sweep_once", "sweep_orphans"]
 
@@ -52,5 +53,5 @@ async def sweep_orphans(api: KubeApi, store: WorkflowStore, config: OperatorConf
                 logger.info("removed the Redis state of %d deleted workflows", removed)
         except asyncio.CancelledError:
             raise
-        except (ApiError, OSError, Exception):
+        except (KubeApiError, OSError, Exception):
             logger.exception("orphan sweep failed; trying again in %.0fs", INTERVAL)

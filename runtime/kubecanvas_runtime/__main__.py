@@ -47,14 +47,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_in_pod() -> int:
     # Imported here: the local mode needs neither Redis nor the code-source machinery.
+    from kubecanvas.errors import CodeSourceError, ConfigurationError, StoreError
     from kubecanvas.store.taskside import TaskStore, connect
-    from kubecanvas.store.wire import RedisWireError
-    from kubecanvas_runtime.codesource import CodeSourceError, install_code
-    from kubecanvas_runtime.environment import RuntimeSettings, SettingsError
+    from kubecanvas_runtime.codesource import install_code
+    from kubecanvas_runtime.environment import RuntimeSettings
 
     try:
         settings = RuntimeSettings.from_environ()
-    except SettingsError as error:
+    except ConfigurationError as error:
         log(f"cannot start: {error}")
         return EXIT_RUNTIME_ERROR
     workflow = settings.workflow or settings.workflow_uid
@@ -90,7 +90,7 @@ def run_in_pod() -> int:
         execution = run_attempt(inputs, settings.attempt, settings.workflow, on_start=announce)
         value = execution.value if execution.succeeded else MISSING
         store.record_outcome(settings.task_id, settings.attempt, execution.outcome, value)
-    except RedisWireError as error:
+    except StoreError as error:
         log(f"{label}: Redis at {_safe_url(settings.redis_url)} is unreachable after retrying: {error}")
         return EXIT_RUNTIME_ERROR
     except LookupError as error:

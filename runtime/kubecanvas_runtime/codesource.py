@@ -15,11 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CodeSourceError", "install_code"]
+from kubecanvas.errors import ClusterError, CodeSourceError
 
-
-class CodeSourceError(RuntimeError):
-    """The task code could not be fetched; the message says from where and why."""
+__all__ = ["install_code"]
 
 
 def install_code(code: dict[str, Any] | None, namespace: str, workdir: Path | None = None) -> list[str]:
@@ -47,11 +45,11 @@ def install_code(code: dict[str, Any] | None, namespace: str, workdir: Path | No
 
 
 def _from_config_map(name: str, namespace: str, target: Path) -> str:
-    from kubecanvas_runtime.incluster import InClusterError, get_object  # urllib and ssl: only here
+    from kubecanvas_runtime.incluster import get_object  # urllib and ssl: only here
 
     try:
         config_map = get_object(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
-    except InClusterError as error:
+    except ClusterError as error:
         raise CodeSourceError(f"cannot read code from ConfigMap {namespace}/{name}: {error}") from None
     files = config_map.get("data") or {}
     if not files:

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kubecanvas.errors import ConfigurationError
+
 __all__ = [
     "ATTEMPT",
     "CODE",
@@ -22,7 +24,6 @@ __all__ = [
     "WORKFLOW",
     "WORKFLOW_UID",
     "RuntimeSettings",
-    "SettingsError",
 ]
 
 TASK_ID = "KUBECANVAS_TASK_ID"  # also visible to the task itself
@@ -34,10 +35,6 @@ REDIS_PASSWORD = "KUBECANVAS_REDIS_PASSWORD"  # noqa: S105 - a variable name; it
 EVENTS_STREAM = "KUBECANVAS_EVENTS_STREAM"
 CODE = "KUBECANVAS_CODE"  # the workflow's spec.code as JSON; absent when code is in the image
 EXPIRES_AT = "KUBECANVAS_EXPIRES_AT"  # epoch seconds: do not start after this
-
-
-class SettingsError(ValueError):
-    """The environment does not say what the runtime needs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +53,17 @@ class RuntimeSettings:
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> RuntimeSettings:
         missing = [name for name in (TASK_ID, ATTEMPT, WORKFLOW_UID, REDIS_URL) if not environ.get(name)]
         if missing:
-            raise SettingsError(f"missing environment variable(s): {', '.join(missing)}")
+            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
         try:
             attempt = int(environ[ATTEMPT])
         except ValueError:
-            raise SettingsError(f"{ATTEMPT} must be a whole number, not {environ[ATTEMPT]!r}") from None
+            raise ConfigurationError(f"{ATTEMPT} must be a whole number, not {environ[ATTEMPT]!r}") from None
         code = None
         if environ.get(CODE):
             try:
                 code = json.loads(environ[CODE])
             except json.JSONDecodeError as error:
-                raise SettingsError(f"{CODE} is not JSON: {error}") from None
+                raise ConfigurationError(f"{CODE} is not JSON: {error}") from None
         expires = environ.get(EXPIRES_AT)
         return cls(
             task_id=environ[TASK_ID],

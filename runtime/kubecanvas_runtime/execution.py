@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.engine.states import TaskFailure
-from kubecanvas.errors import Retry, TimeLimitExceeded
+from kubecanvas.errors import NotJSONError, Retry, TaskImportError, TimeLimitExceeded
 from kubecanvas.graph.arguments import build_call
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.sdk.request import Request, executing
@@ -26,11 +26,7 @@ from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import TaskInputs
 from kubecanvas_runtime.errbacks import errback_call, recorded_errback_args
 
-__all__ = ["Execution", "TaskImportError", "describe_exception", "resolve_task", "run_attempt"]
-
-
-class TaskImportError(ImportError):
-    """The task named in the workflow cannot be imported."""
+__all__ = ["Execution", "describe_exception", "resolve_task", "run_attempt"]
 
 
 @dataclass(frozen=True, slots=True)

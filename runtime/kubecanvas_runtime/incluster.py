@@ -17,13 +17,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InClusterError", "get_object"]
+from kubecanvas.errors import ClusterError
+
+__all__ = ["get_object"]
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-
-
-class InClusterError(RuntimeError):
-    """The API could not be reached or refused the request."""
 
 
 def get_object(path: str, *, timeout: float = 5.0, attempts: int = 4) -> dict[str, Any]:
@@ -36,11 +34,11 @@ def get_object(path: str, *, timeout: float = 5.0, attempts: int = 4) -> dict[st
     host = os.environ.get("KUBERNETES_SERVICE_HOST")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
     if not host:
-        raise InClusterError("not running in a pod: KUBERNETES_SERVICE_HOST is not set")
+        raise ClusterError("not running in a pod: KUBERNETES_SERVICE_HOST is not set")
     try:
         token = (SERVICE_ACCOUNT_DIR / "token").read_text().strip()
     except OSError as error:
-        raise InClusterError(
+        raise ClusterError(
             f"no service account token ({error}); is automountServiceAccountToken off?"
         ) from None
     context = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT_DIR / "ca.crt"))
@@ -58,11 +56,11 @@ def get_object(path: str, *, timeout: float = 5.0, attempts: int = 4) -> dict[st
             detail = error.read().decode(errors="replace")
             with contextlib.suppress(ValueError, AttributeError):
                 detail = json.loads(detail).get("message", detail)
-            failure = InClusterError(f"GET {path}: HTTP {error.code}: {detail}")
+            failure = ClusterError(f"GET {path}: HTTP {error.code}: {detail}")
             if error.code != 429 and error.code < 500:
                 raise failure from None
         except (urllib.error.URLError, OSError) as error:
-            failure = InClusterError(f"GET {path}: {error} (after {attempt} attempts)")
+            failure = ClusterError(f"GET {path}: {error} (after {attempt} attempts)")
         if attempt < attempts:
             time.sleep(0.2 * attempt)
     raise failure

@@ -1,9 +1,32 @@
 """Every exception kubecanvas raises, under one root: `KubecanvasError`.
 
-Two families live here. Errors *about* a workflow (invalid input, a cluster call
-that failed) are raised to the caller. Errors that *describe a task's fate* carry
-Celery's names (ChordError, TaskRevokedError, ...) because they appear, by name, in
-`status.error` and are what errbacks receive.
+    KubecanvasError
+    ├── InvalidWorkflow        a Workflow that cannot run: every problem, by field path (ValueError)
+    ├── ConfigurationError     a setting the operator or a task pod cannot work with (ValueError)
+    ├── NotJSONError           a value that cannot travel between tasks (TypeError)
+    ├── ClusterError           the Kubernetes API could not be reached, or refused a request
+    │   ├── KubeApiError       ... with the HTTP status it answered (0: not reached)
+    │   └── WorkflowNotFound   no Workflow of that name in that namespace
+    ├── StoreError             Redis, where workflow state and results live
+    │   ├── StoreConnectionError   could not be reached (after retrying), or the connection broke
+    │   └── StoreReplyError        answered a command with an error
+    ├── CodeSourceError        a task's code could not be fetched (git, pip, ConfigMap)
+    ├── ResultError            a result cannot be given
+    │   ├── ResultTimeoutError     `get(timeout=...)` ran out of time (TimeoutError)
+    │   └── ResultExpiredError     the task states left Redis (ttlSecondsAfterFinished)
+    ├── TaskError              why a task did not succeed (Celery's names)
+    │   ├── ChordError             a chord body that never ran: a header task failed
+    │   ├── TaskRevokedError       revoked, or expired before it started
+    │   ├── TimeLimitExceeded      ran past its `timeout`
+    │   ├── WorkerLostError        its process or pod died without reporting
+    │   ├── MaxRetriesExceededError    asked for one retry too many
+    │   ├── TaskImportError        the task named in the Workflow cannot be imported (ImportError)
+    │   └── JobCreationError       the task's Job could not be created
+    └── Retry                  raised by `self.retry()` inside a task: not an error, a request
+
+Errors *about* a workflow (invalid input, an unreachable cluster or store) are raised to
+the caller. `TaskError`s *describe a task's fate*: they appear by name in `status.error`,
+`kubecanvas get` and what errbacks receive, and `res.get()` raises them.
 """
 
 from __future__ import annotations
@@ -12,20 +35,37 @@ from dataclasses import dataclass
 
 __all__ = [
     "ChordError",
+    "ClusterError",
+    "CodeSourceError",
+    "ConfigurationError",
     "InvalidWorkflow",
+    "JobCreationError",
+    "KubeApiError",
     "KubecanvasError",
     "MaxRetriesExceededError",
+    "NotJSONError",
     "Problem",
+    "ResultError",
+    "ResultExpiredError",
+    "ResultTimeoutError",
     "Retry",
+    "StoreConnectionError",
+    "StoreError",
+    "StoreReplyError",
     "TaskError",
+    "TaskImportError",
     "TaskRevokedError",
     "TimeLimitExceeded",
     "WorkerLostError",
+    "WorkflowNotFound",
 ]
 
 
 class KubecanvasError(Exception):
     """The root of every exception raised by kubecanvas."""
+
+
+# ---------------------------------------------------------------- input and settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +86,84 @@ class InvalidWorkflow(KubecanvasError, ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(map(str, problems)) or "invalid workflow")
+
+
+class ConfigurationError(KubecanvasError, ValueError):
+    """A setting the operator or a task pod cannot work with; the message names it."""
+
+
+class NotJSONError(KubecanvasError, TypeError):
+    """A value that cannot travel as JSON; `path` says where inside it the culprit sits."""
+
+    def __init__(self, path: str, value: object) -> None:
+        self.path = path
+        self.value = value
+        where = f" at {path}" if path else ""
+        super().__init__(f"value{where} is not JSON: {type(value).__name__} {_short_repr(value)}")
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------- the outside world
+
+
+class ClusterError(KubecanvasError):
+    """The cluster could not be reached, or refused a request; the message says which and why."""
+
+
+class KubeApiError(ClusterError):
+    """A Kubernetes API call failed; `status` is the HTTP status (0 when unreachable)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+    @property
+    def transient(self) -> bool:
+        """Worth trying again: not reached, throttled, or a server-side failure."""
+        return self.status in (0, 429) or self.status >= 500
+
+
+class WorkflowNotFound(ClusterError):
+    """No Workflow of that name in that namespace (it never existed, or was deleted)."""
+
+
+class StoreError(KubecanvasError):
+    """Redis, where workflow state and results live, failed."""
+
+
+class StoreConnectionError(StoreError):
+    """Redis could not be reached (after retrying), or the connection broke."""
+
+
+class StoreReplyError(StoreError):
+    """Redis answered a command with an error (`-ERR ...`)."""
+
+
+class CodeSourceError(KubecanvasError):
+    """A task's code could not be fetched; the message says from where and why."""
+
+
+# ---------------------------------------------------------------- results
+
+
+class ResultError(KubecanvasError):
+    """A result cannot be given (beyond the task's own failure, which is raised as it is)."""
+
+
+class ResultTimeoutError(ResultError, TimeoutError):
+    """`get(timeout=...)` ran out of time (Celery's `TimeoutError`)."""
+
+
+class ResultExpiredError(ResultError):
+    """The task states of a finished workflow are no longer in Redis (they expire after
+    `spec.ttlSecondsAfterFinished`); the workflow's own result is still in its status."""
+
+
+# ---------------------------------------------------------------- a task's fate
 
 
 class TaskError(KubecanvasError):
@@ -70,6 +188,14 @@ class WorkerLostError(TaskError):
 
 class MaxRetriesExceededError(TaskError):
     """A task that asked for one more retry than it is allowed."""
+
+
+class TaskImportError(TaskError, ImportError):
+    """The task named in the workflow cannot be imported."""
+
+
+class JobCreationError(TaskError):
+    """The Kubernetes Job of a task attempt could not be created."""
 
 
 class Retry(KubecanvasError):

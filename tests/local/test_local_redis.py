@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from kubecanvas.errors import StoreConnectionError, StoreError
 from kubecanvas.local import LocalRunner
-from kubecanvas.local.stores import StoreUnavailable, open_store
+from kubecanvas.local.stores import open_store
 from kubecanvas.report.document import workflow_document
 from kubecanvas.store.hostside import WorkflowStore
 from local.helpers import EXAMPLES, HERE, workflow
@@ -67,7 +68,7 @@ def test_an_unreachable_redis_is_one_clear_error() -> None:
         async with open_store(url):
             pass
 
-    with pytest.raises(StoreUnavailable, match=r"cannot reach Redis at redis://127\.0\.0\.1"):
+    with pytest.raises(StoreConnectionError, match=r"cannot reach Redis at redis://127\.0\.0\.1"):
         asyncio.run(scenario())
 
 
@@ -82,6 +83,6 @@ def test_redis_going_away_mid_run_stops_the_run_with_one_clear_error(tmp_path: P
 
     with (
         redis_server(tmp_path) as (url, server),
-        pytest.raises(StoreUnavailable, match=r"Redis at .* failed"),
+        pytest.raises(StoreError, match=r"Redis at .* failed"),
     ):
         asyncio.run(scenario(url, server))

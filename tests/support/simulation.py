@@ -50,12 +50,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.validation import parse_spec
 from kubecanvas.engine import Engine, Kill, Launch, Phase, Step, TaskFailure, TaskRecord, TaskState
 from kubecanvas.engine.machine import WorkflowError
-from kubecanvas.errors import Retry, WorkerLostError
+from kubecanvas.errors import NotJSONError, Retry, WorkerLostError
 from kubecanvas.graph import Graph, TaskNode, build_call, materialize
 from kubecanvas.graph.nodes import GraphJSON, TaskNodeJSON
 

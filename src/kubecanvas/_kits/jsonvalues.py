@@ -6,23 +6,10 @@ import json
 import math
 from typing import TypeAlias
 
+from kubecanvas.errors import NotJSONError
+
 JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
 JSONObject: TypeAlias = dict[str, JSON]
-
-
-class NotJSONError(TypeError):
-    """A value that cannot travel as JSON; `path` says where inside it the culprit sits."""
-
-    def __init__(self, path: str, value: object) -> None:
-        self.path = path
-        self.value = value
-        where = f" at {path}" if path else ""
-        super().__init__(f"value{where} is not JSON: {type(value).__name__} {_short_repr(value)}")
-
-
-def _short_repr(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def to_json_value(value: object, path: str = "") -> JSON:

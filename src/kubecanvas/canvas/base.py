@@ -13,8 +13,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, mod
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from kubecanvas._kits.jsonvalues import JSON, NotJSONError, to_json_value
+from kubecanvas._kits.jsonvalues import JSON, to_json_value
 from kubecanvas._kits.suggestions import did_you_mean
+from kubecanvas.errors import NotJSONError
 
 
 class Strict(BaseModel):

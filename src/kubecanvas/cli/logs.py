@@ -69,7 +69,7 @@ def logs(
 def _tasks(api: WorkflowApi, body: Mapping[str, Any], redis: str | None) -> list[TaskEntry] | None:
     """The tasks and their states, or None (with a warning) when no state can be read."""
     from kubecanvas.cli.clusteropts import state_source
-    from kubecanvas.client.cluster import ClusterError
+    from kubecanvas.errors import ClusterError
 
     try:
         with state_source(api, redis) as source:
@@ -126,7 +126,7 @@ def missing_log_note(entry: Mapping[str, Any] | None) -> str:
 def _print_all(
     api: WorkflowApi, body: Mapping[str, Any], tasks: list[TaskEntry] | None, only: str | None
 ) -> None:
-    from kubecanvas.client.cluster import ClusterError
+    from kubecanvas.errors import ClusterError
 
     namespace = body["metadata"]["namespace"]
     pods = _pods_by_task(api, body)
@@ -187,7 +187,7 @@ def _follow(
 
 
 def _follow_pod(api: WorkflowApi, namespace: str, pod: str, prefix: str, lock: threading.Lock) -> None:
-    from kubecanvas.client.cluster import ClusterError
+    from kubecanvas.errors import ClusterError
 
     deadline = time.monotonic() + 300
     while True:

@@ -31,11 +31,11 @@ __all__ = [
 _EXPORTS = {
     "AsyncResult": "kubecanvas.client.results",
     "GroupResult": "kubecanvas.client.results",
-    "ResultTimeoutError": "kubecanvas.client.results",
+    "ResultTimeoutError": "kubecanvas.errors",
     "submit": "kubecanvas.client.results",
     "retry": "kubecanvas.client.retrying",
     "configure": "kubecanvas.client.settings",
-    "ClusterError": "kubecanvas.client.cluster",
+    "ClusterError": "kubecanvas.errors",
     "WorkflowApi": "kubecanvas.client.cluster",
 }
 

@@ -9,23 +9,13 @@ from typing import Any, cast
 
 from kubernetes import client, config
 
-from kubecanvas.errors import KubecanvasError
+from kubecanvas.errors import ClusterError, WorkflowNotFound
 from kubecanvas.resources import GROUP, VERSION, WORKFLOW
 
 __all__ = [
-    "ClusterError",
-    "NotFound",
     "WorkflowApi",
     "default_namespace",
 ]
-
-
-class ClusterError(KubecanvasError):
-    """The cluster could not be reached, or refused a request; the message says which and why."""
-
-
-class NotFound(ClusterError):
-    """The object asked for does not exist."""
 
 
 def default_namespace() -> str:
@@ -72,7 +62,7 @@ class WorkflowApi:
             )
         except client.ApiException as error:
             if error.status == 404:
-                raise NotFound(f"workflow {namespace}/{name} not found") from None
+                raise WorkflowNotFound(f"workflow {namespace}/{name} not found") from None
             raise ClusterError(f"cannot read workflow {namespace}/{name}: {_reason(error)}") from None
         except OSError as error:
             raise ClusterError(f"cannot reach the cluster: {error}") from None
@@ -130,7 +120,7 @@ class WorkflowApi:
             )
         except client.ApiException as error:
             if error.status == 404:
-                raise NotFound(f"workflow {namespace}/{name} not found") from None
+                raise WorkflowNotFound(f"workflow {namespace}/{name} not found") from None
             raise ClusterError(f"cannot change workflow {namespace}/{name}: {_reason(error)}") from None
         except OSError as error:
             raise ClusterError(f"cannot reach the cluster: {error}") from None

@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from kubecanvas._kits.jsonvalues import JSON
 from kubecanvas.client.settings import REDIS_URL_ENV, ClientSettings, resolve
 from kubecanvas.engine.states import Phase, TaskFailure, TaskRecord, TaskState
-from kubecanvas.errors import KubecanvasError, TaskRevokedError
+from kubecanvas.errors import (
+    ConfigurationError,
+    ResultError,
+    ResultExpiredError,
+    ResultTimeoutError,
+    StoreError,
+    TaskRevokedError,
+)
 from kubecanvas.graph.nodes import Graph, ListRef, NodeRef, Ref, ref_node_ids
 
 if TYPE_CHECKING:
@@ -46,7 +53,6 @@ __all__ = [
     "READY_STATES",
     "AsyncResult",
     "GroupResult",
-    "ResultTimeoutError",
     "result_for",
     "submit",
 ]
@@ -55,10 +61,6 @@ T = TypeVar("T")
 
 READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 _FINISHED_STATES = {Phase.SUCCEEDED: "SUCCESS", Phase.FAILED: "FAILURE", Phase.REVOKED: "REVOKED"}
-
-
-class ResultTimeoutError(KubecanvasError, TimeoutError):
-    """`get(timeout=...)` ran out of time (Celery's `TimeoutError`)."""
 
 
 # ====================================================================== submitting
@@ -188,7 +190,7 @@ class _Workflow:
         """Run `work` against the store, on a fresh connection, from synchronous code."""
         url = self.settings.redis_url
         if not url:
-            raise KubecanvasError(
+            raise ConfigurationError(
                 "reading results needs Redis: set "
                 f"{REDIS_URL_ENV}, or call kubecanvas.client.configure(redis_url=...)"
             )
@@ -206,7 +208,7 @@ class _Workflow:
             except ResultTimeoutError:
                 raise
             except (RedisError, OSError) as error:
-                raise KubecanvasError(f"cannot read workflow {self.qualified} from Redis: {error}") from None
+                raise StoreError(f"cannot read workflow {self.qualified} from Redis: {error}") from None
             finally:
                 await client.aclose()
 
@@ -496,9 +498,7 @@ class _Result:
         try:
             return materialize(self._ref, results)
         except MissingResult as error:
-            raise KubecanvasError(
-                f"workflow {self._workflow.qualified}: a result is missing: {error}"
-            ) from None
+            raise ResultError(f"workflow {self._workflow.qualified}: a result is missing: {error}") from None
 
     async def _failure(self, store: WorkflowStore, view: _View) -> TaskFailure | None:
         """The failure to raise: the root cause of a whole workflow, a task's own error."""
@@ -530,7 +530,7 @@ def _state(view: _View, ref: Ref, top: bool) -> str:
         if phase in finished:
             if top:
                 return finished[str(phase)]
-            raise KubecanvasError(
+            raise ResultExpiredError(
                 "the task states of this workflow are no longer in Redis "
                 "(they expire after spec.ttlSecondsAfterFinished)"
             )
@@ -607,7 +607,7 @@ class GroupResult(_Result):
             _top=_top,
         )
         if not isinstance(self._ref, ListRef):
-            raise KubecanvasError(f"{self.id} is not the result of a group: use AsyncResult")
+            raise ResultError(f"{self.id} is not the result of a group: use AsyncResult")
 
     @property
     def results(self) -> list[AsyncResult | GroupResult]:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kubecanvas.client.cluster import ClusterError
+from kubecanvas.errors import ClusterError
 from kubecanvas.resources import API_VERSION, RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION
 
 if TYPE_CHECKING:

@@ -21,8 +21,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, cast
 
-from kubecanvas.client.cluster import ClusterError, WorkflowApi
+from kubecanvas.client.cluster import WorkflowApi
 from kubecanvas.client.settings import OPERATOR_SERVICE_ENV, REDIS_URL_ENV, ClientSettings
+from kubecanvas.errors import ClusterError
 from kubecanvas.report.document import WorkflowDocument
 
 __all__ = [

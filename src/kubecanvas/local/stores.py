@@ -10,14 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from kubecanvas.errors import KubecanvasError
+from kubecanvas.errors import ConfigurationError, StoreConnectionError, StoreError
 from kubecanvas.store.memory import MemoryStore, ResultStore
 
-__all__ = ["StoreUnavailable", "expire_after", "open_store"]
-
-
-class StoreUnavailable(KubecanvasError):
-    """The store given (a Redis URL) cannot be used."""
+__all__ = ["expire_after", "open_store"]
 
 
 @asynccontextmanager
@@ -33,16 +29,16 @@ async def open_store(redis_url: str | None = None) -> AsyncIterator[ResultStore]
     try:
         client = connect_async(redis_url)
     except ValueError as error:
-        raise StoreUnavailable(f"--redis {redis_url!r} is not a Redis URL: {error}") from None
+        raise ConfigurationError(f"--redis {redis_url!r} is not a Redis URL: {error}") from None
     try:
         try:
             await client.ping()
         except redis.RedisError as error:
-            raise StoreUnavailable(f"cannot reach Redis at {_safe(redis_url)}: {error}") from None
+            raise StoreConnectionError(f"cannot reach Redis at {_safe(redis_url)}: {error}") from None
         try:
             yield WorkflowStore(client)
         except redis.RedisError as error:
-            raise StoreUnavailable(f"Redis at {_safe(redis_url)} failed: {error}") from error
+            raise StoreError(f"Redis at {_safe(redis_url)} failed: {error}") from error
     finally:
         await client.aclose()
 

@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
-from kubecanvas.errors import InvalidWorkflow
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
+from kubecanvas.errors import InvalidWorkflow, NotJSONError
 from kubecanvas.sdk.manifest import build_manifest, json_at, unique_name
 from kubecanvas.sdk.naming import task_name_problem
 from kubecanvas.sdk.options import merge_options, normalize_options

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
-from kubecanvas.errors import InvalidWorkflow, Problem
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
+from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.resources import API_VERSION
 from kubecanvas.sdk.options import normalize_code, normalize_options
 

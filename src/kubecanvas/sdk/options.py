@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, NotJSONError, to_json_value
-from kubecanvas.errors import InvalidWorkflow, Problem
+from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
+from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.sdk.naming import exception_name
 
 __all__ = ["OPTION_NAMES", "merge_options", "normalize_code", "normalize_options", "rfc3339"]

@@ -18,22 +18,12 @@ from dataclasses import dataclass
 from typing import TypeAlias
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["Command", "Connection", "RedisConnectionError", "RedisReplyError", "RedisWireError", "Reply"]
+from kubecanvas.errors import StoreConnectionError, StoreReplyError
 
-Reply: TypeAlias = "str | int | list[Reply] | RedisReplyError | None"
+__all__ = ["Command", "Connection", "Reply"]
+
+Reply: TypeAlias = "str | int | list[Reply] | StoreReplyError | None"
 Command: TypeAlias = Sequence[str | int | float]
-
-
-class RedisWireError(Exception):
-    """Base of this client's errors."""
-
-
-class RedisConnectionError(RedisWireError):
-    """Redis could not be reached (after retrying), or the connection broke."""
-
-
-class RedisReplyError(RedisWireError):
-    """Redis answered a command with an error (`-ERR ...`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +75,9 @@ class Connection:
         self._socket, self._buffer = None, b""
 
     def execute(self, *command: str | int | float) -> Reply:
-        """One command; raises RedisReplyError if Redis refuses it."""
+        """One command; raises StoreReplyError if Redis refuses it."""
         reply = self.pipeline([command])[0]
-        if isinstance(reply, RedisReplyError):
+        if isinstance(reply, StoreReplyError):
             raise reply
         return reply
 
@@ -107,7 +97,7 @@ class Connection:
                 self.close()
                 if attempt == self.attempts:
                     where = self.address.path or f"{self.address.host}:{self.address.port}"
-                    raise RedisConnectionError(
+                    raise StoreConnectionError(
                         f"Redis at {where}: {error} (after {attempt} attempts)"
                     ) from None
                 time.sleep(delay)
@@ -115,10 +105,10 @@ class Connection:
         if not transaction:
             return replies
         executed = replies[-1]
-        if isinstance(executed, RedisReplyError):
+        if isinstance(executed, StoreReplyError):
             raise executed
         if executed is None:
-            raise RedisReplyError("transaction aborted")
+            raise StoreReplyError("transaction aborted")
         assert isinstance(executed, list)
         return executed
 
@@ -148,7 +138,7 @@ class Connection:
             sock.sendall(b"".join(_encode(command) for command in handshake))
             for _ in handshake:
                 reply = self._read()
-                if isinstance(reply, RedisReplyError):
+                if isinstance(reply, StoreReplyError):
                     self.close()
                     raise reply
         return sock
@@ -178,7 +168,7 @@ class Connection:
         if kind == b"+":
             return rest.decode()
         if kind == b"-":
-            return RedisReplyError(rest.decode())
+            return StoreReplyError(rest.decode())
         if kind == b":":
             return int(rest)
         if kind == b"$":
@@ -187,7 +177,7 @@ class Connection:
         if kind == b"*":
             count = int(rest)
             return None if count < 0 else [self._read() for _ in range(count)]
-        raise RedisConnectionError(f"unexpected reply from Redis: {line[:40]!r}")
+        raise StoreConnectionError(f"unexpected reply from Redis: {line[:40]!r}")
 
 
 def _encode(command: Command) -> bytes:

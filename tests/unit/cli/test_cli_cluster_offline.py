@@ -18,11 +18,11 @@ from kubecanvas.cli.dotgraph import render, to_dot
 from kubecanvas.cli.errors import CliError
 from kubecanvas.cli.logs import missing_log_note
 from kubecanvas.client import settings as client_settings
-from kubecanvas.client.cluster import ClusterError
 from kubecanvas.client.results import _state, _View
 from kubecanvas.client.retrying import retry_manifest
 from kubecanvas.client.sources import OPERATOR_SELECTOR, find_operator
 from kubecanvas.engine.states import Phase, TaskRecord, TaskState
+from kubecanvas.errors import ClusterError
 from kubecanvas.graph.nodes import ListRef, NodeRef
 from kubecanvas.resources import RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kubecanvas.errors import ClusterError
 from kubecanvas_runtime import incluster
 
 
@@ -47,12 +48,12 @@ def test_a_connection_that_times_out_is_tried_again(in_a_pod: list[Any]) -> None
 
 def test_a_refusal_is_not_retried(in_a_pod: list[Any]) -> None:
     in_a_pod += [http_error(403), {"never": "read"}]
-    with pytest.raises(incluster.InClusterError, match="HTTP 403: status 403"):
+    with pytest.raises(ClusterError, match="HTTP 403: status 403"):
         incluster.get_object("/api/v1/namespaces/n/configmaps/c")
     assert in_a_pod == [{"never": "read"}]
 
 
 def test_giving_up_says_how_often_it_tried(in_a_pod: list[Any]) -> None:
     in_a_pod += [OSError("unreachable")] * 4
-    with pytest.raises(incluster.InClusterError, match="after 4 attempts"):
+    with pytest.raises(ClusterError, match="after 4 attempts"):
         incluster.get_object("/api/v1/namespaces/n/configmaps/c")

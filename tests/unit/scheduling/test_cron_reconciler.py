@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import CRON_LABEL, SCHEDULED_AT_ANNOTATION
 from kubecanvas.scheduling.naming import format_slot
 from kubecanvas_operator.cron import CronReconciler
-from kubecanvas_operator.kube import ApiError
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 NS = "team"
@@ -33,7 +33,7 @@ class FakeApi:
         }
         self.workflows: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, ...]] = []
-        self.refuse_create: ApiError | None = None
+        self.refuse_create: KubeApiError | None = None
 
     async def get_cronworkflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.cron)
@@ -230,7 +230,7 @@ def test_an_invalid_spec_is_reported_once() -> None:
 
 def test_a_refused_creation_is_retried_soon() -> None:
     api, reconciler, _clock, events = setup(SPEC, T0 + 0.05)
-    api.refuse_create = ApiError(403, "workflows is forbidden")
+    api.refuse_create = KubeApiError(403, "workflows is forbidden")
     outcome = reconcile(reconciler)
     assert events == [
         (

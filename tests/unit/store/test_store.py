@@ -15,7 +15,7 @@ from kubecanvas.engine.states import TaskFailure
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import TaskStore, connect
-from kubecanvas.store.wire import Connection, RedisConnectionError, RedisReplyError
+from kubecanvas.store.wire import Connection, StoreConnectionError, StoreReplyError
 from support.redis import free_port, redis_server
 
 PASSWORD = "s3cret"
@@ -43,7 +43,7 @@ def test_commands_pipelines_and_transactions(redis_url: str) -> None:
             ["a", "1"],
         ]
         assert connection.execute("INCRBY", "n", 5) == 5
-        with pytest.raises(RedisReplyError, match="WRONGTYPE"):
+        with pytest.raises(StoreReplyError, match="WRONGTYPE"):
             connection.execute("HGET", "k", "field")
         assert connection.execute("CLIENT", "INFO").count("db=2") == 1  # the URL's database
     finally:
@@ -52,14 +52,14 @@ def test_commands_pipelines_and_transactions(redis_url: str) -> None:
 
 def test_a_wrong_password_is_a_clear_error(redis_url: str) -> None:
     connection = Connection.from_url(redis_url.replace(PASSWORD, "nope"))
-    with pytest.raises(RedisReplyError, match=r"WRONGPASS|invalid"):
+    with pytest.raises(StoreReplyError, match=r"WRONGPASS|invalid"):
         connection.execute("PING")
 
 
 def test_an_unreachable_redis_is_retried_then_reported() -> None:
     connection = Connection.from_url(f"redis://127.0.0.1:{free_port()}/0", attempts=3)
     started = time.monotonic()
-    with pytest.raises(RedisConnectionError, match="after 3 attempts"):
+    with pytest.raises(StoreConnectionError, match="after 3 attempts"):
         connection.execute("PING")
     assert time.monotonic() - started >= 0.1  # it waited between attempts (0.05 s, then 0.1 s)
 
