@@ -701,8 +701,10 @@ def scale(
 
 
 def workflow_key_bytes(store: redis.Redis, uid: str) -> dict[str, int]:
+    from kubecanvas.store.layout import WorkflowKeys
+
     sizes: dict[str, int] = {}
-    for part in ("meta", "graph", "nodes", "records", "calls", "results", "outcomes"):
-        usage = store.memory_usage(f"kc:{{{uid}}}:{part}")
-        sizes[part] = int(usage or 0)
+    for key in WorkflowKeys(uid).all():
+        usage = store.memory_usage(key)
+        sizes[key.rsplit(":", 1)[-1]] = int(usage or 0)
     return sizes

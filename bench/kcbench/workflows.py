@@ -5,8 +5,8 @@ binding, sandbox-ready and container-started updates, and each version of the Wo
 with the local receipt time. As each pod finishes, the node's own records of it are read
 (kcbench.node: the kubelet's and containerd's, microseconds or better). After the run, the
 runtime's own start and end times of every task attempt come from Redis
-(`kc:{uid}:outcomes`, as the runtime wrote them), its `started` reports from the events
-stream, and the operator's view from `kc:{uid}:records`.
+(the `outcomes` hash, as the runtime wrote them), its `started` reports from the events
+stream, and the operator's view from the `records` hash (kubecanvas.store.layout).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import redis
 
 from kcbench.kube import KubeClient, Watch, WatchEvent
 from kcbench.node import NodeReader, NodeTimes
+from kubecanvas.store.layout import WorkflowKeys
 
 __all__ = ["FINISHED", "PodTimes", "Recorder", "RunData", "hgetall", "run_workflow"]
 
@@ -312,8 +313,9 @@ def run_workflow(
     if node is not None:
         _complete_node_times(recorder, node)
     uid = recorder.uid
-    outcomes = hgetall(store, f"kc:{{{uid}}}:outcomes")
-    records = hgetall(store, f"kc:{{{uid}}}:records")
+    keys = WorkflowKeys(uid)
+    outcomes = hgetall(store, keys.outcomes)
+    records = hgetall(store, keys.records)
     return RunData(
         name=name,
         namespace=namespace,

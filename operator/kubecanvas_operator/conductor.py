@@ -20,10 +20,9 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, loads
+from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas._kits.timestamps import from_rfc3339
 from kubecanvas.check import checked_spec
-from kubecanvas.client.notifications import publish_finished
 from kubecanvas.engine.effects import Kill, Launch, Notice, Step
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
@@ -37,7 +36,7 @@ from kubecanvas.resources import (
     job_name,
 )
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
-from kubecanvas.store.layout import TaskEvent
+from kubecanvas.store.layout import TaskEvent, WorkflowMeta
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure, unschedulable_since
 from kubecanvas_operator.jobs import WorkflowIdentity, build_job
@@ -135,16 +134,16 @@ class Conductor:
             except InvalidWorkflow as error:
                 await self._reject(body, error)
                 return
-            meta: dict[str, JSON] = {
-                "name": name,
-                "namespace": namespace,
-                "parallelism": str(spec.parallelism),
-                "code": spec.code.model_dump(mode="json", by_alias=True, exclude_none=True)
+            meta = WorkflowMeta(
+                name=name,
+                namespace=namespace,
+                parallelism=spec.parallelism,
+                code=spec.code.model_dump(mode="json", by_alias=True, exclude_none=True)
                 if spec.code
                 else None,
-                "ttl": spec.ttl_seconds_after_finished,
-                "createdAt": repr(time.time()),
-            }
+                ttl=spec.ttl_seconds_after_finished,
+                created_at=time.time(),
+            )
             await reuse_results(self, body, graph)  # `kubecanvas retry`: what succeeded never runs again
             await self.store.create(uid, graph, meta)
             logger.info(
@@ -496,7 +495,7 @@ class Conductor:
         persisted = await self.store.load(uid)
         if persisted is None:
             return None
-        namespace, name = persisted.meta.get("namespace", ""), persisted.meta.get("name", "")
+        namespace, name = persisted.meta.namespace, persisted.meta.name
         if not self.config.watches(namespace):
             return None
         body = await self.api.get_workflow(namespace, name)
@@ -518,17 +517,10 @@ class Conductor:
 
     def _adopt(self, persisted: PersistedWorkflow) -> WorkflowRun:
         meta = persisted.meta
-        code = meta.get("code")
         identity = WorkflowIdentity(
-            name=meta["name"],
-            namespace=meta["namespace"],
-            uid=persisted.uid,
-            code=_json_object(code),
+            name=meta.name, namespace=meta.namespace, uid=persisted.uid, code=meta.code
         )
-        ttl_text = meta.get("ttl")
-        run = WorkflowRun(
-            identity, persisted.engine(), ttl=int(ttl_text) if ttl_text not in (None, "null") else None
-        )
+        run = WorkflowRun(identity, persisted.engine(), ttl=meta.ttl)
         run.status = StatusWriter(
             build=lambda: self._status_of(run),
             write=lambda status: self.api.patch_workflow_status(identity.namespace, identity.name, status),
@@ -573,7 +565,7 @@ class Conductor:
         if run.status is not None and not await run.status.flush():
             # Retried in the background: the events of other workflows must not wait on it.
             self._spawn(run.status.flush(retries=_FINAL_STATUS_RETRIES))
-        await publish_finished(self.store.client, run.identity.uid, run.engine.phase.value)  # wake clients
+        await self.store.announce_finished(run.identity.uid, run.engine.phase)  # wake waiting clients
         self._cancel_timer(run)
         run.closed = True
         self.runs.pop(run.identity.uid, None)
@@ -680,13 +672,6 @@ def _fields(
     if attempt is not None:
         fields["attempt"] = attempt
     return fields
-
-
-def _json_object(text: str | None) -> JSONObject | None:
-    if not text or text == "null":
-        return None
-    value = loads(text)
-    return value if isinstance(value, dict) else None
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kubecanvas.errors import ConfigurationError
+from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM
 
 __all__ = ["OperatorConfig"]
 
@@ -22,7 +23,7 @@ class OperatorConfig:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: str | None = None
     task_redis_url: str | None = None  # as seen from task pods, when it differs
-    events_stream: str = "kubecanvas:events"
+    events_stream: str = DEFAULT_EVENTS_STREAM
     consumer_group: str = "kubecanvas-operator"
     runtime_image: str = "ghcr.io/kubecanvas/runtime:0.1.0"
     runtime_command: tuple[str, ...] = ("kubecanvas-runtime",)

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubecanvas.engine.states import TaskRecord, TaskState
 from kubecanvas.graph.nodes import Graph
-from kubecanvas.resources import API_VERSION, RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION, WORKFLOW
-from kubecanvas.store.layout import WorkflowKeys, decode
+from kubecanvas.resources import RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION, WORKFLOW
 
 if TYPE_CHECKING:
     from kubecanvas_operator.conductor import Conductor
@@ -59,43 +58,12 @@ async def reuse_results(conductor: Conductor, body: Mapping[str, Any], graph: Gr
         and old_nodes[node.id].to_json() == node.to_json()
         and old.records.get(node.id, TaskRecord()).state == TaskState.SUCCESS
     ]
-    old_keys, new_keys = WorkflowKeys(old.uid), WorkflowKeys(uid)
-    client = conductor.store.client
-    if reused:
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.hmget(old_keys.results, reused)
-            pipe.hmget(old_keys.calls, reused)
-            pipe.hmget(old_keys.records, reused)
-            results, calls, records = await pipe.execute()
-        present = [
-            (node_id, result, call, record)
-            for node_id, result, call, record in zip(reused, results, calls, records, strict=True)
-            if result is not None and record is not None
-        ]
-        async with client.pipeline(transaction=True) as pipe:
-            for node_id, result, call, record in present:
-                pipe.hsetnx(new_keys.results, node_id, result)
-                if call is not None:
-                    pipe.hsetnx(new_keys.calls, node_id, call)
-                pipe.hsetnx(new_keys.records, node_id, _finished_record(record))
-            await pipe.execute()
-        reused = [item[0] for item in present]
+    reused = await conductor.store.copy_succeeded(old.uid, uid, reused)
     message = f"reused the results of {len(reused)} of {len(graph.nodes)} tasks from workflow {old_name}"
     logger.info("workflow %s/%s: %s", namespace, name, message, extra={**fields, "reused": len(reused)})
     conductor.notify(_reference(metadata), "Normal", "ResultsReused", message)
     return len(reused)
 
 
-def _finished_record(text: str) -> str:
-    """The old record, as a finished one (nothing in flight, nothing scheduled)."""
-    from kubecanvas.store.layout import encode
-
-    record = TaskRecord.from_json(decode(text))
-    record.launched = False
-    record.not_before = None
-    record.expires_at = None
-    return encode(record.to_json())
-
-
 def _reference(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": API_VERSION, "kind": WORKFLOW.kind, "metadata": dict(metadata)}
+    return WORKFLOW.reference(metadata["name"], metadata["namespace"], metadata.get("uid"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import cast
 
 from kubecanvas.errors import KubeApiError
 from kubecanvas.store.hostside import WorkflowStore
@@ -30,14 +29,10 @@ async def sweep_once(api: KubeApi, store: WorkflowStore, config: OperatorConfig,
     """Delete the state of vanished workflows; return how many were removed."""
     existing = await api.list_workflow_uids(config.listable_namespaces)
     removed = 0
-    async for key in store.client.scan_iter(match="kc:{*}:meta", count=500):
-        uid = str(key)[len("kc:{") : -len("}:meta")]
-        if uid in existing:
+    async for uid, meta in store.workflows():
+        if uid in existing or not config.watches(meta.namespace):
             continue
-        namespace, created = cast(list[str | None], await store.client.hmget(key, ["namespace", "createdAt"]))
-        if not config.watches(namespace):
-            continue
-        if created and now - float(created) < GRACE:
+        if meta.created_at is not None and now - meta.created_at < GRACE:
             continue
         await store.delete(uid)
         removed += 1

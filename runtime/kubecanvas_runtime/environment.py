@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kubecanvas.errors import ConfigurationError
+from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM
 
 __all__ = [
     "ATTEMPT",
@@ -72,7 +73,7 @@ class RuntimeSettings:
             workflow_uid=environ[WORKFLOW_UID],
             redis_url=environ[REDIS_URL],
             redis_password=environ.get(REDIS_PASSWORD) or None,
-            events_stream=environ.get(EVENTS_STREAM) or "kubecanvas:events",
+            events_stream=environ.get(EVENTS_STREAM) or DEFAULT_EVENTS_STREAM,
             code=code if isinstance(code, dict) else None,
             expires_at=float(expires) if expires else None,
         )

@@ -17,6 +17,7 @@ from kubecanvas.local import LocalRunner
 from kubecanvas.local.stores import open_store
 from kubecanvas.report.document import workflow_document
 from kubecanvas.store.hostside import WorkflowStore
+from kubecanvas.store.layout import WorkflowKeys
 from local.helpers import EXAMPLES, HERE, workflow
 from support.redis import free_port, redis_server
 
@@ -52,7 +53,7 @@ def test_a_local_run_in_redis_reads_back_as_the_operator_would(redis_url: str) -
             reread = dict(
                 workflow_document("in-redis", persisted.engine(), results, await store.calls(runner.uid))
             )
-            ttl = await store.client.ttl(f"kc:{{{runner.uid}}}:results")
+            ttl = await store.client.ttl(WorkflowKeys(runner.uid).results)
             return document, reread, ttl
 
     document, reread, ttl = asyncio.run(scenario())

@@ -213,10 +213,12 @@ class Workflows:
 def wait_for_redis_keys_gone(redis_url: str, uid: str, timeout: float = 30) -> None:
     import redis
 
+    from kubecanvas.store.layout import WorkflowKeys
+
     client = redis.Redis.from_url(redis_url)
     try:
         wait_until(
-            lambda: not list(client.scan_iter(match=f"kc:{{{uid}}}:*")),
+            lambda: not client.exists(*WorkflowKeys(uid).all()),
             timeout=timeout,
             what=f"the Redis keys of workflow {uid} to be deleted",
         )

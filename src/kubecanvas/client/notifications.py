@@ -6,10 +6,10 @@ Two sources of news, both pushed by Redis:
   workflow started, succeeded, failed or asked for a retry. The client reads it with
   `XREAD BLOCK` from the id it was at (never as a consumer group: it takes nothing away
   from the operator) and keeps the entries of its workflow;
-- a **pub/sub channel per workflow**, `kubecanvas:finished:<uid>`, which the operator
-  publishes the phase to once the workflow has finished and its final state is in
-  Redis (`publish_finished`, called when the conductor settles a workflow). It covers
-  the endings no task reports: a revoke, a pod that died, an expiry.
+- a **pub/sub channel per workflow** (`WorkflowKeys.finished_channel`), which the
+  operator publishes the phase to once the workflow has finished and its final state is
+  in Redis (`WorkflowStore.announce_finished`, when the conductor settles a workflow).
+  It covers the endings no task reports: a revoke, a pod that died, an expiry.
 
 A task's news reaches the stream a moment before the operator has applied it, so after
 news the waiter re-reads a few times in quick succession (50 ms to 1 s); with no news
@@ -29,7 +29,9 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis import RedisError
 
-__all__ = ["SAFETY_INTERVAL", "NewsWaiter", "finished_channel", "publish_finished"]
+from kubecanvas.store.layout import TaskEvent, WorkflowKeys
+
+__all__ = ["SAFETY_INTERVAL", "NewsWaiter"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +40,6 @@ _CONFIRM_DELAYS = (0.05, 0.1, 0.2, 0.4, 1.0)
 # Below redis-py's default socket timeout (5 s since redis-py 6): a longer BLOCK would
 # end as a read timeout and a reconnect instead of an empty reply.
 _BLOCK_MS = 4000
-
-
-def finished_channel(uid: str) -> str:
-    return f"kubecanvas:finished:{uid}"
-
-
-async def publish_finished(client: aioredis.Redis, uid: str, phase: str) -> None:
-    """Tell waiting clients that workflow `uid` finished (its final state is persisted).
-    Never raises: a lost notification only delays clients until their next re-read."""
-    try:
-        await client.publish(finished_channel(uid), phase)
-    except (RedisError, OSError) as error:
-        logger.warning("cannot announce the end of workflow %s: %s", uid, error, extra={"workflowUid": uid})
 
 
 class NewsWaiter:
@@ -81,7 +70,7 @@ class NewsWaiter:
         self._client = self.connect()
         try:
             self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-            await self._pubsub.subscribe(finished_channel(self.uid))
+            await self._pubsub.subscribe(WorkflowKeys(self.uid).finished_channel)
             last = await self._last_stream_id(self._client)
         except BaseException:
             await self._close_connections()
@@ -157,7 +146,7 @@ class NewsWaiter:
             for _stream, entries in reply or []:
                 for stream_id, fields in entries:
                     last = str(stream_id)
-                    if (fields or {}).get("w") == self.uid:
+                    if TaskEvent.workflow_of(fields or {}) == self.uid:
                         self._news.set()
 
     async def _follow_channel(self) -> None:

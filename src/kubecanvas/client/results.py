@@ -215,23 +215,11 @@ class _Workflow:
         return _run_sync(main)
 
     async def view(self, store: WorkflowStore, node_ids: list[str]) -> _View:
-        from kubecanvas.store.layout import WorkflowKeys
-
-        keys = WorkflowKeys(self.uid)
-        async with store.client.pipeline(transaction=True) as pipe:
-            pipe.hget(keys.meta, "phase")
-            if node_ids:
-                pipe.hmget(keys.records, node_ids)
-            replies = await pipe.execute()
-        phase, raw = replies[0], (replies[1] if node_ids else [])
+        phase, records = await store.view(self.uid, node_ids)
         if phase is None:
             body = await asyncio.to_thread(self.body)
             return _View(None, {}, body.get("status") or {})
-        records = {
-            node_id: TaskRecord.from_json(_loads(text)) if text else TaskRecord()
-            for node_id, text in zip(node_ids, raw or [], strict=False)
-        }
-        return _View(Phase(phase), records)
+        return _View(phase, records)
 
     async def wait(
         self, store: WorkflowStore, node_ids: list[str], done: Callable[[_View], bool], timeout: float | None

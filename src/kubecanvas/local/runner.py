@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubecanvas._kits.jsonvalues import JSON
 from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.model import Workflow
 from kubecanvas.engine.effects import Kill, Launch, Step
@@ -36,7 +35,7 @@ from kubecanvas.local.attempts import (
 from kubecanvas.local.processes import TaskProcess
 from kubecanvas.local.stores import expire_after
 from kubecanvas.report.document import WorkflowDocument, workflow_document
-from kubecanvas.store.layout import Outcome
+from kubecanvas.store.layout import Outcome, WorkflowMeta
 from kubecanvas.store.memory import MemoryStore, ResultStore
 from kubecanvas.store.taskside import TaskInputs
 
@@ -132,11 +131,9 @@ class LocalRunner:
 
     async def _run(self, workdir: Path) -> WorkflowDocument:
         assert self._events is not None
-        meta: dict[str, JSON] = {
-            "name": self.name,
-            "namespace": "local",
-            "parallelism": str(self.engine.parallelism),
-        }
+        meta = WorkflowMeta(
+            name=self.name, namespace="local", parallelism=self.engine.parallelism, created_at=time.time()
+        )
         await self.store.create(self.uid, self.graph, meta)
         now = time.time()
         revoke = self.workflow.spec.revoke or self._revoke_requested

@@ -7,12 +7,13 @@ engine and re-reads unacknowledged events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis import ResponseError
+from redis import RedisError, ResponseError
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.machine import Engine
@@ -25,9 +26,19 @@ from kubecanvas.graph.nodes import (
     ref_from_json,
     ref_to_json,
 )
-from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM, Outcome, TaskEvent, WorkflowKeys, decode, encode
+from kubecanvas.store.layout import (
+    DEFAULT_EVENTS_STREAM,
+    Outcome,
+    TaskEvent,
+    WorkflowKeys,
+    WorkflowMeta,
+    decode,
+    encode,
+)
 
 __all__ = ["PersistedWorkflow", "WorkflowStore", "connect_async"]
+
+logger = logging.getLogger(__name__)
 
 
 BLOCK_SECONDS = 5.0  # how long a read of the events stream waits for news
@@ -51,30 +62,26 @@ def connect_async(url: str, password: str | None = None) -> aioredis.Redis:
 @dataclass(frozen=True, slots=True)
 class PersistedWorkflow:
     uid: str
-    meta: dict[str, str]
+    meta: WorkflowMeta
     graph: Graph
     extra_nodes: tuple[TaskNode, ...]
     records: dict[str, TaskRecord]
 
     @property
     def phase(self) -> Phase:
-        return Phase(self.meta.get("phase", Phase.PENDING.value))
+        return self.meta.phase
 
     def engine(self) -> Engine:
         """An engine resumed exactly where the last persisted step left it."""
         return Engine(
             self.graph,
-            parallelism=int(self.meta.get("parallelism", "50")),
+            parallelism=self.meta.parallelism,
             records=self.records,
             extra_nodes=self.extra_nodes,
-            phase=self.phase,
-            started_at=_float(self.meta.get("startedAt")),
-            finished_at=_float(self.meta.get("finishedAt")),
+            phase=self.meta.phase,
+            started_at=self.meta.started_at,
+            finished_at=self.meta.finished_at,
         )
-
-
-def _float(text: str | None) -> float | None:
-    return float(text) if text else None
 
 
 class WorkflowStore:
@@ -84,7 +91,7 @@ class WorkflowStore:
 
     # ------------------------------------------------------------ workflows
 
-    async def create(self, uid: str, graph: Graph, meta: Mapping[str, JSON]) -> bool:
+    async def create(self, uid: str, graph: Graph, meta: WorkflowMeta) -> bool:
         """Store a freshly compiled workflow. False if it was already there (a restart
         that re-runs creation must not reset a running workflow)."""
         keys = WorkflowKeys(uid)
@@ -94,10 +101,8 @@ class WorkflowStore:
             "args": list(graph.args),
             "kwargs": graph.kwargs,
         }
-        fields = {name: value if isinstance(value, str) else encode(value) for name, value in meta.items()}
-        fields.update(
-            uid=uid, args=encode(list(graph.args)), kwargs=encode(graph.kwargs), phase=Phase.PENDING.value
-        )
+        fields = replace(meta, phase=Phase.PENDING).to_fields()
+        fields.update(uid=uid, args=encode(list(graph.args)), kwargs=encode(graph.kwargs))
         nodes = [(node.id, encode(cast(JSON, node.to_json()))) for node in graph.nodes]
         async with self.client.pipeline(transaction=True) as pipe:
             await pipe.watch(keys.meta)
@@ -134,7 +139,7 @@ class WorkflowStore:
             kwargs=dict(skeleton.get("kwargs", {})),
         )
         records = {node_id: TaskRecord.from_json(decode(text)) for node_id, text in raw_records.items()}
-        return PersistedWorkflow(uid, meta, graph, extra, records)
+        return PersistedWorkflow(uid, WorkflowMeta.from_fields(meta), graph, extra, records)
 
     async def save_step(
         self, uid: str, engine: Engine, changed: Iterable[str], new_nodes: Iterable[TaskNode]
@@ -179,8 +184,70 @@ class WorkflowStore:
                 pipe.hsetnx(keys.results, task_id, encode(value))
             await pipe.execute()
 
-    async def set_meta(self, uid: str, **fields: str) -> None:
-        await self.client.hset(WorkflowKeys(uid).meta, mapping=_fields(fields))
+    async def view(self, uid: str, node_ids: list[str]) -> tuple[Phase | None, dict[str, TaskRecord]]:
+        """The workflow's phase and the records of `node_ids`, read together (one
+        transaction); (None, {}) when Redis has no state for it (not yet, or no longer)."""
+        keys = WorkflowKeys(uid)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hget(keys.meta, "phase")
+            if node_ids:
+                pipe.hmget(keys.records, node_ids)
+            replies = await pipe.execute()
+        phase, raw = replies[0], (replies[1] if node_ids else [])
+        if phase is None:
+            return None, {}
+        records = {
+            node_id: TaskRecord.from_json(decode(text)) if text else TaskRecord()
+            for node_id, text in zip(node_ids, raw or [], strict=False)
+        }
+        return Phase(phase), records
+
+    async def copy_succeeded(self, source_uid: str, target_uid: str, node_ids: Iterable[str]) -> list[str]:
+        """Copy the results, calls and records of `node_ids` (tasks that succeeded in the
+        workflow `source_uid`) into `target_uid`, as finished records. Idempotent (HSETNX).
+        Returns the ids whose result and record were still there to copy."""
+        wanted = list(node_ids)
+        if not wanted:
+            return []
+        source, target = WorkflowKeys(source_uid), WorkflowKeys(target_uid)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(source.results, wanted)
+            pipe.hmget(source.calls, wanted)
+            pipe.hmget(source.records, wanted)
+            results, calls, records = await pipe.execute()
+        present = [
+            (node_id, result, call, record)
+            for node_id, result, call, record in zip(wanted, results, calls, records, strict=True)
+            if result is not None and record is not None
+        ]
+        async with self.client.pipeline(transaction=True) as pipe:
+            for node_id, result, call, record in present:
+                pipe.hsetnx(target.results, node_id, result)
+                if call is not None:
+                    pipe.hsetnx(target.calls, node_id, call)
+                pipe.hsetnx(target.records, node_id, encode(_finished(record).to_json()))
+            await pipe.execute()
+        return [item[0] for item in present]
+
+    async def workflows(self) -> AsyncIterator[tuple[str, WorkflowMeta]]:
+        """Every workflow with state here, with its meta (a SCAN: fine while others write)."""
+        async for key in self.client.scan_iter(match=WorkflowKeys.META_PATTERN, count=500):
+            uid = WorkflowKeys.uid_of_meta(str(key))
+            if uid is None:
+                continue
+            fields = cast(dict[str, str], await self.client.hgetall(str(key)))
+            if fields:
+                yield uid, WorkflowMeta.from_fields(fields)
+
+    async def announce_finished(self, uid: str, phase: Phase) -> None:
+        """Tell waiting clients that workflow `uid` finished (its final state is stored).
+        Never raises: a lost announcement only delays clients until their next re-read."""
+        try:
+            await self.client.publish(WorkflowKeys(uid).finished_channel, phase.value)
+        except (RedisError, OSError) as error:
+            logger.warning(
+                "cannot announce the end of workflow %s: %s", uid, error, extra={"workflowUid": uid}
+            )
 
     async def results(self, uid: str, node_ids: Iterable[str] | None = None) -> dict[str, JSON]:
         keys = WorkflowKeys(uid)
@@ -259,6 +326,15 @@ class WorkflowStore:
         ids = list(stream_ids)
         if ids:
             await self.client.xack(self.events_stream, group, *ids)
+
+
+def _finished(text: str) -> TaskRecord:
+    """A copied record, as a finished one (nothing in flight, nothing scheduled)."""
+    record = TaskRecord.from_json(decode(text))
+    record.launched = False
+    record.not_before = None
+    record.expires_at = None
+    return record
 
 
 def _fields(mapping: Mapping[str, str]) -> Any:

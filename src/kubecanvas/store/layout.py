@@ -15,7 +15,12 @@ hash tag: one workflow, one slot, so a step can be written in one transaction):
 
 Task pods report on one stream (`kubecanvas:events` unless configured otherwise),
 which the operator reads as a consumer group: a completion reaches it the moment it
-is written, and survives an operator restart until acknowledged.
+is written, and survives an operator restart until acknowledged. Once a workflow has
+finished and its final state is stored, the host publishes its phase on the channel
+`kubecanvas:finished:<uid>`, which waiting clients subscribe to.
+
+Nothing outside `kubecanvas.store` spells a key, a field or a channel: they are all
+here, and the store's classes are the only ones that read or write them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps, loads
-from kubecanvas.engine.states import TaskFailure
+from kubecanvas.engine.states import Phase, TaskFailure
 
 if TYPE_CHECKING:  # task pods never load the engine's machine
     from kubecanvas.engine.effects import Step
@@ -36,6 +41,7 @@ __all__ = [
     "Outcome",
     "TaskEvent",
     "WorkflowKeys",
+    "WorkflowMeta",
 ]
 
 DEFAULT_EVENTS_STREAM = "kubecanvas:events"
@@ -80,12 +86,90 @@ class WorkflowKeys:
     def outcomes(self) -> str:
         return self.prefix + "outcomes"
 
+    @property
+    def finished_channel(self) -> str:
+        """The pub/sub channel the host announces the workflow's end on."""
+        return f"kubecanvas:finished:{self.uid}"
+
     def all(self) -> list[str]:
         return [self.meta, self.graph, self.nodes, self.records, self.calls, self.results, self.outcomes]
 
     @staticmethod
     def outcome_field(task_id: str, attempt: int) -> str:
         return f"{task_id}#{attempt}"
+
+    META_PATTERN = "kc:{*}:meta"  # every workflow's meta hash, for a SCAN
+
+    @staticmethod
+    def uid_of_meta(key: str) -> str | None:
+        """The workflow uid of a key that META_PATTERN matched."""
+        if key.startswith("kc:{") and key.endswith("}:meta"):
+            return key[len("kc:{") : -len("}:meta")]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowMeta:
+    """The `meta` hash of one workflow, typed: who it is, how it runs, where it stands.
+
+    (Two more fields, `args` and `kwargs`, hold the workflow's call-time arguments for
+    task pods, which read them with HGET; they are written with the graph.)"""
+
+    name: str
+    namespace: str
+    parallelism: int = 50
+    code: JSONObject | None = None
+    ttl: int | None = None  # spec.ttlSecondsAfterFinished
+    created_at: float | None = None
+    phase: Phase = Phase.PENDING
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_fields(self) -> dict[str, str]:
+        fields = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "parallelism": str(self.parallelism),
+            "phase": self.phase.value,
+        }
+        if self.code is not None:
+            fields["code"] = dumps(self.code)
+        if self.ttl is not None:
+            fields["ttl"] = str(self.ttl)
+        for name, value in (
+            ("createdAt", self.created_at),
+            ("startedAt", self.started_at),
+            ("finishedAt", self.finished_at),
+        ):
+            if value is not None:
+                fields[name] = repr(value)
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> WorkflowMeta:
+        """Read back; `"null"` (what earlier versions wrote for a missing value) is None."""
+
+        def text(name: str) -> str | None:
+            value = fields.get(name)
+            return None if value in (None, "", "null") else value
+
+        code = loads(text("code") or "null")
+        ttl, parallelism = text("ttl"), text("parallelism")
+        return cls(
+            name=fields.get("name", ""),
+            namespace=fields.get("namespace", ""),
+            parallelism=int(parallelism) if parallelism else 50,
+            code=code if isinstance(code, dict) else None,
+            ttl=int(ttl) if ttl else None,
+            created_at=_float(text("createdAt")),
+            phase=Phase(fields.get("phase") or Phase.PENDING.value),
+            started_at=_float(text("startedAt")),
+            finished_at=_float(text("finishedAt")),
+        )
+
+
+def _float(text: str | None) -> float | None:
+    return float(text) if text else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +256,11 @@ class TaskEvent:
             return engine.started(self.task_id, self.attempt, now)
         outcome = self.outcome or Outcome(self.kind)
         return outcome.apply(engine, self.task_id, self.attempt, now)
+
+    @staticmethod
+    def workflow_of(fields: dict[str, str]) -> str | None:
+        """The workflow uid of a raw stream entry, without decoding the rest."""
+        return fields.get("w")
 
     def to_fields(self) -> dict[str, str]:
         fields = {"w": self.workflow_uid, "t": self.task_id, "a": str(self.attempt), "k": self.kind}

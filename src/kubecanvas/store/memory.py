@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.machine import Engine
 from kubecanvas.graph.nodes import Graph, TaskNode
-from kubecanvas.store.layout import Outcome
+from kubecanvas.store.layout import Outcome, WorkflowMeta
 
 __all__ = ["MemoryStore", "ResultStore"]
 
@@ -17,7 +17,7 @@ __all__ = ["MemoryStore", "ResultStore"]
 class ResultStore(Protocol):
     """What a host that runs tasks itself (the local runner) needs from a store."""
 
-    async def create(self, uid: str, graph: Graph, meta: Mapping[str, JSON]) -> bool: ...
+    async def create(self, uid: str, graph: Graph, meta: WorkflowMeta) -> bool: ...
 
     async def save_step(
         self, uid: str, engine: Engine, changed: Iterable[str], new_nodes: Iterable[TaskNode]
@@ -41,7 +41,7 @@ class ResultStore(Protocol):
 
 @dataclass
 class _Workflow:
-    meta: dict[str, JSON]
+    meta: WorkflowMeta
     results: dict[str, JSON] = field(default_factory=dict)
     calls: dict[str, JSONObject] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
@@ -53,16 +53,19 @@ class MemoryStore:
     def __init__(self) -> None:
         self._workflows: dict[str, _Workflow] = {}
 
-    async def create(self, uid: str, graph: Graph, meta: Mapping[str, JSON]) -> bool:
+    async def create(self, uid: str, graph: Graph, meta: WorkflowMeta) -> bool:
         if uid in self._workflows:
             return False
-        self._workflows[uid] = _Workflow(dict(meta))
+        self._workflows[uid] = _Workflow(meta)
         return True
 
     async def save_step(
         self, uid: str, engine: Engine, changed: Iterable[str], new_nodes: Iterable[TaskNode]
     ) -> None:
-        self._workflows[uid].meta["phase"] = engine.phase.value
+        workflow = self._workflows[uid]
+        workflow.meta = replace(
+            workflow.meta, phase=engine.phase, started_at=engine.started_at, finished_at=engine.finished_at
+        )
 
     async def put_outcome(
         self,

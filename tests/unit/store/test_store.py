@@ -11,11 +11,12 @@ import pytest
 
 from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.validation import parse_spec
-from kubecanvas.engine.states import TaskFailure
+from kubecanvas.engine.states import Phase, TaskFailure, TaskState
+from kubecanvas.errors import StoreConnectionError, StoreReplyError
 from kubecanvas.store.hostside import WorkflowStore, connect_async
-from kubecanvas.store.layout import Outcome
+from kubecanvas.store.layout import Outcome, WorkflowKeys, WorkflowMeta
 from kubecanvas.store.taskside import TaskStore, connect
-from kubecanvas.store.wire import Connection, StoreConnectionError, StoreReplyError
+from kubecanvas.store.wire import Connection
 from support.redis import free_port, redis_server
 
 PASSWORD = "s3cret"
@@ -75,9 +76,9 @@ def test_the_pod_and_the_operator_agree_on_the_layout(redis_url: str) -> None:
 
     async def create() -> None:
         store = WorkflowStore(connect_async(redis_url), stream)
-        assert await store.create(uid, graph, {"name": "w", "namespace": "ns"})
-        assert not await store.create(uid, graph, {"name": "w", "namespace": "ns"})  # never reset
-        await store.client.hset(f"kc:{{{uid}}}:results", "t0", "3")
+        assert await store.create(uid, graph, WorkflowMeta(name="w", namespace="ns"))
+        assert not await store.create(uid, graph, WorkflowMeta(name="w", namespace="ns"))  # never reset
+        await store.client.hset(WorkflowKeys(uid).results, "t0", "3")
         await store.ensure_group("operator")
         await store.client.aclose()
 
@@ -131,3 +132,66 @@ def test_an_idle_operator_waits_for_news_without_timing_out(redis_url: str) -> N
             await store.client.aclose()
 
     assert asyncio.run(idle()) == []
+
+
+def test_meta_is_a_typed_record_and_reads_what_earlier_versions_wrote() -> None:
+    meta = WorkflowMeta(
+        name="w", namespace="ns", parallelism=7, code={"git": {"url": "u"}}, ttl=60, created_at=1.5
+    )
+    assert WorkflowMeta.from_fields(meta.to_fields()) == meta
+    legacy = {"name": "w", "namespace": "ns", "parallelism": "50", "code": "null", "ttl": "null"}
+    read = WorkflowMeta.from_fields(legacy)
+    assert (read.code, read.ttl, read.phase) == (None, None, Phase.PENDING)
+
+
+def test_the_store_answers_what_hosts_and_clients_ask(redis_url: str) -> None:
+    """The reads and copies that used to be pipelines outside the store: a client's view,
+    `kubecanvas retry`'s copy of succeeded tasks, the sweep's list, the end announcement."""
+    graph = compile_spec(parse_spec({"canvas": {"chain": [{"task": "m.a"}, {"task": "m.b"}]}}))
+    old, new = f"old-{time.time_ns()}", f"new-{time.time_ns()}"
+
+    async def scenario() -> None:
+        store = WorkflowStore(connect_async(redis_url), f"test:events:{old}")
+        try:
+            assert await store.view(old, ["t0"]) == (None, {})
+            await store.create(old, graph, WorkflowMeta(name="old", namespace="ns", created_at=5.0))
+            engine = (await store.load(old)).engine()  # type: ignore[union-attr]
+            engine.start(10.0)
+            engine.started("t0", 1, 11.0)
+            engine.succeeded("t0", 1, 12.0)
+            await store.save_step(old, engine, ["t0", "t1"], [])
+            await store.put_outcome(old, "t0", 1, Outcome("succeeded"), value=42, call={"args": []})
+            phase, records = await store.view(old, ["t0", "t1"])
+            assert phase == Phase.RUNNING
+            assert records["t0"].state == TaskState.SUCCESS
+            assert records["t1"].launched
+
+            await store.create(new, graph, WorkflowMeta(name="new", namespace="ns"))
+            assert await store.copy_succeeded(old, new, ["t0", "gone"]) == ["t0"]
+            assert await store.results(new) == {"t0": 42}
+            copied = (await store.load(new)).records["t0"]  # type: ignore[union-attr]
+            assert copied.state == TaskState.SUCCESS
+            assert not copied.launched
+
+            listed = {uid: meta async for uid, meta in store.workflows()}
+            assert listed[old].name == "old"
+            assert listed[old].created_at == 5.0
+            assert listed[old].phase == Phase.RUNNING
+
+            pubsub = store.client.pubsub(ignore_subscribe_messages=True)
+            await pubsub.subscribe(WorkflowKeys(old).finished_channel)
+            await store.announce_finished(old, Phase.SUCCEEDED)
+            message = None
+            for _ in range(20):
+                message = await pubsub.get_message(timeout=0.5)
+                if message is not None:
+                    break
+            assert message is not None
+            assert message["data"] == "Succeeded"
+            await pubsub.aclose()
+        finally:
+            await store.delete(old)
+            await store.delete(new)
+            await store.client.aclose()
+
+    asyncio.run(scenario())
