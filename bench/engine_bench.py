@@ -22,6 +22,7 @@ from typing import Any
 from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.validation import parse_spec
 from kubecanvas.engine import Engine, Launch, Phase, TaskFailure, TaskRecord
+from kubecanvas.engine.events import Failed, Start, Started, Succeeded
 from kubecanvas.graph import Graph
 
 BOOM = TaskFailure("ValueError", "boom", types=("ValueError", "Exception"))
@@ -50,16 +51,16 @@ def run(graph: Graph, parallelism: int, fail: bool) -> tuple[int, float, Engine]
     events = 0
     now = 0.0
     began = time.perf_counter()
-    pending.extend(engine.start(now).launches)
+    pending.extend(engine.feed(Start(now)).launches)
     while pending:
         launch = pending.popleft()
         node_id, attempt = launch.node.id, launch.attempt
         now += 0.001
-        pending.extend(engine.started(node_id, attempt, now).launches)
+        pending.extend(engine.feed(Started(node_id, attempt, now)).launches)
         if fail and launch.node.role == "task" and not launch.node.join:
-            step = engine.failed(node_id, attempt, BOOM, now)
+            step = engine.feed(Failed(node_id, attempt, BOOM, now))
         else:
-            step = engine.succeeded(node_id, attempt, now)
+            step = engine.feed(Succeeded(node_id, attempt, now))
         pending.extend(step.launches)
         events += 2
     elapsed = time.perf_counter() - began
@@ -70,12 +71,12 @@ def run(graph: Graph, parallelism: int, fail: bool) -> tuple[int, float, Engine]
 def rebuild_seconds(graph: Graph, parallelism: int) -> float:
     """Persist a half-finished run's records and time the rebuild, as an operator restart does."""
     engine = Engine(graph, parallelism=parallelism)
-    pending = deque(engine.start(0.0).launches)
+    pending = deque(engine.feed(Start(0.0)).launches)
     for _ in range(len(graph.nodes) // 2):
         if not pending:
             break
         launch = pending.popleft()
-        pending.extend(engine.succeeded(launch.node.id, launch.attempt, 1.0).launches)
+        pending.extend(engine.feed(Succeeded(launch.node.id, launch.attempt, 1.0)).launches)
     saved = {task_id: record.to_json() for task_id, record in engine.records.items()}
     began = time.perf_counter()
     Engine(

@@ -24,6 +24,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas._kits.timestamps import from_rfc3339
 from kubecanvas.check import checked_spec
 from kubecanvas.engine.effects import Kill, Launch, Notice, Step
+from kubecanvas.engine.events import Failed, Revoke, Start, Tick
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, JobCreationError, KubeApiError, WorkerLostError
@@ -159,16 +160,16 @@ class Conductor:
             await self._settle(run)
             return
         if (body.get("spec") or {}).get("revoke"):
-            await self._apply(run, lambda engine, now: engine.revoke(now))
+            await self._apply(run, lambda engine, now: engine.feed(Revoke(now)))
             return
-        await self._apply(run, lambda engine, now: engine.start(now))
+        await self._apply(run, lambda engine, now: engine.feed(Start(now)))
         if resumed:  # a new workflow has nothing in flight from before: no Job to look up
             await self._reconcile(run)
 
     async def revoke(self, uid: str) -> None:
         run = await self._run_for(uid)
         if run is not None:
-            await self._apply(run, lambda engine, now: engine.revoke(now))
+            await self._apply(run, lambda engine, now: engine.feed(Revoke(now)))
 
     async def forget(self, uid: str) -> None:
         """The Workflow was deleted: its Jobs go with it (owner references), its keys here."""
@@ -213,7 +214,7 @@ class Conductor:
         received = time.time()
 
         def mutate(engine: Engine, now: float) -> Step:
-            return _merge(event.apply(engine, now) for event in events)
+            return _merge(engine.feed(event.event(now)) for event in events)
 
         step = await self._apply(run, mutate)
         for event in events:
@@ -352,11 +353,13 @@ class Conductor:
         """The attempt is over. If the runtime did report, its outcome wins (the stream may lag)."""
         outcome = await self.store.outcome(run.identity.uid, task_id, attempt)
         if outcome is not None:
-            await self._apply(run, lambda engine, now: outcome.apply(engine, task_id, attempt, now))
+            await self._apply(run, lambda engine, now: engine.feed(outcome.event(task_id, attempt, now)))
         elif failure is not None:
             await self._apply(
                 run,
-                lambda engine, now: engine.failed(task_id, attempt, failure.error, now, lost=failure.lost),
+                lambda engine, now: engine.feed(
+                    Failed(task_id, attempt, failure.error, now, lost=failure.lost)
+                ),
             )
 
     # ================================================================ engine steps
@@ -432,7 +435,9 @@ class Conductor:
                 extra=_fields(run.identity, node.id, attempt),
             )
             self._spawn(
-                self._apply(run, lambda engine, now: engine.failed(node.id, attempt, failure, now, lost=lost))
+                self._apply(
+                    run, lambda engine, now: engine.feed(Failed(node.id, attempt, failure, now, lost=lost))
+                )
             )
 
     async def _kill(self, run: WorkflowRun, kill: Kill) -> None:
@@ -460,7 +465,7 @@ class Conductor:
         loop = asyncio.get_running_loop()
         delay = max(0.0, wake_at - time.time())
         run.timer = loop.call_later(
-            delay, lambda: self._spawn(self._apply(run, lambda engine, now: engine.tick(now)))
+            delay, lambda: self._spawn(self._apply(run, lambda engine, now: engine.feed(Tick(now))))
         )
 
     def _cancel_timer(self, run: WorkflowRun) -> None:
@@ -545,7 +550,7 @@ class Conductor:
                 if outcome is not None:
                     await self._apply(
                         run,
-                        lambda engine, now: outcome.apply(engine, task_id, attempt, now),
+                        lambda engine, now: engine.feed(outcome.event(task_id, attempt, now)),
                     )
                     return
                 job = await self.api.get_job(

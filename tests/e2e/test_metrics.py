@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contract.cases import case
 from e2e.conftest import CONFTASKS
+from kubecanvas.engine.events import Failed, Start, Started, Succeeded, Tick
 from support.operator import OperatorProcess, Workflows
 from support.waiting import wait_until
 
@@ -184,12 +185,12 @@ def test_step_observations_count_each_transition_once() -> None:
     engine = Engine(graph)
     metrics = OperatorMetrics()
     changes = [  # as the conductor does: observe each step right after it
-        lambda: engine.start(0.0),
-        lambda: engine.started("t0", 1, 1.0),
-        lambda: engine.failed("t0", 1, TaskFailure("ValueError", "no"), 2.0),
-        lambda: engine.tick(10.0),
-        lambda: engine.succeeded("t0", 2, 11.0),
-        lambda: engine.failed("t1", 1, TaskFailure("ValueError", "no"), 12.0),
+        lambda: engine.feed(Start(0.0)),
+        lambda: engine.feed(Started("t0", 1, 1.0)),
+        lambda: engine.feed(Failed("t0", 1, TaskFailure("ValueError", "no"), 2.0)),
+        lambda: engine.feed(Tick(10.0)),
+        lambda: engine.feed(Succeeded("t0", 2, 11.0)),
+        lambda: engine.feed(Failed("t1", 1, TaskFailure("ValueError", "no"), 12.0)),
     ]
     for change in changes:
         step = change()

@@ -54,6 +54,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.validation import parse_spec
 from kubecanvas.engine import Engine, Kill, Launch, Phase, Step, TaskFailure, TaskRecord, TaskState
+from kubecanvas.engine.events import Expired, Failed, RetryRequested, Revoke, Start, Started, Succeeded, Tick
 from kubecanvas.engine.machine import WorkflowError
 from kubecanvas.errors import NotJSONError, Retry, WorkerLostError
 from kubecanvas.graph import Graph, TaskNode, build_call, materialize
@@ -345,7 +346,7 @@ class Simulation:
     # -------------------------------------------------------------- running
 
     def run(self) -> SimulationResult:
-        self._take(self.engine.start(self.now))
+        self._take(self.engine.feed(Start(self.now)))
         for _ in range(self.max_events):
             if self.engine.phase.finished and not self._events:
                 break
@@ -355,10 +356,10 @@ class Simulation:
             self.now = max(self.now, moment)
             if self.revoke_at is not None and not self._revoked and self.revoke_at <= self.now:
                 self._revoked = True
-                self._take(self.engine.revoke(self.now))
+                self._take(self.engine.feed(Revoke(self.now)))
             elif self.wake_at is not None and self.wake_at <= self.now:
                 self.wake_at = None
-                self._take(self.engine.tick(self.now))
+                self._take(self.engine.feed(Tick(self.now)))
             else:
                 self._deliver(heapq.heappop(self._events))
         else:
@@ -452,9 +453,9 @@ class Simulation:
             outcome = self._scripted(node, attempt)
             if isinstance(outcome, Expire):
                 self._pool.pop((node.id, attempt), None)
-                self._take(self.engine.expired(node.id, attempt, self.now))
+                self._take(self.engine.feed(Expired(node.id, attempt, self.now)))
                 return
-            self._take(self.engine.started(node.id, attempt, self.now))
+            self._take(self.engine.feed(Started(node.id, attempt, self.now)))
             if (node.id, attempt) not in self._pool:
                 return  # killed by that very step
             if isinstance(outcome, Hang):
@@ -491,23 +492,25 @@ class Simulation:
                 failure = TaskFailure.of(
                     TypeError, f"task {node.task!r} returned a value that is not JSON: {error}"
                 )
-                return self.engine.failed(node.id, attempt, failure, self.now, task_rule=rule)
-            return self.engine.succeeded(node.id, attempt, self.now)
+                return self.engine.feed(Failed(node.id, attempt, failure, self.now, task_rule=rule))
+            return self.engine.feed(Succeeded(node.id, attempt, self.now))
         if isinstance(outcome, Raise):
-            return self.engine.failed(node.id, attempt, outcome.failure(), self.now, task_rule=rule)
+            return self.engine.feed(Failed(node.id, attempt, outcome.failure(), self.now, task_rule=rule))
         if isinstance(outcome, RetryRequest):
-            return self.engine.retry_requested(
-                node.id,
-                attempt,
-                self.now,
-                countdown=outcome.countdown,
-                max_retries=outcome.max_retries,
-                error=outcome.exc.failure() if outcome.exc else None,
-                task_rule=rule,
+            return self.engine.feed(
+                RetryRequested(
+                    node.id,
+                    attempt,
+                    self.now,
+                    countdown=outcome.countdown,
+                    max_retries=outcome.max_retries,
+                    error=outcome.exc.failure() if outcome.exc else None,
+                    task_rule=rule,
+                )
             )
         if isinstance(outcome, Lost):
             failure = TaskFailure.of(WorkerLostError, outcome.message)
-            return self.engine.failed(node.id, attempt, failure, self.now, lost=True)
+            return self.engine.feed(Failed(node.id, attempt, failure, self.now, lost=True))
         raise SimulationError(f"{outcome!r} cannot happen at the end of an attempt")
 
     def _arguments(self, node: TaskNode) -> tuple[list[Any], dict[str, Any]]:
@@ -591,8 +594,8 @@ class Simulation:
             finished_at=saved["finished_at"],
         )
         self.resumes += 1
-        resume = self.engine.start if self.engine.phase == Phase.PENDING else self.engine.tick
-        step = resume(self.now)
+        resume = Start if self.engine.phase == Phase.PENDING else Tick
+        step = self.engine.feed(resume(self.now))
         saved_policy, self.resume_after = self.resume_after, None  # no resume inside a resume
         try:
             self._take(step)

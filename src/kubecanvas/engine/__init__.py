@@ -11,6 +11,17 @@ from kubecanvas._kits.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kubecanvas.engine.effects import Kill, Launch, Notice, Step
+    from kubecanvas.engine.events import (
+        Event,
+        Expired,
+        Failed,
+        RetryRequested,
+        Revoke,
+        Start,
+        Started,
+        Succeeded,
+        Tick,
+    )
     from kubecanvas.engine.machine import Engine, WorkflowError
     from kubecanvas.engine.retries import RetryRule, retry_rule
     from kubecanvas.engine.states import TERMINAL, Phase, TaskFailure, TaskRecord, TaskState
@@ -20,6 +31,20 @@ _EXPORTS = {
     "Launch": "kubecanvas.engine.effects",
     "Notice": "kubecanvas.engine.effects",
     "Step": "kubecanvas.engine.effects",
+    **dict.fromkeys(
+        (
+            "Event",
+            "Expired",
+            "Failed",
+            "RetryRequested",
+            "Revoke",
+            "Start",
+            "Started",
+            "Succeeded",
+            "Tick",
+        ),
+        "kubecanvas.engine.events",
+    ),
     "Engine": "kubecanvas.engine.machine",
     "WorkflowError": "kubecanvas.engine.machine",
     "RetryRule": "kubecanvas.engine.retries",
@@ -33,15 +58,24 @@ _EXPORTS = {
 __all__ = [
     "TERMINAL",
     "Engine",
+    "Event",
+    "Expired",
+    "Failed",
     "Kill",
     "Launch",
     "Notice",
     "Phase",
+    "RetryRequested",
     "RetryRule",
+    "Revoke",
+    "Start",
+    "Started",
     "Step",
+    "Succeeded",
     "TaskFailure",
     "TaskRecord",
     "TaskState",
+    "Tick",
     "WorkflowError",
     "retry_rule",
 ]

@@ -39,10 +39,10 @@ class Notice:
 
 @dataclass(slots=True)
 class Step:
-    """Everything one call into the engine changed.
+    """Everything one event fed to the engine changed.
 
     The host persists `changed` records and `new_nodes` first, then performs
-    `kills` and `launches`, and calls `Engine.tick` again at `wake_at`.
+    `kills` and `launches`, and feeds a `Tick` at `wake_at`.
     """
 
     launches: list[Launch] = field(default_factory=list)

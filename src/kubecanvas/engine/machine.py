@@ -1,8 +1,9 @@
 """The engine: a pure state machine that runs a task graph.
 
 It does no I/O and reads no clock. Its host (the operator, the local runner) feeds it
-what happened (a task started, succeeded, failed, asked for a retry, was lost or
-expired; the user revoked; time passed) and gets back a `Step`: which records
+what happened, as one of the events of `kubecanvas.engine.events` (a task started,
+succeeded, failed, asked for a retry, was lost or expired; the user revoked; time
+passed), through one door, `Engine.feed`, and gets back a `Step`: which records
 changed, which attempts to launch or kill, and when to call again. Both hosts use
 this one implementation of the contract's error rules (section 4):
 
@@ -29,6 +30,17 @@ from dataclasses import dataclass
 from kubecanvas._kits.jsonvalues import JSONObject
 from kubecanvas._kits.timestamps import from_rfc3339
 from kubecanvas.engine.effects import Kill, Launch, Notice, Step
+from kubecanvas.engine.events import (
+    Event,
+    Expired,
+    Failed,
+    RetryRequested,
+    Revoke,
+    Start,
+    Started,
+    Succeeded,
+    Tick,
+)
 from kubecanvas.engine.retries import retry_rule
 from kubecanvas.engine.states import TERMINAL, Phase, TaskFailure, TaskRecord, TaskState
 from kubecanvas.errors import ChordError, MaxRetriesExceededError, TaskRevokedError
@@ -148,7 +160,38 @@ class Engine:
 
     # ----------------------------------------------------------------- events
 
-    def start(self, now: float) -> Step:
+    def feed(self, event: Event) -> Step:
+        """Tell the engine what happened; what to do about it comes back as one `Step`.
+
+        The only way in: every host speaks the vocabulary of `kubecanvas.engine.events`."""
+        match event:
+            case Started(task_id, attempt, at):
+                return self._on_started(task_id, attempt, at)
+            case Succeeded(task_id, attempt, at):
+                return self._on_succeeded(task_id, attempt, at)
+            case Failed(task_id, attempt, error, at, task_rule, lost):
+                return self._on_failed(task_id, attempt, error, at, task_rule=task_rule, lost=lost)
+            case RetryRequested(task_id, attempt, at, countdown, max_retries, error, task_rule):
+                return self._on_retry_requested(
+                    task_id,
+                    attempt,
+                    at,
+                    countdown=countdown,
+                    max_retries=max_retries,
+                    error=error,
+                    task_rule=task_rule,
+                )
+            case Expired(task_id, attempt, at):
+                return self._on_expired(task_id, attempt, at)
+            case Start(at):
+                return self._on_start(at)
+            case Tick(at):
+                return self._advance(at)
+            case Revoke(at):
+                return self._on_revoke(at)
+        raise TypeError(f"not an engine event: {event!r}")
+
+    def _on_start(self, now: float) -> Step:
         """Begin: make the tasks with no dependencies ready. Harmless to repeat."""
         if self.phase == Phase.PENDING:
             self.phase = Phase.RUNNING
@@ -160,11 +203,7 @@ class Engine:
                     self._make_ready(node.id, now)
         return self._advance(now)
 
-    def tick(self, now: float) -> Step:
-        """Time passed: launch delayed tasks that are due, revoke expired ones."""
-        return self._advance(now)
-
-    def started(self, task_id: str, attempt: int, now: float) -> Step:
+    def _on_started(self, task_id: str, attempt: int, now: float) -> Step:
         record = self._in_flight(task_id, attempt)
         if record is not None and record.state in (TaskState.PENDING, TaskState.RETRY):
             self._set_state(task_id, TaskState.STARTED)
@@ -172,12 +211,12 @@ class Engine:
                 record.started_at = now
         return self._advance(now)
 
-    def succeeded(self, task_id: str, attempt: int, now: float) -> Step:
+    def _on_succeeded(self, task_id: str, attempt: int, now: float) -> Step:
         if self._in_flight(task_id, attempt) is not None:
             self._finish(task_id, TaskState.SUCCESS, now)
         return self._advance(now)
 
-    def failed(
+    def _on_failed(
         self,
         task_id: str,
         attempt: int,
@@ -206,7 +245,7 @@ class Engine:
             )
         return self._advance(now)
 
-    def retry_requested(
+    def _on_retry_requested(
         self,
         task_id: str,
         attempt: int,
@@ -238,13 +277,13 @@ class Engine:
             )
         return self._advance(now)
 
-    def expired(self, task_id: str, attempt: int, now: float) -> Step:
+    def _on_expired(self, task_id: str, attempt: int, now: float) -> Step:
         """The runtime found the attempt's `expires` had passed before it started."""
         if self._in_flight(task_id, attempt) is not None:
             self._expire(task_id, now)
         return self._advance(now)
 
-    def revoke(self, now: float) -> Step:
+    def _on_revoke(self, now: float) -> Step:
         """Cancel the workflow: nothing new starts, running attempts are killed."""
         if self.phase.finished:
             return self._advance(now)

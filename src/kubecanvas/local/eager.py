@@ -20,6 +20,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.canvas.model import CANVAS_FORMS
 from kubecanvas.check import checked_workflow
 from kubecanvas.engine.effects import Launch, Step
+from kubecanvas.engine.events import Expired, Revoke, Start, Started, Tick
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, Problem, TaskRevokedError
@@ -147,7 +148,7 @@ class _EagerRunner:
         self._launches: deque[Launch] = deque()
 
     def run(self, *, revoke: bool) -> None:
-        step = self.engine.revoke(time.time()) if revoke else self.engine.start(time.time())
+        step = self.engine.feed(Revoke(time.time())) if revoke else self.engine.feed(Start(time.time()))
         while True:
             self._launches.extend(step.launches)
             if self._launches:
@@ -156,7 +157,7 @@ class _EagerRunner:
                 return
             elif step.wake_at is not None:
                 time.sleep(max(0.0, step.wake_at - time.time()))
-                step = self.engine.tick(time.time())
+                step = self.engine.feed(Tick(time.time()))
             else:  # pragma: no cover - the engine always has work, a timer or an end
                 raise RuntimeError(f"workflow {self.name} is stuck: nothing to run and nothing to wait for")
 
@@ -165,17 +166,17 @@ class _EagerRunner:
         record = self.engine.records[node.id]
         now = time.time()
         if record.terminal or not record.launched or record.attempt != attempt:
-            return self.engine.tick(now)  # killed before it ran
+            return self.engine.feed(Tick(now))  # killed before it ran
         if record.expires_at is not None and now > record.expires_at:
-            return self.engine.expired(node.id, attempt, now)
-        self._launches.extend(self.engine.started(node.id, attempt, now).launches)
+            return self.engine.feed(Expired(node.id, attempt, now))
+        self._launches.extend(self.engine.feed(Started(node.id, attempt, now)).launches)
         inputs = task_inputs(self.engine, node, self.results, self.calls)
         with _task_environment(node, attempt, self.name):
             execution = run_attempt(inputs, attempt, self.name)
         self.calls[node.id] = {"args": execution.args, "kwargs": execution.kwargs}
         if execution.succeeded:
             self.results.setdefault(node.id, execution.value)
-        return execution.outcome.apply(self.engine, node.id, attempt, time.time())
+        return self.engine.feed(execution.outcome.event(node.id, attempt, time.time()))
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from typing import Any
 from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.model import Workflow
 from kubecanvas.engine.effects import Kill, Launch, Step
+from kubecanvas.engine.events import Expired, Failed, Revoke, Start, Started, Tick
 from kubecanvas.engine.machine import Engine
 from kubecanvas.local.attempts import (
     child_environment,
@@ -95,7 +96,10 @@ class LocalRunner:
         loop, events = self._loop, self._events
         if loop is None or events is None or loop.is_closed():
             return
-        event: _Event = self.engine.revoke
+
+        def event(now: float) -> Step:
+            return self.engine.feed(Revoke(now))
+
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -137,14 +141,14 @@ class LocalRunner:
         await self.store.create(self.uid, self.graph, meta)
         now = time.time()
         revoke = self.workflow.spec.revoke or self._revoke_requested
-        step = self.engine.revoke(now) if revoke else self.engine.start(now)
+        step = self.engine.feed(Revoke(now)) if revoke else self.engine.feed(Start(now))
         await self._apply(step, workdir)
         while not self.engine.phase.finished:
             event = await self._next_event(step.wake_at)
             if isinstance(event, BaseException):
                 raise event  # an attempt's bookkeeping failed (a broken store, a bug): not the task's fault
             now = time.time()
-            step = event(now) if event is not None else self.engine.tick(now)
+            step = event(now) if event is not None else self.engine.feed(Tick(now))
             await self._apply(step, workdir)
         await asyncio.gather(*self._attempts)  # stopped attempts end within the grace period
         document = await self.document()
@@ -200,7 +204,7 @@ class LocalRunner:
         key = (node.id, attempt)
         record = self.engine.records[node.id]
         if record.expires_at is not None and time.time() > record.expires_at:
-            self._post(lambda now: self.engine.expired(node.id, attempt, now))
+            self._post(lambda now: self.engine.feed(Expired(node.id, attempt, now)))
             return
         results = await self.store.results(self.uid, needed_results(node))
         calls = await self.store.calls(self.uid) if is_errback_input(node) else {}
@@ -224,7 +228,7 @@ class LocalRunner:
                 await self._report_lost(node.id, attempt, inputs, f": could not start it: {error}", None)
                 return
             started = time.time()
-            self._post(lambda _now: self.engine.started(node.id, attempt, started))
+            self._post(lambda _now: self.engine.feed(Started(node.id, attempt, started)))
             if key in self._stopped:  # revoked while it was being started
                 await process.stop(self.kill_grace)
                 return
@@ -245,7 +249,7 @@ class LocalRunner:
             failure = time_limit_exceeded(float(timeout), self.kill_grace)
             outcome = Outcome("failed", error=failure, started_at=started, finished_at=time.time())
             await self.store.put_outcome(self.uid, node.id, attempt, outcome, call=expected_call(inputs))
-            self._post(lambda now: self.engine.failed(node.id, attempt, failure, now))
+            self._post(lambda now: self.engine.feed(Failed(node.id, attempt, failure, now)))
             return
         report = process.read_report()
         if isinstance(report, str):
@@ -254,7 +258,7 @@ class LocalRunner:
         await self.store.put_outcome(
             self.uid, node.id, attempt, report.outcome, value=report.value, call=report.call
         )
-        self._post(lambda now: report.outcome.apply(self.engine, node.id, attempt, now))
+        self._post(lambda now: self.engine.feed(report.outcome.event(node.id, attempt, now)))
 
     async def _report_lost(
         self, task_id: str, attempt: int, inputs: TaskInputs, detail: str, returncode: int | None
@@ -262,7 +266,7 @@ class LocalRunner:
         failure = worker_lost(returncode, detail)
         outcome = Outcome("failed", error=failure, finished_at=time.time())
         await self.store.put_outcome(self.uid, task_id, attempt, outcome, call=expected_call(inputs))
-        self._post(lambda now: self.engine.failed(task_id, attempt, failure, now, lost=True))
+        self._post(lambda now: self.engine.feed(Failed(task_id, attempt, failure, now, lost=True)))
 
 
 def run_workflow(workflow: Workflow, **options: Any) -> WorkflowDocument:

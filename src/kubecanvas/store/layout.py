@@ -26,14 +26,11 @@ here, and the store's classes are the only ones that read or write them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps, loads
+from kubecanvas.engine.events import Event, Expired, Failed, RetryRequested, Started, Succeeded
 from kubecanvas.engine.states import Phase, TaskFailure
-
-if TYPE_CHECKING:  # task pods never load the engine's machine
-    from kubecanvas.engine.effects import Step
-    from kubecanvas.engine.machine import Engine
 
 __all__ = [
     "DEFAULT_EVENTS_STREAM",
@@ -203,24 +200,24 @@ class Outcome:
                 data[name] = value
         return data
 
-    def apply(self, engine: Engine, task_id: str, attempt: int, now: float) -> Step:
-        """Tell the engine what this attempt reported: one mapping for every host."""
+    def event(self, task_id: str, attempt: int, at: float) -> Event:
+        """What this attempt reported, as the engine's event: one reading for every host."""
         if self.kind == "succeeded":
-            return engine.succeeded(task_id, attempt, now)
+            return Succeeded(task_id, attempt, at)
         if self.kind == "expired":
-            return engine.expired(task_id, attempt, now)
+            return Expired(task_id, attempt, at)
         error = self.error or TaskFailure("Error", "the task failed without saying why")
         if self.kind == "retry":
-            return engine.retry_requested(
+            return RetryRequested(
                 task_id,
                 attempt,
-                now,
+                at,
                 countdown=self.countdown,
                 max_retries=self.max_retries,
                 error=error,
                 task_rule=self.task_rule,
             )
-        return engine.failed(task_id, attempt, error, now, task_rule=self.task_rule)
+        return Failed(task_id, attempt, error, at, task_rule=self.task_rule)
 
     @classmethod
     def from_json(cls, data: Any) -> Outcome:
@@ -250,12 +247,12 @@ class TaskEvent:
     at: float | None = None
     stream_id: str = field(default="", compare=False)
 
-    def apply(self, engine: Engine, now: float) -> Step:
-        """Tell the engine this news."""
+    def event(self, at: float) -> Event:
+        """This news, as the engine's event (`at`: when the host took it)."""
         if self.kind == "started":
-            return engine.started(self.task_id, self.attempt, now)
+            return Started(self.task_id, self.attempt, at)
         outcome = self.outcome or Outcome(self.kind)
-        return outcome.apply(engine, self.task_id, self.attempt, now)
+        return outcome.event(self.task_id, self.attempt, at)
 
     @staticmethod
     def workflow_of(fields: dict[str, str]) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kubecanvas.engine import Engine, Phase, TaskRecord, TaskState
+from kubecanvas.engine.events import Start, Succeeded, Tick
 from support.simulation import (
     Expire,
     Hang,
@@ -133,10 +134,10 @@ def test_resume_with_tasks_waiting_for_a_slot_at_time_zero() -> None:
     tasks that were ready but waiting for a slot and never launched them."""
     graph = compile_canvas(group(sig("add", 1, 1), sig("add", 2, 2), sig("add", 3, 3)))
     engine = Engine(graph, parallelism=1)
-    engine.start(0.0)
+    engine.feed(Start(0.0))
     records = {task_id: TaskRecord.from_json(record.to_json()) for task_id, record in engine.records.items()}
     resumed = Engine(graph, parallelism=1, records=records, phase=engine.phase, started_at=engine.started_at)
-    step = resumed.succeeded("t0", 1, 1.0)
+    step = resumed.feed(Succeeded("t0", 1, 1.0))
     assert [launch.node.id for launch in step.launches] == ["t1"]
 
 
@@ -153,7 +154,7 @@ def test_resume_of_a_finished_workflow_is_inert() -> None:
         started_at=engine.started_at,
         finished_at=engine.finished_at,
     )
-    step = resumed.tick(100.0)
+    step = resumed.feed(Tick(100.0))
     assert step.empty
     assert resumed.phase == Phase.FAILED
     assert resumed.error() == engine.error()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kubecanvas.engine import Engine, Phase, RetryRule, TaskFailure, TaskRecord, TaskState, retry_rule
+from kubecanvas.engine.events import Failed
 from kubecanvas.engine.retries import DEFAULT_MAX_RETRIES, LONGEST_DELAY
 from support.simulation import Lost, Raise, RetryRequest, Succeed, chain, compile_canvas, sig, simulate
 
@@ -269,7 +270,7 @@ def test_a_late_retry_with_a_huge_backoff_is_scheduled_and_persistable() -> None
         "t0": TaskRecord(state=TaskState.STARTED, attempt=700, launched=True, ready_at=0.0, started_at=0.0)
     }
     engine = Engine(graph, records=records, phase=Phase.RUNNING, started_at=0.0)
-    step = engine.failed("t0", 700, TaskFailure("ValueError", "x"), 10.0)
+    step = engine.feed(Failed("t0", 700, TaskFailure("ValueError", "x"), 10.0))
     assert engine.records["t0"].state == TaskState.RETRY
     assert step.wake_at == 10.0 + LONGEST_DELAY
     json.dumps(engine.records["t0"].to_json(), allow_nan=False)

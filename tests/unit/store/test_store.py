@@ -11,6 +11,7 @@ import pytest
 
 from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.validation import parse_spec
+from kubecanvas.engine.events import Start, Started, Succeeded
 from kubecanvas.engine.states import Phase, TaskFailure, TaskState
 from kubecanvas.errors import StoreConnectionError, StoreReplyError
 from kubecanvas.store.hostside import WorkflowStore, connect_async
@@ -156,9 +157,9 @@ def test_the_store_answers_what_hosts_and_clients_ask(redis_url: str) -> None:
             assert await store.view(old, ["t0"]) == (None, {})
             await store.create(old, graph, WorkflowMeta(name="old", namespace="ns", created_at=5.0))
             engine = (await store.load(old)).engine()  # type: ignore[union-attr]
-            engine.start(10.0)
-            engine.started("t0", 1, 11.0)
-            engine.succeeded("t0", 1, 12.0)
+            engine.feed(Start(10.0))
+            engine.feed(Started("t0", 1, 11.0))
+            engine.feed(Succeeded("t0", 1, 12.0))
             await store.save_step(old, engine, ["t0", "t1"], [])
             await store.put_outcome(old, "t0", 1, Outcome("succeeded"), value=42, call={"args": []})
             phase, records = await store.view(old, ["t0", "t1"])
