@@ -38,6 +38,7 @@ from kubecanvas.resources import (
 )
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent, WorkflowMeta
+from kubecanvas_operator.clients import ConductorClient, Provisioner
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure, unschedulable_since
 from kubecanvas_operator.jobs import WorkflowIdentity, build_job
@@ -91,18 +92,27 @@ class WorkflowRun:
 class Conductor:
     def __init__(
         self,
-        api: KubeApi,
+        api: ConductorClient,
         store: WorkflowStore,
         config: OperatorConfig,
         notify: Notifier,
         observe: Callable[[str, float], None] | None = None,
+        *,
+        provisioner: Provisioner | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`api` is `kube.KubeApi` in the operator (a fake in unit tests); `provisioner`
+        defaults to a `NamespaceProvisioner` on that same API; `clock` tells the time."""
         self.api = api
         self.store = store
         self.config = config
         self.notify = notify
         self.observe = observe or (lambda metric, value: None)
-        self.provisioner = NamespaceProvisioner(api, config)
+        self.clock = clock
+        if provisioner is None:
+            assert isinstance(api, KubeApi), "a fake API needs a fake provisioner"
+            provisioner = NamespaceProvisioner(api, config)
+        self.provisioner = provisioner
         self.runs: dict[str, WorkflowRun] = {}
         self._loading: dict[str, asyncio.Future[WorkflowRun | None]] = {}
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
@@ -143,7 +153,7 @@ class Conductor:
                 if spec.code
                 else None,
                 ttl=spec.ttl_seconds_after_finished,
-                created_at=time.time(),
+                created_at=self.clock(),
             )
             await reuse_results(self, body, graph)  # `kubecanvas retry`: what succeeded never runs again
             await self.store.create(uid, graph, meta)
@@ -186,6 +196,17 @@ class Conductor:
             timer.cancel()
         await self.store.delete(uid)
 
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until the work started in the background (Job creations, retried status
+        writes, timers that fired) is done, including what that work starts in turn."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while pending := [task for task in self._background if not task.done()]:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(pending)} background task(s) still running")
+            await asyncio.wait(pending, timeout=remaining)
+        await asyncio.sleep(0)  # the done-callbacks that drop finished tasks
+
     async def close(self) -> None:
         for run in self.runs.values():
             run.closed = True
@@ -211,7 +232,7 @@ class Conductor:
         run = await self._run_for(uid)
         if run is None:
             return
-        received = time.time()
+        received = self.clock()
 
         def mutate(engine: Engine, now: float) -> Step:
             return _merge(engine.feed(event.event(now)) for event in events)
@@ -234,7 +255,7 @@ class Conductor:
     async def _observe_step_latency(self, launches: list[asyncio.Task[None]], written: float) -> None:
         if launches:
             await asyncio.wait(launches)
-        self.observe("step_latency", time.time() - written)
+        self.observe("step_latency", self.clock() - written)
 
     async def on_job(self, event_type: str, job: Mapping[str, Any]) -> None:
         """A Job of ours changed: act only on what Redis cannot tell (a silent death),
@@ -296,7 +317,7 @@ class Conductor:
     async def on_pod(self, pod: Mapping[str, Any]) -> None:
         """A pod of ours that will never start (bad image, missing Secret, no node for it, ...)."""
         timeout = self.config.unschedulable_timeout_seconds
-        failure = pod_start_failure(dict(pod), time.time(), timeout)
+        failure = pod_start_failure(dict(pod), self.clock(), timeout)
         if failure is None:
             unschedulable = unschedulable_since(dict(pod))
             if unschedulable is not None:
@@ -327,7 +348,7 @@ class Conductor:
                 if (current.get("metadata") or {}).get("uid") == uid:
                     await self.on_pod(current)
 
-        delay = max(0.0, at - time.time()) + 0.5
+        delay = max(0.0, at - self.clock()) + 0.5
         self._pod_rechecks[uid] = asyncio.get_running_loop().call_later(delay, lambda: self._spawn(recheck()))
 
     async def _attempt_of(self, obj: Mapping[str, Any]) -> tuple[WorkflowRun, str, int] | None:
@@ -369,7 +390,7 @@ class Conductor:
         async with run.lock:
             if run.closed:
                 return None
-            now = time.time()
+            now = self.clock()
             step = mutate(run.engine, now)
             if not step.empty:
                 await self.store.save_step(run.identity.uid, run.engine, step.changed, step.new_nodes)
@@ -463,7 +484,7 @@ class Conductor:
         if wake_at is None or run.closed:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, wake_at - time.time())
+        delay = max(0.0, wake_at - self.clock())
         run.timer = loop.call_later(
             delay, lambda: self._spawn(self._apply(run, lambda engine, now: engine.feed(Tick(now))))
         )
@@ -579,7 +600,7 @@ class Conductor:
             self._settled.popitem(last=False)
         if run.ttl is not None:
             await self.store.expire(run.identity.uid, run.ttl + 3600)
-            finished = run.engine.finished_at or time.time()
+            finished = run.engine.finished_at or self.clock()
             self._schedule_deletion(run.identity, finished + run.ttl)
 
     def _schedule_expiry(self, body: Mapping[str, Any]) -> None:
@@ -610,7 +631,7 @@ class Conductor:
                 )
             await self.store.delete(identity.uid)
 
-        delay = max(0.0, at - time.time())
+        delay = max(0.0, at - self.clock())
         self._expiry_timers[identity.uid] = asyncio.get_running_loop().call_later(
             delay, lambda: self._spawn(delete())
         )
@@ -621,7 +642,7 @@ class Conductor:
         problems = [str(problem) for problem in error.problems]
         message = "invalid workflow: " + "; ".join(problems)
         await self.api.patch_workflow_status(
-            metadata["namespace"], metadata["name"], invalid_status(message, problems, time.time())
+            metadata["namespace"], metadata["name"], invalid_status(message, problems, self.clock())
         )
         reference = WORKFLOW.reference(metadata["name"], metadata["namespace"], metadata.get("uid"))
         self.notify(reference, "Warning", "InvalidWorkflow", message[:1000])
@@ -633,7 +654,7 @@ class Conductor:
         results: dict[str, JSON] = {}
         if engine.phase.finished:
             results = await self.store.results(run.identity.uid, list(ref_node_ids(engine.graph.result)))
-        return status_of(engine, results, time.time())
+        return status_of(engine, results, self.clock())
 
     def _post_notice(self, run: WorkflowRun, notice: Notice) -> None:
         if notice.kind == "finished":

@@ -77,7 +77,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     if conductor is not None:
         await conductor.close()
         await conductor.store.client.aclose()
-        conductor.api.close()
+    if memo.get("api") is not None:
+        memo.api.close()
 
 
 @kopf.on.create(*WORKFLOWS)

@@ -1,0 +1,62 @@
+"""What the operator's own logic needs from the Kubernetes API, as Protocols split by what
+they act on (kopf's `_cogs/clients/` is split the same way). `kube.KubeApi` is the one
+adapter that implements them all; unit tests give the conductor a fake of these instead.
+
+Every method raises `kubecanvas.errors.KubeApiError` (with the HTTP status, 0 when the API
+server was not reached) and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+__all__ = ["ConductorClient", "JobClient", "Provisioner", "WorkflowClient"]
+
+
+class JobClient(Protocol):
+    """The Jobs (and their pods) that run task attempts."""
+
+    async def create_job(self, manifest: dict[str, Any]) -> bool:
+        """Create it; False when a Job of that name exists already (a retried create)."""
+        ...
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def expire_job(self, namespace: str, name: str, seconds: int) -> None:
+        """Have the TTL controller remove a finished Job after `seconds`."""
+        ...
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete it and its pods (a missing Job is not an error)."""
+        ...
+
+    async def job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]: ...
+
+
+class WorkflowClient(Protocol):
+    """The Workflow objects themselves."""
+
+    async def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def patch_workflow_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        """Merge `status` into the status subresource; False when the Workflow is gone."""
+        ...
+
+    async def delete_workflow(self, namespace: str, name: str, uid: str) -> None:
+        """Delete it, only if it is still the one with `uid`."""
+        ...
+
+
+class ConductorClient(JobClient, WorkflowClient, Protocol):
+    """Everything the conductor asks of the API."""
+
+
+class Provisioner(Protocol):
+    """Makes a namespace ready to run task pods (service account, Redis password Secret)."""
+
+    @property
+    def redis_secret(self) -> str | None:
+        """The Secret task pods read the Redis password from, if Redis has one."""
+        ...
+
+    async def prepare(self, namespace: str) -> None: ...
