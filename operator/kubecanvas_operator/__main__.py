@@ -85,13 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     namespaces = tuple(options.namespace) or config.watch_namespaces
     config = dataclasses.replace(config, watch_namespaces=namespaces)
-    import kubecanvas_operator.cronhandlers  # noqa: F401 - CronWorkflows: Workflows on schedule
-    from kubecanvas_operator import handlers  # noqa: F401 - registers the handlers with kopf
-
-    if os.environ.get("KUBECANVAS_WEBHOOK_CERT"):
-        from kubecanvas_operator import webhook  # noqa: F401 - the admission webhook, when served
+    from kubecanvas_operator.memo import OperatorMemo
+    from kubecanvas_operator.wiring import build_registry
 
     operator = kopf.operator(
+        registry=build_registry(webhook=bool(os.environ.get("KUBECANVAS_WEBHOOK_CERT"))),
         clusterwide=not namespaces,
         namespaces=namespaces,
         # Any peering name makes peering mandatory in kopf: pass one only for HA mode, and a
@@ -100,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         peering_name=options.peering,
         priority=secrets.randbelow(1_000_000) + 1 if options.peering else None,
         liveness_endpoint=options.liveness,
-        memo=kopf.Memo(config=config),
+        memo=OperatorMemo(config),  # kopf takes any object as the memo
     )
     if not options.leader_elect:
         asyncio.run(operator)

@@ -155,7 +155,8 @@ class Conductor:
                 ttl=spec.ttl_seconds_after_finished,
                 created_at=self.clock(),
             )
-            await reuse_results(self, body, graph)  # `kubecanvas retry`: what succeeded never runs again
+            # `kubecanvas retry`: what succeeded never runs again
+            await reuse_results(self.store, self.api, self.notify, body, graph)
             await self.store.create(uid, graph, meta)
             logger.info(
                 "workflow %s/%s admitted",
@@ -195,6 +196,10 @@ class Conductor:
         if timer:
             timer.cancel()
         await self.store.delete(uid)
+
+    def engines(self) -> list[Engine]:
+        """The engines of the workflows running here (what the metrics count)."""
+        return [run.engine for run in list(self.runs.values())]
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until the work started in the background (Job creations, retried status

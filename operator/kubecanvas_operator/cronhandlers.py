@@ -18,19 +18,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from kubecanvas.errors import KubeApiError
-from kubecanvas.resources import CRON_LABEL, CRON_WORKFLOW, WORKFLOW
 from kubecanvas_operator.cron import CronReconciler, Outcome, owner_uid
+from kubecanvas_operator.memo import CronWatch, OperatorMemo
 
-__all__ = ["CRONWORKFLOWS", "CronWatch"]
+__all__ = ["cron_changed", "run_changed", "stop_cron"]
 
-CRONWORKFLOWS = CRON_WORKFLOW.selector
-WORKFLOWS = WORKFLOW.selector
 MAX_SLEEP = 300.0  # look again at least this often, news or not
 RETRY_SECONDS = 10.0  # after an error
 SLOT_LATENESS = 0.05  # wake this long after a slot, never before it
@@ -38,32 +35,13 @@ SLOT_LATENESS = 0.05  # wake this long after a slot, never before it
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class CronWatch:
-    """One CronWorkflow's schedule task, and what decides whether news wakes it."""
-
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    generation: int | None = None
-    phases: dict[str, str | None] = field(default_factory=dict)
-    task: asyncio.Task[None] | None = None
-
-
-@kopf.on.startup()
-async def start_cron(memo: kopf.Memo, **_: Any) -> None:
-    # Set on the operator's memo before any object is seen: every object's memo is a
-    # shallow copy of it, so all handlers share this registry.
-    memo.cron_watches = {}
-
-
-@kopf.on.cleanup()
-async def stop_cron(memo: kopf.Memo, **_: Any) -> None:
+async def stop_cron(memo: OperatorMemo, **_: Any) -> None:
     for watch in list(_watches(memo).values()):
         if watch.task is not None:
             watch.task.cancel()
 
 
-@kopf.on.event(*CRONWORKFLOWS)
-async def cron_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def cron_changed(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> None:
     """Start a CronWorkflow's schedule task when it first appears (at start-up too), stop
     it when the CronWorkflow goes, wake it when its spec changes (status writes, ours,
     do not change the generation)."""
@@ -85,8 +63,8 @@ async def cron_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         watch.wake.set()
 
 
-async def _run_schedule(uid: str, namespace: str, name: str, watch: CronWatch, memo: kopf.Memo) -> None:
-    reconciler = CronReconciler(memo.api, notify=_notifier(memo))
+async def _run_schedule(uid: str, namespace: str, name: str, watch: CronWatch, memo: OperatorMemo) -> None:
+    reconciler = CronReconciler(memo.started.api, notify=_notifier(memo))
     watches = _watches(memo)
     try:
         while True:
@@ -113,8 +91,7 @@ async def _run_schedule(uid: str, namespace: str, name: str, watch: CronWatch, m
             del watches[uid]
 
 
-@kopf.on.event(*WORKFLOWS, labels={CRON_LABEL: kopf.PRESENT})
-async def run_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def run_changed(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> None:
     """A run that appeared, changed phase or went away wakes its CronWorkflow's task."""
     body = event["object"]
     watch = _watches(memo).get(owner_uid(body) or "")
@@ -135,15 +112,13 @@ async def _sleep(wake: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(wake.wait(), timeout=seconds)
 
 
-def _watches(memo: kopf.Memo) -> dict[str, CronWatch]:
-    watches: dict[str, CronWatch] = memo.get("cron_watches") or {}
-    return watches
+def _watches(memo: OperatorMemo) -> dict[str, CronWatch]:
+    return memo.cron_watches
 
 
-def _notifier(memo: kopf.Memo) -> Any:
-    events = memo.get("events")
-    if events is not None:
-        return events.post
+def _notifier(memo: OperatorMemo) -> Any:
+    if memo.services is not None:
+        return memo.services.events.post
 
     def log_only(reference: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
         logger.info("%s %s on %s: %s", kind, reason, reference["metadata"].get("name"), message)

@@ -1,5 +1,7 @@
 """kopf handlers: thin translations from kopf's callbacks to the conductor.
 
+Plain functions: `wiring.build_registry` registers them, nothing here does on import.
+
 No finalizer is put on Workflows: deletion is seen as a watch event, and anything it
 missed (the operator was down) is swept later by the orphan collector. A finalizer
 would leave Workflows stuck in Terminating whenever the operator is uninstalled.
@@ -13,26 +15,23 @@ from typing import Any
 
 import kopf
 
-from kubecanvas.resources import GROUP, WORKFLOW, WORKFLOW_UID_LABEL
+from kubecanvas.resources import GROUP
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas_operator.conductor import Conductor
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.diffbase import DigestedDiffBaseStorage
-from kubecanvas_operator.httpapi import serve_http  # also registers the phase-gauge handler
+from kubecanvas_operator.httpapi import serve_http
 from kubecanvas_operator.k8sevents import EventPoster
 from kubecanvas_operator.kube import KubeApi
+from kubecanvas_operator.memo import OperatorMemo, Services
 from kubecanvas_operator.metrics import OperatorMetrics
 from kubecanvas_operator.stream import consume_events, consumer_name, until_redis_answers
 from kubecanvas_operator.sweeping import sweep_orphans
 
-WORKFLOWS = WORKFLOW.selector
-OURS = {WORKFLOW_UID_LABEL: kopf.PRESENT}
-
 logger = logging.getLogger(__name__)
 
 
-@kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def start(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -> None:
     config: OperatorConfig = memo.config
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = DigestedDiffBaseStorage(
@@ -53,13 +52,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     events = EventPoster(api)
     events.start()
     metrics = OperatorMetrics()
-    conductor = Conductor(
-        api, store, config, notify=events.post, observe=metrics.observer(memo.get("observe"))
-    )
-    metrics.attach(conductor)
-    memo.api, memo.store, memo.conductor, memo.events = api, store, conductor, events
-    memo.metrics = metrics
-    memo.background = [
+    conductor = Conductor(api, store, config, notify=events.post, observe=metrics.observer(memo.observe))
+    metrics.attach(conductor.engines)
+    memo.services = Services(api, store, conductor, events, metrics)
+    memo.services.background = [
         asyncio.create_task(consume_events(store, conductor, config.consumer_group, consumer_name())),
         asyncio.create_task(sweep_orphans(api, store, config)),
         asyncio.create_task(serve_http(conductor, metrics)),  # /metrics, /api/v1/workflows/<ns>/<name>
@@ -67,33 +63,27 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     logger.info("kubecanvas operator started (redis %s, stream %s)", config.redis_url, config.events_stream)
 
 
-@kopf.on.cleanup()
-async def stop(memo: kopf.Memo, **_: Any) -> None:
-    for task in memo.get("background", []):
+async def stop(memo: OperatorMemo, **_: Any) -> None:
+    services, memo.services = memo.services, None
+    if services is None:
+        return
+    for task in services.background:
         task.cancel()
-    if memo.get("events") is not None:
-        memo.events.stop()
-    conductor: Conductor | None = memo.get("conductor")
-    if conductor is not None:
-        await conductor.close()
-        await conductor.store.client.aclose()
-    if memo.get("api") is not None:
-        memo.api.close()
+    services.events.stop()
+    await services.conductor.close()
+    await services.store.client.aclose()
+    services.api.close()
 
 
-@kopf.on.create(*WORKFLOWS)
-@kopf.on.resume(*WORKFLOWS)
-async def admit(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await memo.conductor.admit(body)
+async def admit(body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
+    await memo.started.conductor.admit(body)
 
 
-@kopf.on.field(*WORKFLOWS, field="spec.revoke")
-async def revoke(new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def revoke(new: Any, body: kopf.Body, memo: OperatorMemo, **_: Any) -> None:
     if new:
-        await memo.conductor.revoke(body["metadata"]["uid"])
+        await memo.started.conductor.revoke(body["metadata"]["uid"])
 
 
-@kopf.on.update(*WORKFLOWS, field="spec")
 async def refuse_spec_changes(diff: kopf.Diff, body: kopf.Body, **_: Any) -> None:
     # Top-level fields only: the bulky ones are digests in the diff base (diffbase.py).
     changed = sorted({str(path[0]) for _op, path, *_rest in diff if path} - {"revoke"})
@@ -106,24 +96,19 @@ async def refuse_spec_changes(diff: kopf.Diff, body: kopf.Body, **_: Any) -> Non
         )
 
 
-@kopf.on.event(*WORKFLOWS)
-async def deleted(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def deleted(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> None:
     if event["type"] == "DELETED":
-        await memo.conductor.forget(event["object"]["metadata"]["uid"])
+        await memo.started.conductor.forget(event["object"]["metadata"]["uid"])
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=OURS)
-async def job_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    await memo.conductor.on_job(event["type"] or "MODIFIED", event["object"])
+async def job_changed(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> None:
+    await memo.started.conductor.on_job(event["type"] or "MODIFIED", event["object"])
 
 
-@kopf.on.event("", "v1", "pods", labels=OURS)
-async def pod_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def pod_changed(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> None:
     if event["type"] != "DELETED":
-        await memo.conductor.on_pod(event["object"])
+        await memo.started.conductor.on_pod(event["object"])
 
 
-@kopf.on.probe(id="workflows")
-def running_workflows(memo: kopf.Memo, **_: Any) -> int:
-    conductor: Conductor | None = memo.get("conductor")
-    return len(conductor.runs) if conductor else 0
+def running_workflows(memo: OperatorMemo, **_: Any) -> int:
+    return len(memo.services.conductor.runs) if memo.services else 0

@@ -29,8 +29,8 @@ from redis import RedisError
 
 from kubecanvas.client.documents import document_of
 from kubecanvas.errors import KubeApiError
-from kubecanvas.resources import WORKFLOW
 from kubecanvas_operator.conductor import Conductor
+from kubecanvas_operator.memo import OperatorMemo
 from kubecanvas_operator.metrics import OperatorMetrics
 
 __all__ = ["DEFAULT_PORT", "build_app", "http_settings", "serve_http", "track_workflow_phase"]
@@ -131,11 +131,10 @@ def _error(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=json.dumps({"error": message}), content_type="application/json")
 
 
-# `kubecanvas_workflows{phase}` follows the Workflows the operator watches: one more
-# handler on the watch kopf already runs, registered when `handlers` imports this module.
-@kopf.on.event(*WORKFLOW.selector)
-def track_workflow_phase(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    metrics: OperatorMetrics | None = memo.get("metrics")
+def track_workflow_phase(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> None:
+    """`kubecanvas_workflows{phase}` follows the Workflows the operator watches: one more
+    handler on the watch kopf already runs."""
+    metrics = memo.services.metrics if memo.services else None
     body = event.get("object") or {}
     uid = (body.get("metadata") or {}).get("uid")
     if metrics is None or not uid:

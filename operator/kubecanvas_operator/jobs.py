@@ -3,7 +3,7 @@
 One Job per attempt, named deterministically; `backoffLimit: 0` and
 `restartPolicy: Never` because retries are the engine's business, not the Job
 controller's. The container runs the runtime entrypoint with the environment the
-runtime's contract (`kubecanvas_runtime.environment`) asks for.
+runtime's contract (`kubecanvas.execution.environment`) asks for.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSONObject, dumps
+from kubecanvas.execution import environment as runtime_env
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.resources import (
     ATTEMPT_LABEL,
@@ -28,7 +29,6 @@ from kubecanvas.resources import (
     label_value,
 )
 from kubecanvas_operator.config import OperatorConfig
-from kubecanvas_runtime import environment as runtime_env
 
 __all__ = ["WorkflowIdentity", "build_job", "job_labels"]
 

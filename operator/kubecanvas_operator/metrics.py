@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -32,9 +32,6 @@ from prometheus_client.core import GaugeMetricFamily
 from kubecanvas.engine.effects import Step
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskState
-
-if TYPE_CHECKING:
-    from kubecanvas_operator.conductor import Conductor
 
 __all__ = ["OperatorMetrics", "step_observations"]
 
@@ -109,12 +106,13 @@ class OperatorMetrics:
             ),
         }
         self._phases: dict[str, str] = {}  # Workflow uid -> status.phase
-        self._conductor: Conductor | None = None
+        self._engines: Callable[[], Iterable[Engine]] = tuple
         self.registry.register(_Gauges(self))
 
-    def attach(self, conductor: Conductor) -> None:
-        """Read the jobs-in-flight gauge from this conductor when scraped."""
-        self._conductor = conductor
+    def attach(self, engines: Callable[[], Iterable[Engine]]) -> None:
+        """Read the jobs-in-flight gauge, when scraped, from the engines `engines()` gives
+        (the conductor's running workflows)."""
+        self._engines = engines
 
     def observer(self, also: Observer | None = None) -> Observer:
         """The conductor's `observe` hook: these metrics, and `also` if given."""
@@ -155,13 +153,10 @@ class OperatorMetrics:
         return counts
 
     def jobs_in_flight(self) -> int:
-        conductor = self._conductor
-        if conductor is None:
-            return 0
         return sum(
             1
-            for run in list(conductor.runs.values())
-            for record in list(run.engine.records.values())
+            for engine in list(self._engines())
+            for record in list(engine.records.values())
             if record.launched and not record.terminal
         )
 

@@ -15,7 +15,7 @@ operator killed in between copies again on restart.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kubecanvas.engine.states import TaskRecord, TaskState
@@ -23,14 +23,20 @@ from kubecanvas.graph.nodes import Graph
 from kubecanvas.resources import RETRY_OF_ANNOTATION, RETRY_OF_UID_ANNOTATION, WORKFLOW
 
 if TYPE_CHECKING:
-    from kubecanvas_operator.conductor import Conductor
+    from kubecanvas.store.hostside import WorkflowStore
+    from kubecanvas_operator.clients import WorkflowClient
 
 __all__ = ["reuse_results"]
 
 logger = logging.getLogger(__name__)
 
 
-async def reuse_results(conductor: Conductor, body: Mapping[str, Any], graph: Graph) -> int:
+Notify = Callable[[Mapping[str, Any], str, str, str], None]
+
+
+async def reuse_results(
+    store: WorkflowStore, api: WorkflowClient, notify: Notify, body: Mapping[str, Any], graph: Graph
+) -> int:
     """Copy the succeeded tasks of the workflow `body` retries into its own state.
     Returns how many were reused (0 when `body` is not a retry)."""
     metadata = body["metadata"]
@@ -42,13 +48,13 @@ async def reuse_results(conductor: Conductor, body: Mapping[str, Any], graph: Gr
     fields = {"workflow": name, "namespace": namespace, "workflowUid": uid, "retryOf": old_name}
     old_uid = annotations.get(RETRY_OF_UID_ANNOTATION)
     if not old_uid:
-        old_body = await conductor.api.get_workflow(namespace, old_name)
+        old_body = await api.get_workflow(namespace, old_name)
         old_uid = (old_body or {}).get("metadata", {}).get("uid")
-    old = await conductor.store.load(old_uid) if old_uid and old_uid != uid else None
+    old = await store.load(old_uid) if old_uid and old_uid != uid else None
     if old is None:
         message = f"retry of {old_name}: its state is gone from Redis, every task runs again"
         logger.warning("workflow %s/%s: %s", namespace, name, message, extra=fields)
-        conductor.notify(_reference(metadata), "Warning", "RetryFromScratch", message)
+        notify(_reference(metadata), "Warning", "RetryFromScratch", message)
         return 0
     old_nodes = {node.id: node for node in old.graph.nodes}
     reused = [
@@ -58,10 +64,10 @@ async def reuse_results(conductor: Conductor, body: Mapping[str, Any], graph: Gr
         and old_nodes[node.id].to_json() == node.to_json()
         and old.records.get(node.id, TaskRecord()).state == TaskState.SUCCESS
     ]
-    reused = await conductor.store.copy_succeeded(old.uid, uid, reused)
+    reused = await store.copy_succeeded(old.uid, uid, reused)
     message = f"reused the results of {len(reused)} of {len(graph.nodes)} tasks from workflow {old_name}"
     logger.info("workflow %s/%s: %s", namespace, name, message, extra={**fields, "reused": len(reused)})
-    conductor.notify(_reference(metadata), "Normal", "ResultsReused", message)
+    notify(_reference(metadata), "Normal", "ResultsReused", message)
     return len(reused)
 
 

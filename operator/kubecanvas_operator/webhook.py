@@ -1,6 +1,6 @@
 """The validating admission webhook: `kubectl apply` of an invalid Workflow is refused
-with its field paths. Imported only when enabled (the chart serves it with a
-certificate it generates or cert-manager issues)."""
+with its field paths. Registered only when enabled (the chart serves it with a
+certificate it generates or cert-manager issues): see `wiring.build_registry`."""
 
 from __future__ import annotations
 
@@ -11,16 +11,13 @@ import kopf
 
 from kubecanvas.check import checked_cron_spec, checked_spec
 from kubecanvas.errors import InvalidWorkflow
-from kubecanvas_operator.cronhandlers import CRONWORKFLOWS
-from kubecanvas_operator.handlers import WORKFLOWS
 
-__all__ = ["CRON_WEBHOOK_PATH_ID", "WEBHOOK_PATH_ID", "validate", "validate_cronworkflow"]
+__all__ = ["CRON_WEBHOOK_PATH_ID", "WEBHOOK_PATH_ID", "serve_webhook", "validate", "validate_cronworkflow"]
 
 WEBHOOK_PATH_ID = "validate-workflow"  # kopf serves the handler at /<id>
 CRON_WEBHOOK_PATH_ID = "validate-cronworkflow"  # served at /validate-cronworkflow
 
 
-@kopf.on.startup()
 async def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.admission.server = kopf.WebhookServer(
         addr="0.0.0.0",  # noqa: S104 - the API server calls in from outside the pod
@@ -30,7 +27,6 @@ async def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
 
 
-@kopf.on.validate(*WORKFLOWS, id=WEBHOOK_PATH_ID)
 def validate(spec: kopf.Spec, **kwargs: Any) -> None:
     """Refuse an invalid Workflow, and any change of one but `spec.revoke`.
 
@@ -54,7 +50,6 @@ def validate(spec: kopf.Spec, **kwargs: Any) -> None:
         ) from None
 
 
-@kopf.on.validate(*CRONWORKFLOWS, id=CRON_WEBHOOK_PATH_ID)
 def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
     """Refuse an invalid CronWorkflow (schedule, time zone, limits, Workflow template);
     unlike a Workflow, its spec may change (a new schedule, suspend, ...).

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
+from kubecanvas.execution.attempt import Execution, describe_exception, run_attempt
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import MISSING, TaskInputs
-from kubecanvas_runtime.execution import Execution, describe_exception, run_attempt
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "retry": 3, "expired": 4}
 EXIT_RUNTIME_ERROR = 70
@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_in_pod() -> int:
     # Imported here: the local mode needs neither Redis nor the code-source machinery.
     from kubecanvas.errors import CodeSourceError, ConfigurationError, StoreError
+    from kubecanvas.execution.environment import RuntimeSettings
     from kubecanvas.store.taskside import TaskStore, connect
     from kubecanvas_runtime.codesource import install_code
-    from kubecanvas_runtime.environment import RuntimeSettings
 
     try:
         settings = RuntimeSettings.from_environ()

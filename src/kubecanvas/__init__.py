@@ -44,9 +44,9 @@ from kubecanvas.errors import (
 )
 
 if TYPE_CHECKING:
+    from kubecanvas.execution.request import Request
     from kubecanvas.sdk.canvas import Canvas
     from kubecanvas.sdk.composition import chain, chord, chunks, group, xmap, xstarmap
-    from kubecanvas.sdk.request import Request
     from kubecanvas.sdk.signatures import Signature, signature
     from kubecanvas.sdk.tasks import Task, shared_task, task
     from kubecanvas.sdk.workflows import (

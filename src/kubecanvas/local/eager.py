@@ -24,12 +24,12 @@ from kubecanvas.engine.events import Expired, Revoke, Start, Started, Tick
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, Problem, TaskRevokedError
+from kubecanvas.execution.attempt import run_attempt
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.local.attempts import child_environment, task_inputs
 from kubecanvas.report.document import WorkflowDocument, workflow_document
 from kubecanvas.report.exceptions import rebuild_exception
 from kubecanvas.resources import API_VERSION
-from kubecanvas_runtime.execution import run_attempt
 
 __all__ = ["EagerResult", "run_eagerly"]
 

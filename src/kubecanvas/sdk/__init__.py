@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from kubecanvas._kits.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from kubecanvas.execution.request import Request, current_request, executing
     from kubecanvas.sdk.canvas import Canvas
     from kubecanvas.sdk.composition import chain, chord, chunks, group, xmap, xstarmap
-    from kubecanvas.sdk.request import Request, current_request, executing
     from kubecanvas.sdk.signatures import Signature, signature
     from kubecanvas.sdk.tasks import Task, shared_task, task
     from kubecanvas.sdk.workflows import (
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "Canvas": "kubecanvas.sdk.canvas",
-    "Request": "kubecanvas.sdk.request",
-    "current_request": "kubecanvas.sdk.request",
-    "executing": "kubecanvas.sdk.request",
+    "Request": "kubecanvas.execution.request",
+    "current_request": "kubecanvas.execution.request",
+    "executing": "kubecanvas.execution.request",
     "Signature": "kubecanvas.sdk.signatures",
     "signature": "kubecanvas.sdk.signatures",
     "Task": "kubecanvas.sdk.tasks",

@@ -171,8 +171,9 @@ class Canvas(ABC):
     ) -> Any:
         """Submit the canvas to the cluster as a Workflow; returns what the cluster
         client returns. `options` are call-time options: they win over the canvas's."""
-        # The cluster client is a higher layer: imported only here, at call time (see pyproject).
-        from kubecanvas.client import submit  # type: ignore[attr-defined, import-not-found, unused-ignore]
+        # Imported at call time: the cluster client (Kubernetes, Redis) is heavy, and task pods
+        # import the SDK with their tasks but never submit.
+        from kubecanvas.client import submit
 
         manifest = self._with_options(options).to_workflow(
             name or unique_name(self._label()), namespace=namespace, code=code, args=args or (), kwargs=kwargs
@@ -187,8 +188,8 @@ class Canvas(ABC):
         self, args: Iterable[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any
     ) -> Any:
         """Run the whole canvas here, in this process, with the local eager runner."""
-        # The local runner is a higher layer: imported only here, at call time.
-        from kubecanvas.local.eager import run_eagerly  # type: ignore[import-not-found, unused-ignore]
+        # Imported at call time, as the cluster client is: only eager callers pay for it.
+        from kubecanvas.local.eager import run_eagerly
 
         manifest = self._with_options(options).to_workflow(
             unique_name(self._label()), args=args or (), kwargs=kwargs

@@ -19,12 +19,12 @@ from typing import Any
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import NotJSONError, Retry, TaskImportError, TimeLimitExceeded
+from kubecanvas.execution.errbacks import errback_call, recorded_errback_args
+from kubecanvas.execution.request import Request, executing
 from kubecanvas.graph.arguments import build_call
 from kubecanvas.graph.nodes import TaskNode
-from kubecanvas.sdk.request import Request, executing
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import TaskInputs
-from kubecanvas_runtime.errbacks import errback_call, recorded_errback_args
 
 __all__ = ["Execution", "describe_exception", "resolve_task", "run_attempt"]
 

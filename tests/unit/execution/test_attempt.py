@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from kubecanvas.engine.states import TaskFailure
+from kubecanvas.execution.attempt import run_attempt
+from kubecanvas.execution.errbacks import required_positional
 from kubecanvas.graph.nodes import Input, ListRef, NodeRef, TaskNode
 from kubecanvas.store.taskside import FailedTask, TaskInputs
-from kubecanvas_runtime.errbacks import required_positional
-from kubecanvas_runtime.execution import run_attempt
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

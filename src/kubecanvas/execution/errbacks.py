@@ -12,9 +12,9 @@ import inspect
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas.execution.request import Request
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.report.exceptions import rebuild_exception
-from kubecanvas.sdk.request import Request
 from kubecanvas.store.taskside import FailedTask
 
 __all__ = ["errback_call", "required_positional"]
