@@ -45,8 +45,8 @@ from kubecanvas_operator.jobs import WorkflowIdentity, build_job
 from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.metrics import step_observations
 from kubecanvas_operator.provisioning import NamespaceProvisioner
-from kubecanvas_operator.retrying import reuse_results
-from kubecanvas_operator.statuses import StatusWriter, invalid_status, status_of
+from kubecanvas_operator.reuse import reuse_results
+from kubecanvas_operator.status_writer import StatusWriter, invalid_status, status_of
 
 __all__ = ["Conductor", "Notifier"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import kopf
 
 from kubecanvas.errors import KubeApiError
-from kubecanvas_operator.cron import CronReconciler, Outcome, owner_uid
+from kubecanvas_operator.cron_reconciler import CronReconciler, ReconcileResult, owner_uid
 from kubecanvas_operator.memo import CronWatch, OperatorMemo
 
 __all__ = ["cron_changed", "run_changed", "stop_cron"]
@@ -75,10 +75,10 @@ async def _run_schedule(uid: str, namespace: str, name: str, watch: CronWatch, m
                 raise
             except (KubeApiError, OSError) as error:
                 logger.warning("cronworkflow %s/%s: %s; retrying soon", namespace, name, error)
-                outcome = Outcome(wake_at=time.time() + RETRY_SECONDS)
+                outcome = ReconcileResult(wake_at=time.time() + RETRY_SECONDS)
             except Exception:  # a bug must not stop the schedule for good
                 logger.exception("cronworkflow %s/%s: reconciliation failed", namespace, name)
-                outcome = Outcome(wake_at=time.time() + RETRY_SECONDS)
+                outcome = ReconcileResult(wake_at=time.time() + RETRY_SECONDS)
             if outcome.gone:
                 return
             if outcome.generation is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import kopf
 
+from kubecanvas.client.credentials import kube_configuration
 from kubecanvas.resources import GROUP
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas_operator.conductor import Conductor
@@ -29,6 +30,32 @@ from kubecanvas_operator.stream import consume_events, consumer_name, until_redi
 from kubecanvas_operator.sweeping import sweep_orphans
 
 logger = logging.getLogger(__name__)
+
+
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's own connection (its watches, patches, Events), by the same rule as the
+    operator's API adapter and the CLI (kubecanvas.client.credentials); kopf's default
+    login tries the pod's service account first, even when $KUBECONFIG names a file."""
+    configuration = kube_configuration()
+    header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
+        "authorization"
+    )
+    parts = header.split(" ", 1) if header else []
+    scheme, token = (
+        (None, None) if not parts else (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    )
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        trust_env=settings.networking.trust_env,
+    )
 
 
 async def start(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from kubecanvas.client.credentials import kube_configuration
 from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import CRON_WORKFLOW, GROUP, VERSION, WORKFLOW
 
@@ -28,15 +28,8 @@ T = TypeVar("T")
 
 
 def load_client_configuration(concurrency: int) -> client.Configuration:
-    """In-cluster credentials when running in a pod, the kubeconfig otherwise."""
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        # Explicitly: the client reads KUBECONFIG once, when it is imported.
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
-        )
+    """Credentials by the one rule (kubecanvas.client.credentials), a pool for `concurrency`."""
+    configuration = kube_configuration()
     configuration.connection_pool_maxsize = concurrency * 2
     return configuration
 

@@ -27,9 +27,8 @@ def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
     workflows, crons = WORKFLOW.selector, CRON_WORKFLOW.selector
     on = kopf.on
 
-    # Credentials as the kubernetes client finds them (in-cluster, else the kubeconfig):
-    # kopf's default registry adds this by itself; an explicit registry must say so.
-    on.login(registry=registry)(kopf.login_via_client)
+    # Credentials by kubecanvas's one rule (explicit file, $KUBECONFIG, the pod's account).
+    on.login(registry=registry)(handlers.login)
 
     # Life of the operator: build the services (Redis, the conductor, metrics), close them.
     on.startup(registry=registry)(handlers.start)

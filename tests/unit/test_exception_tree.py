@@ -16,7 +16,7 @@ PROGRAM_INTERNAL = {
     "kubecanvas_operator.leadership.LeadershipLost",  # the operator's main loop
     "kubecanvas.cli.errors.CliError",  # printed by the CLI and turned into an exit code
     "kubecanvas.graph.arguments.MissingResult",  # caught where results are assembled
-    "kubecanvas.sdk.options._Bad",
+    "kubecanvas.sdk.call_options._Bad",
 }
 
 

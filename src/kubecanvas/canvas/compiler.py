@@ -27,7 +27,7 @@ from kubecanvas.canvas.model import (
     Starmap,
     WorkflowSpec,
 )
-from kubecanvas.canvas.options import merge_options
+from kubecanvas.canvas.task_options import merge_options
 from kubecanvas.errors import InvalidWorkflow, Problem
 from kubecanvas.graph.nodes import (
     ErrbackAttachment,

@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from kubecanvas._kits.suggestions import did_you_mean
 from kubecanvas.canvas.base import JSONValue, NotBool, Strict
-from kubecanvas.canvas.options import TaskOptions
+from kubecanvas.canvas.task_options import TaskOptions
 
 __all__ = [
     "CANVAS_FORMS",

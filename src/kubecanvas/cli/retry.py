@@ -35,7 +35,7 @@ def retry(
     the operator copies the succeeded tasks' results into it before it starts, so they
     are not run again."""
     from kubecanvas.cli.clusteropts import connect, namespace_of
-    from kubecanvas.client.retrying import retry_manifest
+    from kubecanvas.client.reruns import retry_manifest
 
     target = namespace_of(namespace)
     api = connect()

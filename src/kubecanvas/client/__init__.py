@@ -33,7 +33,7 @@ _EXPORTS = {
     "GroupResult": "kubecanvas.client.results",
     "ResultTimeoutError": "kubecanvas.errors",
     "submit": "kubecanvas.client.results",
-    "retry": "kubecanvas.client.retrying",
+    "retry": "kubecanvas.client.reruns",
     "configure": "kubecanvas.client.settings",
     "ClusterError": "kubecanvas.errors",
     "WorkflowApi": "kubecanvas.client.cluster",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any, cast
 
 from kubernetes import client, config
 
+from kubecanvas.client.credentials import kube_configuration, kubeconfig_file
 from kubecanvas.errors import ClusterError, WorkflowNotFound
 from kubecanvas.resources import GROUP, VERSION, WORKFLOW
 
@@ -21,7 +21,7 @@ __all__ = [
 def default_namespace() -> str:
     """The namespace of the current kubeconfig context, as kubectl would use."""
     try:
-        _, active = config.list_kube_config_contexts(config_file=_kubeconfig_file())  # type: ignore[no-untyped-call]
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig_file())  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError):
         return "default"
     return str((active or {}).get("context", {}).get("namespace") or "default")
@@ -29,16 +29,7 @@ def default_namespace() -> str:
 
 class WorkflowApi:
     def __init__(self, kubeconfig: str | None = None) -> None:
-        configuration = client.Configuration()
-        try:
-            if kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=kubeconfig or _kubeconfig_file(), client_configuration=configuration
-                )
-            else:
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except (config.ConfigException, OSError) as error:
-            raise ClusterError(f"no cluster credentials: {error}") from None
+        configuration = kube_configuration(kubeconfig)
         self.api_client = client.ApiClient(configuration)
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
@@ -210,11 +201,6 @@ class WorkflowApi:
             return json.loads(response.data)
         except ValueError:
             raise ClusterError(f"{where} answered something that is not JSON") from None
-
-
-def _kubeconfig_file() -> str | None:
-    """$KUBECONFIG as it is now (the client library reads it once, when imported)."""
-    return os.environ.get("KUBECONFIG") or None
 
 
 def _reason(error: Any) -> str:

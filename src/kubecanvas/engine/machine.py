@@ -44,7 +44,7 @@ from kubecanvas.engine.events import (
 from kubecanvas.engine.retries import retry_rule
 from kubecanvas.engine.states import TERMINAL, Phase, TaskFailure, TaskRecord, TaskState
 from kubecanvas.errors import ChordError, MaxRetriesExceededError, TaskRevokedError
-from kubecanvas.graph.errbacks import errback_node_id, instantiate_errback
+from kubecanvas.graph.errback_units import errback_node_id, instantiate_errback
 from kubecanvas.graph.nodes import Graph, TaskNode, ref_node_ids
 
 __all__ = ["Engine", "WorkflowError"]

@@ -6,7 +6,6 @@ the same on a laptop and on a cluster. Nothing here touches Redis or Kubernetes.
 
 from __future__ import annotations
 
-import importlib
 import signal
 import threading
 import time
@@ -19,14 +18,15 @@ from typing import Any
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import NotJSONError, Retry, TaskImportError, TimeLimitExceeded
-from kubecanvas.execution.errbacks import errback_call, recorded_errback_args
+from kubecanvas.execution.errback_calls import errback_call, recorded_errback_args
 from kubecanvas.execution.request import Request, executing
+from kubecanvas.execution.task_import import resolve_task
 from kubecanvas.graph.arguments import build_call
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import TaskInputs
 
-__all__ = ["Execution", "describe_exception", "resolve_task", "run_attempt"]
+__all__ = ["Execution", "describe_exception", "run_attempt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,32 +41,6 @@ class Execution:
     @property
     def succeeded(self) -> bool:
         return self.outcome.kind == "succeeded"
-
-
-def resolve_task(dotted: str) -> Any:
-    """Import `package.module.function` (or `module.Class.method`)."""
-    parts = dotted.split(".")
-    errors: list[str] = []
-    for split in range(len(parts) - 1, 0, -1):
-        module_name, attributes = ".".join(parts[:split]), parts[split:]
-        try:
-            target: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                errors.append(str(error))
-                continue  # this prefix is not a module; try a shorter one
-            raise  # the module exists but imports something missing: the task's own bug
-        try:
-            for attribute in attributes:
-                target = getattr(target, attribute)
-        except AttributeError:
-            raise TaskImportError(
-                f"task {dotted!r} not found: module {module_name!r} has no {'.'.join(attributes)!r}"
-            ) from None
-        if not callable(target):
-            raise TaskImportError(f"task {dotted!r} is a {type(target).__name__}, not a function")
-        return target
-    raise TaskImportError(f"task {dotted!r} cannot be imported: {errors[-1] if errors else 'no module'}")
 
 
 def describe_exception(error: BaseException, *, task: str | None = None) -> TaskFailure:

@@ -1,7 +1,7 @@
 """The compiled task graph (plain data) and how a task's arguments are built from it."""
 
 from kubecanvas.graph.arguments import Call, MissingResult, build_call, materialize
-from kubecanvas.graph.errbacks import errback_node_id, instantiate_errback
+from kubecanvas.graph.errback_units import errback_node_id, instantiate_errback
 from kubecanvas.graph.nodes import (
     ErrbackAttachment,
     Graph,

@@ -2,7 +2,6 @@
 fixed interval), parsing with field paths, run names, and the decision of what to do
 now (start, skip, revoke, trim history). No I/O: the operator does the doing."""
 
-from kubecanvas.scheduling.naming import format_slot, parse_slot, run_name, slot_from_name
 from kubecanvas.scheduling.planning import (
     CronPhase,
     Decision,
@@ -14,6 +13,7 @@ from kubecanvas.scheduling.planning import (
     decide_invalid,
     history_to_delete,
 )
+from kubecanvas.scheduling.run_names import format_slot, parse_slot, run_name, slot_from_name
 from kubecanvas.scheduling.schedules import (
     CronSchedule,
     IntervalSchedule,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from kubecanvas.scheduling.naming import format_slot, run_name
+from kubecanvas.scheduling.run_names import format_slot, run_name
 from kubecanvas.scheduling.spec import CronSpec
 
 __all__ = [

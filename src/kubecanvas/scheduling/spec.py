@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kubecanvas.canvas.cron import CronWorkflow, CronWorkflowSpec
+from kubecanvas.canvas.cron_model import CronWorkflow, CronWorkflowSpec
 from kubecanvas.canvas.model import WorkflowSpec
 from kubecanvas.canvas.validation import parse_spec, problems_from
 from kubecanvas.errors import InvalidWorkflow, Problem

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.errors import InvalidWorkflow, NotJSONError
+from kubecanvas.sdk.call_options import merge_options, normalize_options
 from kubecanvas.sdk.manifest import build_manifest, json_at, unique_name
-from kubecanvas.sdk.naming import task_name_problem
-from kubecanvas.sdk.options import merge_options, normalize_options
+from kubecanvas.sdk.task_names import task_name_problem
 
 if TYPE_CHECKING:
     from kubecanvas.sdk.composition import chain

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Self
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.errors import InvalidWorkflow, Problem
+from kubecanvas.execution.task_import import resolve_task
 from kubecanvas.sdk.canvas import Canvas, as_canvas, emit_task_name, emit_value
-from kubecanvas.sdk.naming import resolve
 from kubecanvas.sdk.signatures import Signature, task_parts
 
 __all__ = ["chain", "chord", "chunks", "group", "xmap", "xstarmap"]
@@ -198,7 +198,7 @@ class _MapBase(Canvas):
     @property
     def type(self) -> Callable[..., Any]:
         if self._type is None:
-            self._type = resolve(self.task)
+            self._type = resolve_task(self.task)
         return self._type
 
     def _emit(self, path: str, *, strict: bool) -> JSONObject:

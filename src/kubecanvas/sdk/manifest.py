@@ -14,7 +14,7 @@ from typing import Any
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.resources import API_VERSION
-from kubecanvas.sdk.options import normalize_code, normalize_options
+from kubecanvas.sdk.call_options import normalize_code, normalize_options
 
 __all__ = ["build_manifest", "json_at", "slug", "unique_name", "validate_manifest"]
 

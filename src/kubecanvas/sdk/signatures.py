@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Protocol, Self, overload
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas.execution.task_import import resolve_task
 from kubecanvas.sdk.canvas import Canvas, as_canvas, emit_task_name, emit_value
-from kubecanvas.sdk.naming import callable_name, resolve
+from kubecanvas.sdk.task_names import callable_name
 
 __all__ = ["Signature", "TaskLike", "signature", "task_parts"]
 
@@ -73,7 +74,7 @@ class Signature(Canvas):
     def type(self) -> Callable[..., Any]:
         """The task function, imported by name when the signature was made from one."""
         if self._type is None:
-            self._type = resolve(self.task)
+            self._type = resolve_task(self.task)
         return self._type
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

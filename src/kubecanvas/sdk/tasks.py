@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, ParamSpec, Ty
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.errors import Retry
 from kubecanvas.execution.request import Request, current_request, task_call
+from kubecanvas.sdk.call_options import normalize_options
 from kubecanvas.sdk.composition import chunks, xmap, xstarmap
-from kubecanvas.sdk.naming import callable_name, exception_name
-from kubecanvas.sdk.options import normalize_options
 from kubecanvas.sdk.signatures import Signature
+from kubecanvas.sdk.task_names import callable_name, exception_name
 
 if TYPE_CHECKING:
     from datetime import timedelta

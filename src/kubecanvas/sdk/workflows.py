@@ -17,10 +17,10 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.errors import InvalidWorkflow, Problem
+from kubecanvas.sdk.call_options import normalize_code, normalize_options
 from kubecanvas.sdk.canvas import Canvas
 from kubecanvas.sdk.composition import chain, chord, chunks, group, xmap, xstarmap
 from kubecanvas.sdk.manifest import validate_manifest
-from kubecanvas.sdk.options import normalize_code, normalize_options
 from kubecanvas.sdk.signatures import Signature
 
 __all__ = ["WorkflowDefinition", "from_canvas", "from_workflow", "load_workflow", "to_workflow"]

@@ -16,7 +16,7 @@ from kubecanvas.canvas.model import (
     Signature,
     Starmap,
 )
-from kubecanvas.canvas.options import merge_options
+from kubecanvas.canvas.task_options import merge_options
 from kubecanvas.canvas.validation import parse_spec, parse_workflow
 
 FULL_OPTIONS: dict[str, Any] = {

@@ -18,8 +18,9 @@ from kubecanvas.cli.dotgraph import render, to_dot
 from kubecanvas.cli.errors import CliError
 from kubecanvas.cli.logs import missing_log_note
 from kubecanvas.client import settings as client_settings
-from kubecanvas.client.results import _state, _View
-from kubecanvas.client.retrying import retry_manifest
+from kubecanvas.client.reruns import retry_manifest
+from kubecanvas.client.results.states import View as _View
+from kubecanvas.client.results.states import celery_state as _state
 from kubecanvas.client.sources import OPERATOR_SELECTOR, find_operator
 from kubecanvas.engine.states import Phase, TaskRecord, TaskState
 from kubecanvas.errors import ClusterError

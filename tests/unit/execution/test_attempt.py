@@ -11,7 +11,7 @@ import pytest
 
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.execution.attempt import run_attempt
-from kubecanvas.execution.errbacks import required_positional
+from kubecanvas.execution.errback_calls import required_positional
 from kubecanvas.graph.nodes import Input, ListRef, NodeRef, TaskNode
 from kubecanvas.store.taskside import FailedTask, TaskInputs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from kubecanvas_operator.statuses import StatusWriter
+from kubecanvas_operator.status_writer import StatusWriter
 
 
 class SlowApi:

@@ -31,7 +31,7 @@ def test_importing_a_handler_module_registers_nothing() -> None:
 
 def test_the_registry_has_every_handler_once() -> None:
     assert _functions(build_registry()) == {
-        "piggybacking.login_via_client",
+        "handlers.login",
         "handlers.start",
         "handlers.stop",
         "handlers.running_workflows",

@@ -8,7 +8,7 @@ from typing import Any, get_args
 import pytest
 import yaml
 
-from kubecanvas.canvas.cron import CronWorkflow
+from kubecanvas.canvas.cron_model import CronWorkflow
 from kubecanvas.canvas.model import Workflow
 from kubecanvas.resources import API_VERSION, CRON_WORKFLOW, WORKFLOW, Resource, job_name, label_value
 

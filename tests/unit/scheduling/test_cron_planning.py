@@ -18,7 +18,7 @@ from kubecanvas.scheduling import (
     run_name,
     slot_from_name,
 )
-from kubecanvas.scheduling.naming import MAX_NAME, format_slot, parse_slot
+from kubecanvas.scheduling.run_names import MAX_NAME, format_slot, parse_slot
 from kubecanvas.scheduling.spec import CronSpec
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, a multiple of every interval used here

@@ -10,8 +10,8 @@ import pytest
 
 from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import CRON_LABEL, SCHEDULED_AT_ANNOTATION
-from kubecanvas.scheduling.naming import format_slot
-from kubecanvas_operator.cron import CronReconciler
+from kubecanvas.scheduling.run_names import format_slot
+from kubecanvas_operator.cron_reconciler import CronReconciler
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 NS = "team"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubecanvas.canvas.cron import CronWorkflow
+from kubecanvas.canvas.cron_model import CronWorkflow
 from kubecanvas.canvas.validation import parse_spec
 from kubecanvas.errors import InvalidWorkflow
 from kubecanvas.scheduling import CronSchedule, IntervalSchedule, parse_cron_spec, parse_cron_workflow

@@ -4,7 +4,7 @@ The new Workflow has the same spec and carries
 `metadata.annotations["kubecanvas.io/retry-of"]` (the old name) and
 `["kubecanvas.io/retry-of-uid"]`. When the operator admits it, it copies the old
 workflow's SUCCESS records and their results into the new one's Redis state before
-the engine starts (`kubecanvas_operator.retrying`), so the engine never runs a task
+the engine starts (`kubecanvas_operator.reuse`), so the engine never runs a task
 that already succeeded: it starts from the tasks that failed, were revoked, or never ran.
 """
 
@@ -73,7 +73,8 @@ def retry(
 ) -> AsyncResult | GroupResult:
     """Retry the finished Workflow `name`; the new workflow's result."""
     from kubecanvas.client.cluster import WorkflowApi, default_namespace
-    from kubecanvas.client.results import _Workflow, result_for
+    from kubecanvas.client.results.submit import result_for
+    from kubecanvas.client.results.workflow import RemoteWorkflow
     from kubecanvas.client.settings import resolve
 
     settings = resolve(redis_url=redis_url, kubeconfig=kubeconfig)
@@ -81,4 +82,4 @@ def retry(
     target = namespace or settings.namespace or default_namespace()
     manifest = retry_manifest(api.get(target, name), new_name)
     body = api.create(target, manifest)
-    return result_for(_Workflow.from_body(body, settings, api))
+    return result_for(RemoteWorkflow.from_body(body, settings, api))

@@ -18,7 +18,7 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
-from kubecanvas.sdk.naming import exception_name
+from kubecanvas.sdk.task_names import exception_name
 
 __all__ = ["OPTION_NAMES", "merge_options", "normalize_code", "normalize_options", "rfc3339"]
 

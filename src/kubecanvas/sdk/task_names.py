@@ -6,13 +6,12 @@ useful if `importlib` can follow it from a fresh process.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from kubecanvas.errors import Problem
 
-__all__ = ["callable_name", "exception_name", "resolve", "task_name_problem"]
+__all__ = ["callable_name", "exception_name", "task_name_problem"]
 
 
 def callable_name(function: Callable[..., Any]) -> str:
@@ -50,28 +49,3 @@ def task_name_problem(name: str, path: str) -> Problem | None:
             "define it at the top level of a module",
         )
     return None
-
-
-def resolve(name: str) -> Callable[..., Any]:
-    """Import the function named by a dotted path (`pkg.mod.func` or `pkg.mod.Class.method`)."""
-    parts = name.split(".")
-    error: ImportError | None = None
-    for cut in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:cut])
-        try:
-            target: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as missing:
-            if missing.name is not None and not module_name.startswith(missing.name):
-                raise  # the module exists but imports something missing: say that, not "not found"
-            error = error or missing
-            continue
-        try:
-            for attribute in parts[cut:]:
-                target = getattr(target, attribute)
-        except AttributeError:
-            raise ImportError(f"cannot import task {name!r}: {module_name!r} has no {attribute!r}") from None
-        if not callable(target):
-            raise ImportError(f"cannot import task {name!r}: it is a {type(target).__name__}, not a function")
-        function: Callable[..., Any] = target
-        return function
-    raise ImportError(f"cannot import task {name!r}: no importable module in that path") from error

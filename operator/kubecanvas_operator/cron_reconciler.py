@@ -48,7 +48,7 @@ from kubecanvas.scheduling import (
 __all__ = [
     "CronApi",
     "CronReconciler",
-    "Outcome",
+    "ReconcileResult",
     "owner_uid",
     "run_of",
     "workflow_manifest",
@@ -79,7 +79,7 @@ class CronApi(Protocol):
 
 
 @dataclass
-class Outcome:
+class ReconcileResult:
     """What one reconciliation found, for the schedule task that called it."""
 
     wake_at: float | None  # epoch seconds; None: only news (a spec change, a run's phase) wakes it
@@ -94,16 +94,16 @@ class CronReconciler:
         self.notify = notify
         self.clock = clock
 
-    async def reconcile(self, namespace: str, name: str, uid: str | None = None) -> Outcome:
+    async def reconcile(self, namespace: str, name: str, uid: str | None = None) -> ReconcileResult:
         body = await self.api.get_cronworkflow(namespace, name)
         metadata = (body or {}).get("metadata") or {}
         if body is None or (uid and metadata.get("uid") != uid) or metadata.get("deletionTimestamp"):
-            return Outcome(wake_at=None, gone=True)
+            return ReconcileResult(wake_at=None, gone=True)
         uid = str(metadata["uid"])
         children = await self.api.list_workflows(namespace, f"{CRON_LABEL}={label_value(name)}")
         runs = tuple(run_of(child) for child in children if owner_uid(child) == uid)
         memory = _memory(body, runs, self.clock())
-        outcome = Outcome(
+        outcome = ReconcileResult(
             wake_at=None, generation=metadata.get("generation"), phases={run.name: run.phase for run in runs}
         )
         reference = _reference(body)
@@ -137,7 +137,7 @@ class CronReconciler:
         return outcome
 
     async def _start(
-        self, body: Mapping[str, Any], decision: Decision, memory: Memory, outcome: Outcome
+        self, body: Mapping[str, Any], decision: Decision, memory: Memory, outcome: ReconcileResult
     ) -> Decision:
         """Create the due slot's run; on failure, the decision as if it had not been due."""
         name, slot = decision.run_name or "", decision.start or 0

@@ -1,0 +1,51 @@
+"""Creating a Workflow and handing back its result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubecanvas.client.results.handles import AsyncResult, GroupResult
+from kubecanvas.client.results.workflow import RemoteWorkflow
+from kubecanvas.client.settings import resolve
+from kubecanvas.graph.nodes import ListRef
+
+__all__ = ["result_for", "submit"]
+
+
+def submit(
+    manifest: Mapping[str, Any],
+    *,
+    namespace: str | None = None,
+    redis_url: str | None = None,
+    kubeconfig: str | None = None,
+) -> AsyncResult | GroupResult:
+    """Create the Workflow `manifest` on the cluster; its result to wait on.
+
+    The namespace is `namespace`, else the manifest's, else `configure(namespace=)`,
+    else the kubeconfig context's; a manifest without `spec.code` gets
+    `configure(code=)`'s. The manifest is validated here first (InvalidWorkflow, with
+    field paths). Creating needs only the Kubernetes API; reading the result needs Redis."""
+    from kubecanvas.check import checked_workflow
+    from kubecanvas.client.cluster import WorkflowApi, default_namespace
+
+    settings = resolve(redis_url=redis_url, kubeconfig=kubeconfig)
+    metadata = dict(manifest.get("metadata") or {})
+    target = namespace or metadata.get("namespace") or settings.namespace
+    api = WorkflowApi(settings.kubeconfig)
+    target = target or default_namespace()
+    body_manifest = {**manifest, "metadata": {**metadata, "namespace": target}}
+    spec = dict(manifest.get("spec") or {})
+    if settings.code is not None and not spec.get("code"):
+        body_manifest["spec"] = {**spec, "code": dict(settings.code)}
+    graph = checked_workflow(body_manifest).graph
+    body = api.create(target, dict(body_manifest))
+    return result_for(RemoteWorkflow.from_body(body, settings, api, graph))
+
+
+def result_for(workflow: RemoteWorkflow) -> AsyncResult | GroupResult:
+    """The result of a whole workflow: a GroupResult when its value is a list of results."""
+    ref = workflow.graph.result
+    if isinstance(ref, ListRef):
+        return GroupResult(workflow.name, _workflow=workflow, _ref=ref, _top=True)
+    return AsyncResult(workflow.name, _workflow=workflow, _ref=ref, _top=True)

@@ -1,0 +1,191 @@
+"""One Workflow on the cluster, as its results see it: the object (Kubernetes), the task
+states (the store), and waiting for news without polling (Redis notifications)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from kubecanvas.client.results.states import View
+from kubecanvas.client.settings import REDIS_URL_ENV, ClientSettings
+from kubecanvas.errors import ConfigurationError, ResultTimeoutError, StoreError
+from kubecanvas.graph.nodes import Graph
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from kubecanvas.client.cluster import WorkflowApi
+    from kubecanvas.store.hostside import WorkflowStore
+
+__all__ = ["RemoteWorkflow", "run_sync"]
+
+T = TypeVar("T")
+
+
+class RemoteWorkflow:
+    """One Workflow on the cluster, shared by every result that belongs to it."""
+
+    def __init__(
+        self,
+        name: str,
+        namespace: str,
+        settings: ClientSettings,
+        *,
+        api: WorkflowApi | None = None,
+        uid: str | None = None,
+        graph: Graph | None = None,
+    ) -> None:
+        self.name, self.namespace, self.settings = name, namespace, settings
+        self._api, self._uid, self._graph = api, uid, graph
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_body(
+        cls, body: Mapping[str, Any], settings: ClientSettings, api: WorkflowApi, graph: Graph | None = None
+    ) -> RemoteWorkflow:
+        metadata = body["metadata"]
+        workflow = cls(
+            metadata["name"], metadata["namespace"], settings, api=api, uid=metadata["uid"], graph=graph
+        )
+        if graph is None:
+            workflow._graph = _compile(body)
+        return workflow
+
+    # -- Kubernetes
+
+    @property
+    def api(self) -> WorkflowApi:
+        with self._lock:
+            if self._api is None:
+                from kubecanvas.client.cluster import WorkflowApi
+
+                self._api = WorkflowApi(self.settings.kubeconfig)
+            return self._api
+
+    def body(self) -> dict[str, Any]:
+        return self.api.get(self.namespace, self.name)
+
+    @property
+    def uid(self) -> str:
+        if self._uid is None:
+            body = self.body()
+            self._uid = str(body["metadata"]["uid"])
+            if self._graph is None:
+                self._graph = _compile(body)
+        return self._uid
+
+    @property
+    def graph(self) -> Graph:
+        """The compiled canvas (the same ids as the operator's: compiling is deterministic)."""
+        if self._graph is None:
+            body = self.body()
+            self._uid = str(body["metadata"]["uid"])
+            self._graph = _compile(body)
+        return self._graph
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def revoke(self) -> None:
+        self.api.patch(self.namespace, self.name, {"spec": {"revoke": True}})
+
+    # -- Redis
+
+    def read(self, work: Callable[[WorkflowStore], Awaitable[T]]) -> T:
+        """Run `work` against the store, on a fresh connection, from synchronous code."""
+        url = self.settings.redis_url
+        if not url:
+            raise ConfigurationError(
+                "reading results needs Redis: set "
+                f"{REDIS_URL_ENV}, or call kubecanvas.client.configure(redis_url=...)"
+            )
+        password, stream = self.settings.redis_password, self.settings.events_stream
+        _ = self.uid  # resolved here, not from inside the event loop
+
+        async def main() -> T:
+            from redis import RedisError
+
+            from kubecanvas.store.hostside import WorkflowStore, connect_async
+
+            client: aioredis.Redis = connect_async(url, password)
+            try:
+                return await work(WorkflowStore(client, stream))
+            except ResultTimeoutError:
+                raise
+            except (RedisError, OSError) as error:
+                raise StoreError(f"cannot read workflow {self.qualified} from Redis: {error}") from None
+            finally:
+                await client.aclose()
+
+        return run_sync(main)
+
+    async def view(self, store: WorkflowStore, node_ids: list[str]) -> View:
+        phase, records = await store.view(self.uid, node_ids)
+        if phase is None:
+            body = await asyncio.to_thread(self.body)
+            return View(None, {}, body.get("status") or {})
+        return View(phase, records)
+
+    async def wait(
+        self, store: WorkflowStore, node_ids: list[str], done: Callable[[View], bool], timeout: float | None
+    ) -> View:
+        """The first view for which `done` is true; ResultTimeoutError after `timeout` seconds."""
+        from kubecanvas.client.notifications import NewsWaiter
+
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        url, password = self.settings.redis_url, self.settings.redis_password
+        assert url is not None  # read() checked
+
+        def connect() -> aioredis.Redis:
+            from kubecanvas.store.hostside import connect_async
+
+            return connect_async(url, password)
+
+        async with NewsWaiter(connect, store.events_stream, self.uid) as news:
+            while True:
+                view = await self.view(store, node_ids)
+                if done(view):
+                    return view
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ResultTimeoutError(
+                        f"workflow {self.qualified}: the operation timed out ({timeout}s)"
+                    )
+                await news.wait(min(remaining, 3600.0))
+
+
+def _compile(body: Mapping[str, Any]) -> Graph:
+    from kubecanvas.check import checked_spec
+
+    return checked_spec(body.get("spec")).graph
+
+
+def run_sync(main: Callable[[], Awaitable[T]]) -> T:
+    """`asyncio.run(main())`, in a helper thread when this thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_as_coroutine(main))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(_as_coroutine(main))
+        except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
+            box["error"] = error
+
+    worker = threading.Thread(target=target, name="kubecanvas-result", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return cast(T, box["value"])
+
+
+async def _as_coroutine(main: Callable[[], Awaitable[T]]) -> T:
+    return await main()
