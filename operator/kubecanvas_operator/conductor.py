@@ -40,7 +40,7 @@ from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent, WorkflowMeta
 from kubecanvas_operator.clients import ConductorClient, Provisioner
 from kubecanvas_operator.config import OperatorConfig
-from kubecanvas_operator.failures import AttemptFailure, job_failure, pod_start_failure, unschedulable_since
+from kubecanvas_operator.failures import AttemptFailure, check_pod_start, job_failure
 from kubecanvas_operator.jobs import WorkflowIdentity, build_job
 from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.metrics import step_observations
@@ -320,21 +320,24 @@ class Conductor:
             )
 
     async def on_pod(self, pod: Mapping[str, Any]) -> None:
-        """A pod of ours that will never start (bad image, missing Secret, no node for it, ...)."""
-        timeout = self.config.unschedulable_timeout_seconds
-        failure = pod_start_failure(dict(pod), self.clock(), timeout)
-        if failure is None:
-            unschedulable = unschedulable_since(dict(pod))
-            if unschedulable is not None:
-                # Nothing changes on an unschedulable pod until it is placed: no event will come.
-                self._recheck_pod_at(pod, unschedulable[0] + timeout)
-            return
+        """A pod of ours that has not started: one that never will (bad image, missing Secret,
+        no node for it, ...) fails its attempt; one that may is looked at again in time."""
         found = await self._attempt_of(pod)
         if found is None:
             return
         run, task_id, attempt = found
-        await self._attempt_ended(run, task_id, attempt, failure)
-        await self._delete_job(run, task_id, attempt)
+        check = check_pod_start(
+            dict(pod),
+            self.clock(),
+            self.config.unschedulable_timeout_seconds,
+            capacity_is_ours=run.engine.in_flight > 1,
+        )
+        if check.failure is not None:
+            await self._attempt_ended(run, task_id, attempt, check.failure)
+            await self._delete_job(run, task_id, attempt)
+        elif check.look_again_at is not None:
+            # Nothing may change on a waiting pod before then: no event would come.
+            self._recheck_pod_at(pod, check.look_again_at)
 
     def _recheck_pod_at(self, pod: Mapping[str, Any], at: float) -> None:
         """Look at a pod again at `at` (once per pod; a restarted operator relists pending pods)."""

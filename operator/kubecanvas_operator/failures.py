@@ -8,6 +8,7 @@ JSON, so they are tested without a cluster.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,19 +16,30 @@ from typing import Any
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
 
-__all__ = ["AttemptFailure", "job_failure", "pod_start_failure", "unschedulable_since"]
+__all__ = [
+    "AttemptFailure",
+    "StartCheck",
+    "check_pod_start",
+    "job_failure",
+    "unschedulable_since",
+    "waiting_for_capacity",
+]
 
 
 # Waiting reasons a pod does not recover from without someone changing its spec.
-STUCK_REASONS = frozenset(
-    {
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-    }
+STUCK_REASONS = frozenset({"InvalidImageName", "CreateContainerConfigError", "CreateContainerError"})
+# Waiting reasons of an image pull, which the kubelet retries: some say the image will never
+# come (it does not exist, access is denied), others are passing (the kubelet's own pull QPS
+# limit, a registry timeout or restart) and are given the start timeout.
+PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+_NEVER_PULLED = re.compile(
+    r"not found|manifest unknown|name unknown|unauthorized|denied|authentication required|"
+    r"invalid reference format",
+    re.IGNORECASE,
 )
+# A scheduler reason that only says the node is full for now: "1 Too many pods",
+# "1 Insufficient memory". It frees up as the pods holding it finish.
+_CAPACITY = re.compile(r"^\d+ (Too many pods|Insufficient [\w./-]+)\.?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,30 +107,67 @@ def unschedulable_since(pod: dict[str, Any]) -> tuple[float, str] | None:
             and condition.get("status") == "False"
             and condition.get("reason") == "Unschedulable"
         ):
-            since = condition.get("lastTransitionTime")
-            at = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() if since else 0.0
-            return at, condition.get("message") or "Unschedulable"
+            return _since(condition.get("lastTransitionTime")), condition.get("message") or "Unschedulable"
     return None
 
 
-def pod_start_failure(pod: dict[str, Any], now: float, unschedulable_after: float) -> AttemptFailure | None:
-    """A pod that will never start its task (bad image, missing Secret, no node to run on
-    for `unschedulable_after` seconds, ...)."""
-    unschedulable = unschedulable_since(pod)
-    if unschedulable is not None and now - unschedulable[0] >= unschedulable_after:
-        message = f"the task's pod cannot be scheduled (for {unschedulable_after:g}s): {unschedulable[1]}"
-        return AttemptFailure(
-            TaskFailure("Unschedulable", message, None, ("Unschedulable", "Exception")), lost=False
+def _since(timestamp: str | None) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() if timestamp else 0.0
+
+
+def waiting_for_capacity(message: str) -> bool:
+    """Whether every reason the scheduler gave is a full node (pods, cpu, memory, ...)."""
+    text = message.split("preemption:", 1)[0]
+    _, _, reasons = text.partition("nodes are available:")
+    parts = [part.strip() for part in reasons.split(",") if part.strip()]
+    return bool(parts) and all(_CAPACITY.match(part) for part in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class StartCheck:
+    """What to do about a pod that has not started: fail its attempt now (`failure`), or look
+    again at `look_again_at` (no event may come before then), or nothing."""
+
+    failure: AttemptFailure | None = None
+    look_again_at: float | None = None
+
+
+def _cannot_start(reason: str, message: str) -> StartCheck:
+    return StartCheck(
+        AttemptFailure(
+            TaskFailure(reason, f"the task's container cannot start: {message}", None, (reason, "Exception")),
+            lost=False,
         )
+    )
+
+
+def check_pod_start(pod: dict[str, Any], now: float, timeout: float, *, capacity_is_ours: bool) -> StartCheck:
+    """A pod that will never start its task fails its attempt; one that may still start is
+    given `timeout` seconds (a passing pull error since it was created; an unschedulable pod
+    since the scheduler first said so), or, when it waits only for room on a node that this
+    workflow's own running attempts fill (`capacity_is_ours`), as long as they run: they
+    make the room as they finish, and parallelism is the user's to choose."""
+    created = _since((pod.get("metadata") or {}).get("creationTimestamp"))
     for container in (pod.get("status") or {}).get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
+        reason, message = waiting.get("reason"), waiting.get("message") or waiting.get("reason") or ""
         if reason in STUCK_REASONS:
-            message = waiting.get("message") or reason
-            return AttemptFailure(
-                TaskFailure(
-                    reason, f"the task's container cannot start: {message}", None, (reason, "Exception")
-                ),
-                lost=False,
+            return _cannot_start(reason, message)
+        if reason in PULL_REASONS:
+            if _NEVER_PULLED.search(message) or now - created >= timeout:
+                return _cannot_start(reason, message)
+            return StartCheck(look_again_at=created + timeout)
+    unschedulable = unschedulable_since(pod)
+    if unschedulable is None:
+        return StartCheck()
+    since, message = unschedulable
+    if capacity_is_ours and waiting_for_capacity(message):
+        return StartCheck(look_again_at=now + min(timeout, 60.0))
+    if now - since >= timeout:
+        text = f"the task's pod cannot be scheduled (for {timeout:g}s): {message}"
+        return StartCheck(
+            AttemptFailure(
+                TaskFailure("Unschedulable", text, None, ("Unschedulable", "Exception")), lost=False
             )
-    return None
+        )
+    return StartCheck(look_again_at=since + timeout)

@@ -131,6 +131,11 @@ class Engine:
         return len(self.nodes)
 
     @property
+    def in_flight(self) -> int:
+        """Attempts launched and not finished: what `parallelism` bounds."""
+        return self._running
+
+    @property
     def finished_count(self) -> int:
         return sum(self._counts[state] for state in TERMINAL)
 

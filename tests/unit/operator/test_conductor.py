@@ -327,6 +327,50 @@ def test_a_pod_that_cannot_be_scheduled_fails_once_the_clock_says_so(redis_url: 
     run(scenario())
 
 
+def test_a_pod_waiting_for_room_its_own_workflow_fills_is_not_failed(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url, unschedulable_timeout_seconds=300.0) as test:
+            body = test.body("full", {"canvas": {"group": [{"task": "m.a"}, {"task": "m.b"}]}})
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            an_hour_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(test.clock() - 3600))
+            pod = {
+                "metadata": {
+                    "uid": "pod-full",
+                    "namespace": NAMESPACE,
+                    "labels": {
+                        WORKFLOW_UID_LABEL: uid,
+                        TASK_ID_LABEL: "t0",
+                        ATTEMPT_LABEL: "1",
+                        "job-name": "full-t0-1",
+                    },
+                },
+                "status": {
+                    "phase": "Pending",
+                    "conditions": [
+                        {
+                            "type": "PodScheduled",
+                            "status": "False",
+                            "reason": "Unschedulable",
+                            "message": "0/1 nodes are available: 1 Too many pods.",
+                            "lastTransitionTime": an_hour_ago,
+                        }
+                    ],
+                },
+            }
+            await test.conductor.on_pod(pod)  # t1 runs: it holds the room t0 waits for
+            assert test.api.status("full")["phase"] == "Running"
+            await test.report(uid, "t1", 1, Outcome("succeeded"), value=1)
+            await test.conductor.on_pod(pod)  # nothing of ours left to make room
+            await test.conductor.drain()
+            status = test.api.status("full")
+            assert status["phase"] == "Failed"
+            assert status["error"]["type"] == "Unschedulable"
+
+    run(scenario())
+
+
 def test_a_restarted_conductor_creates_the_job_its_predecessor_never_made(redis_url: str) -> None:
     """The step that decided a launch is persisted before the Job is created: an operator
     killed in between leaves a task in flight with no Job, which the next one creates."""

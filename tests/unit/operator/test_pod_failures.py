@@ -5,18 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubecanvas_operator.failures import pod_start_failure, unschedulable_since
+from kubecanvas_operator.failures import check_pod_start, unschedulable_since, waiting_for_capacity
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 UNSCHEDULABLE = "0/1 nodes are available: 1 Insufficient memory."
 
 
-def unschedulable_pod(since: str = "2027-01-15T07:59:00Z") -> dict[str, Any]:
+TOO_MANY_PODS = (
+    "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: "
+    "1 No preemption victims found for incoming pod."
+)
+
+
+def unschedulable_pod(since: str = "2027-01-15T07:59:00Z", message: str = UNSCHEDULABLE) -> dict[str, Any]:
     condition = {
         "type": "PodScheduled",
         "status": "False",
         "reason": "Unschedulable",
-        "message": UNSCHEDULABLE,
+        "message": message,
         "lastTransitionTime": since,
     }
     return {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [condition]}}
@@ -25,9 +31,11 @@ def unschedulable_pod(since: str = "2027-01-15T07:59:00Z") -> dict[str, Any]:
 def test_an_unschedulable_pod_is_a_failure_only_after_the_timeout() -> None:
     pod = unschedulable_pod()  # unschedulable for 60 s at NOW
     assert unschedulable_since(pod) == (NOW - 60, UNSCHEDULABLE)
-    assert pod_start_failure(pod, NOW, unschedulable_after=300) is None
+    waiting = check_pod_start(pod, NOW, 300, capacity_is_ours=False)
+    assert waiting.failure is None
+    assert waiting.look_again_at == NOW - 60 + 300
 
-    failure = pod_start_failure(pod, NOW, unschedulable_after=30)
+    failure = check_pod_start(pod, NOW, 30, capacity_is_ours=False).failure
 
     assert failure is not None
     assert not failure.lost
@@ -36,18 +44,68 @@ def test_an_unschedulable_pod_is_a_failure_only_after_the_timeout() -> None:
     assert "30s" in failure.error.message
 
 
+def test_a_full_node_is_waited_for_while_the_workflows_own_attempts_fill_it() -> None:
+    """A chord of 1000 under parallelism 100 filled the node (Too many pods) with its own
+    pods; they make room as they finish, so waiting is right, however long it takes."""
+    pod = unschedulable_pod(since="2027-01-15T07:00:00Z", message=TOO_MANY_PODS)  # an hour ago
+    check = check_pod_start(pod, NOW, 300, capacity_is_ours=True)
+    assert check.failure is None
+    assert check.look_again_at == NOW + 60
+    alone = check_pod_start(pod, NOW, 300, capacity_is_ours=False)
+    assert alone.failure is not None  # nothing of ours will make room: the timeout holds
+    assert "Too many pods" in alone.failure.error.message
+
+
+def test_which_scheduler_reasons_only_say_the_node_is_full() -> None:
+    assert waiting_for_capacity(TOO_MANY_PODS)
+    assert waiting_for_capacity("0/1 nodes are available: 1 Insufficient memory.")
+    assert waiting_for_capacity("0/3 nodes are available: 1 Insufficient cpu, 2 Too many pods.")
+    assert not waiting_for_capacity(
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node affinity/selector."
+    )
+    assert not waiting_for_capacity("0/1 nodes are available: 1 node(s) had untolerated taint {a: b}.")
+    assert not waiting_for_capacity("Unschedulable")
+
+
 def test_a_scheduled_pod_is_not_unschedulable() -> None:
     pod = {"status": {"conditions": [{"type": "PodScheduled", "status": "True"}]}}
     assert unschedulable_since(pod) is None
-    assert pod_start_failure(pod, NOW, unschedulable_after=0) is None
+    assert check_pod_start(pod, NOW, 0, capacity_is_ours=False) == check_pod_start(
+        pod, NOW, 0, capacity_is_ours=True
+    )
+    assert check_pod_start(pod, NOW, 0, capacity_is_ours=False).failure is None
 
 
-def test_an_image_that_cannot_be_pulled_names_the_kubelets_reason() -> None:
-    waiting = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "nope:1"'}
-    pod = {"status": {"containerStatuses": [{"state": {"waiting": waiting}}]}}
+def pulling_pod(reason: str, message: str, created: str = "2027-01-15T07:59:30Z") -> dict[str, Any]:
+    waiting = {"reason": reason, "message": message}
+    return {
+        "metadata": {"name": "p", "creationTimestamp": created},
+        "status": {"containerStatuses": [{"state": {"waiting": waiting}}]},
+    }
 
-    failure = pod_start_failure(pod, NOW, unschedulable_after=300)
+
+def test_an_image_that_does_not_exist_fails_at_once_naming_the_kubelets_reason() -> None:
+    message = (
+        'Back-off pulling image "nope:1": ErrImagePull: failed to pull and unpack image "nope:1": '
+        'failed to resolve reference "nope:1": nope:1: not found'
+    )
+    failure = check_pod_start(
+        pulling_pod("ImagePullBackOff", message), NOW, 300, capacity_is_ours=True
+    ).failure
 
     assert failure is not None
     assert failure.error.type == "ImagePullBackOff"
     assert 'Back-off pulling image "nope:1"' in failure.error.message
+
+
+def test_a_passing_pull_error_is_given_the_timeout() -> None:
+    """The kubelet limits its own pulls (5 a second): a hundred pods starting at once meet
+    'pull QPS exceeded', and the kubelet pulls again. It failed 9 tasks of a 1000-task chord."""
+    pod = pulling_pod("ErrImagePull", "pull QPS exceeded")  # created 30 s before NOW
+    waiting = check_pod_start(pod, NOW, 300, capacity_is_ours=False)
+    assert waiting.failure is None
+    assert waiting.look_again_at == NOW - 30 + 300
+    failure = check_pod_start(pod, NOW + 300, 300, capacity_is_ours=False).failure
+    assert failure is not None
+    assert failure.error.type == "ErrImagePull"
+    assert "pull QPS exceeded" in failure.error.message
