@@ -16,14 +16,13 @@ from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
 from kubecanvas.graph.arguments import MissingResult, build_call
-from kubecanvas.graph.nodes import TaskNode, ref_node_ids
-from kubecanvas.store.taskside import FailedTask, TaskInputs
+from kubecanvas.graph.nodes import TaskNode
+from kubecanvas.store.taskside import TaskInputs, failed_task, needed_results
 
 __all__ = [
     "child_environment",
     "expected_call",
     "is_errback_input",
-    "needed_results",
     "task_inputs",
     "time_limit_exceeded",
     "worker_lost",
@@ -34,13 +33,6 @@ def is_errback_input(node: TaskNode) -> bool:
     return node.input is not None and node.input.kind == "errback"
 
 
-def needed_results(node: TaskNode) -> list[str]:
-    """The results a node's call is built from (none for an immutable node)."""
-    if node.immutable or node.input is None or node.input.ref is None:
-        return []
-    return list(ref_node_ids(node.input.ref))
-
-
 def task_inputs(
     engine: Engine, node: TaskNode, results: Mapping[str, JSON], calls: Mapping[str, JSONObject]
 ) -> TaskInputs:
@@ -48,25 +40,14 @@ def task_inputs(
     wanted = needed_results(node)
     failed = None
     if is_errback_input(node) and node.input is not None and node.input.failed:
-        failed = _failed_task(engine, node.input.failed, calls)
+        failed_id = node.input.failed
+        failed = failed_task(engine.nodes[failed_id], calls.get(failed_id), engine.records[failed_id].error)
     return TaskInputs(
         node=node,
         results={node_id: results[node_id] for node_id in wanted if node_id in results},
         spec_args=list(engine.graph.args),
         spec_kwargs=dict(engine.graph.kwargs),
         failed=failed,
-    )
-
-
-def _failed_task(engine: Engine, task_id: str, calls: Mapping[str, JSONObject]) -> FailedTask:
-    node = engine.nodes[task_id]
-    call = calls.get(task_id) or {}
-    args, kwargs = call.get("args"), call.get("kwargs")
-    return FailedTask(
-        node=node,
-        args=args if isinstance(args, list) else list(node.args),
-        kwargs=kwargs if isinstance(kwargs, dict) else dict(node.kwargs),
-        error=engine.records[task_id].error or TaskFailure("Error", "unknown failure"),
     )
 
 

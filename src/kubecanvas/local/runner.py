@@ -28,7 +28,6 @@ from kubecanvas.local.attempts import (
     child_environment,
     expected_call,
     is_errback_input,
-    needed_results,
     task_inputs,
     time_limit_exceeded,
     worker_lost,
@@ -38,7 +37,7 @@ from kubecanvas.local.stores import expire_after
 from kubecanvas.report.document import WorkflowDocument, workflow_document
 from kubecanvas.store.layout import Outcome, WorkflowMeta
 from kubecanvas.store.memory import MemoryStore, ResultStore
-from kubecanvas.store.taskside import TaskInputs
+from kubecanvas.store.taskside import TaskInputs, needed_results
 
 __all__ = ["DEFAULT_CONCURRENCY", "LocalRunner", "Observer", "run_workflow"]
 

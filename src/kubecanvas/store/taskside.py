@@ -23,7 +23,7 @@ from kubecanvas.store.layout import (
 )
 from kubecanvas.store.wire import Command, Connection
 
-__all__ = ["FailedTask", "TaskInputs", "TaskStore", "connect"]
+__all__ = ["FailedTask", "TaskInputs", "TaskStore", "connect", "failed_task", "needed_results"]
 
 MISSING: Any = object()
 
@@ -59,6 +59,27 @@ class FailedTask:
             kwargs=dict(data.get("kwargs") or {}),
             error=TaskFailure.from_json(data.get("error")),
         )
+
+
+def needed_results(node: TaskNode) -> list[str]:
+    """The results a node's call is built from (none for an immutable node): the one rule,
+    for a task pod reading Redis and for the local runner reading its memory."""
+    if node.immutable or node.input is None or node.input.ref is None:
+        return []
+    return list(ref_node_ids(node.input.ref))
+
+
+def failed_task(node: TaskNode, call: JSON, error: TaskFailure | None) -> FailedTask:
+    """What an errback is told of `node`'s failure: the call it actually made (its own
+    arguments when none was recorded) and its error."""
+    recorded = call if isinstance(call, dict) else {}
+    args, kwargs = recorded.get("args"), recorded.get("kwargs")
+    return FailedTask(
+        node=node,
+        args=args if isinstance(args, list) else list(node.args),
+        kwargs=kwargs if isinstance(kwargs, dict) else dict(node.kwargs),
+        error=error or TaskFailure("Error", "unknown failure"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +129,9 @@ class TaskStore:
                 f"task {task_id!r} is not part of workflow {self.keys.uid} (is the workflow deleted?)"
             )
         node = TaskNode.from_json(cast(TaskNodeJSON, decode(raw_node)))
-        needed = list(ref_node_ids(node.input.ref)) if node.input and node.input.ref else []
+        needed = needed_results(node)
         results: dict[str, JSON] = {}
-        if needed and not node.immutable:
+        if needed:
             values = cast(list[str | None], self.client.execute("HMGET", self.keys.results, *needed))
             results = {
                 node_id: decode(value)
@@ -134,16 +155,8 @@ class TaskStore:
             ("HGET", self.keys.records, task_id),
         )
         node = TaskNode.from_json(cast(TaskNodeJSON, decode(raw_node)))
-        call = decode(raw_call)
         record = TaskRecord.from_json(decode(raw_record) or {})
-        call = call if isinstance(call, dict) else {"args": list(node.args), "kwargs": node.kwargs}
-        args, kwargs = call.get("args"), call.get("kwargs")
-        return FailedTask(
-            node=node,
-            args=args if isinstance(args, list) else [],
-            kwargs=kwargs if isinstance(kwargs, dict) else {},
-            error=record.error or TaskFailure("Error", "unknown failure"),
-        )
+        return failed_task(node, decode(raw_call), record.error)
 
     def record_start(
         self, task_id: str, attempt: int, args: list[JSON], kwargs: JSONObject, at: float
