@@ -322,16 +322,18 @@ class Conductor:
     async def on_pod(self, pod: Mapping[str, Any]) -> None:
         """A pod of ours that has not started: one that never will (bad image, missing Secret,
         no node for it, ...) fails its attempt; one that may is looked at again in time."""
+        now, timeout = self.clock(), self.config.unschedulable_timeout_seconds
+        # Most pending pods are merely starting: the pure check, at its most lenient, says so
+        # before any workflow is looked up (this runs for every Pending pod event).
+        check = check_pod_start(dict(pod), now, timeout, capacity_is_ours=True)
+        if check.failure is None and check.look_again_at is None:
+            return
         found = await self._attempt_of(pod)
         if found is None:
             return
         run, task_id, attempt = found
-        check = check_pod_start(
-            dict(pod),
-            self.clock(),
-            self.config.unschedulable_timeout_seconds,
-            capacity_is_ours=run.engine.in_flight > 1,
-        )
+        if run.engine.in_flight <= 1:  # no attempt of its own workflow holds the room it waits for
+            check = check_pod_start(dict(pod), now, timeout, capacity_is_ours=False)
         if check.failure is not None:
             await self._attempt_ended(run, task_id, attempt, check.failure)
             await self._delete_job(run, task_id, attempt)

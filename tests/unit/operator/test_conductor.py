@@ -157,6 +157,29 @@ CHAIN = {
 }
 
 
+def unschedulable_pod(uid: str, job: str, message: str, since: float) -> dict[str, Any]:
+    """The pending pod of attempt 1 of task t0, which the scheduler cannot place since `since`."""
+    return {
+        "metadata": {
+            "uid": f"pod-{job}",
+            "namespace": NAMESPACE,
+            "labels": {WORKFLOW_UID_LABEL: uid, TASK_ID_LABEL: "t0", ATTEMPT_LABEL: "1", "job-name": job},
+        },
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": message,
+                    "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)),
+                }
+            ],
+        },
+    }
+
+
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
@@ -290,30 +313,9 @@ def test_a_pod_that_cannot_be_scheduled_fails_once_the_clock_says_so(redis_url: 
             await test.conductor.admit(body)
             await test.conductor.drain()
             since = test.clock()
-            pod = {
-                "metadata": {
-                    "uid": "pod-1",
-                    "namespace": NAMESPACE,
-                    "labels": {
-                        WORKFLOW_UID_LABEL: uid,
-                        TASK_ID_LABEL: "t0",
-                        ATTEMPT_LABEL: "1",
-                        "job-name": "pending-t0-1",
-                    },
-                },
-                "status": {
-                    "phase": "Pending",
-                    "conditions": [
-                        {
-                            "type": "PodScheduled",
-                            "status": "False",
-                            "reason": "Unschedulable",
-                            "message": "0/1 nodes are available: 1 Insufficient memory.",
-                            "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)),
-                        }
-                    ],
-                },
-            }
+            pod = unschedulable_pod(
+                uid, "pending-t0-1", "0/1 nodes are available: 1 Insufficient memory.", since
+            )
             await test.conductor.on_pod(pod)
             assert test.api.status("pending")["phase"] == "Running"  # not yet: 0 s of 300
             test.clock.now = since + 301
@@ -334,31 +336,9 @@ def test_a_pod_waiting_for_room_its_own_workflow_fills_is_not_failed(redis_url: 
             uid = body["metadata"]["uid"]
             await test.conductor.admit(body)
             await test.conductor.drain()
-            an_hour_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(test.clock() - 3600))
-            pod = {
-                "metadata": {
-                    "uid": "pod-full",
-                    "namespace": NAMESPACE,
-                    "labels": {
-                        WORKFLOW_UID_LABEL: uid,
-                        TASK_ID_LABEL: "t0",
-                        ATTEMPT_LABEL: "1",
-                        "job-name": "full-t0-1",
-                    },
-                },
-                "status": {
-                    "phase": "Pending",
-                    "conditions": [
-                        {
-                            "type": "PodScheduled",
-                            "status": "False",
-                            "reason": "Unschedulable",
-                            "message": "0/1 nodes are available: 1 Too many pods.",
-                            "lastTransitionTime": an_hour_ago,
-                        }
-                    ],
-                },
-            }
+            pod = unschedulable_pod(
+                uid, "full-t0-1", "0/1 nodes are available: 1 Too many pods.", test.clock() - 3600
+            )
             await test.conductor.on_pod(pod)  # t1 runs: it holds the room t0 waits for
             assert test.api.status("full")["phase"] == "Running"
             await test.report(uid, "t1", 1, Outcome("succeeded"), value=1)

@@ -262,27 +262,6 @@ def exception_of(failure: TaskFailure | None, name: str) -> Exception:
 class AsyncResult(_Result):
     """The result of a workflow (`id` = its name) or of one of its tasks (`<name>/<task id>`)."""
 
-    def __init__(
-        self,
-        id: str,  # Celery's name
-        namespace: str | None = None,
-        *,
-        redis_url: str | None = None,
-        kubeconfig: str | None = None,
-        _workflow: RemoteWorkflow | None = None,
-        _ref: Ref | None = None,
-        _top: bool | None = None,
-    ) -> None:
-        super().__init__(
-            id,
-            namespace,
-            redis_url=redis_url,
-            kubeconfig=kubeconfig,
-            _workflow=_workflow,
-            _ref=_ref,
-            _top=_top,
-        )
-
 
 class GroupResult(_Result):
     """The results of a group's members, in the group's order (nested groups nest)."""
