@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from kubecanvas._kits.jsonvalues import JSONObject
+from kubecanvas.canvas.merging import merge_options
 from kubecanvas.canvas.model import (
     Canvas,
     Chain,
@@ -27,7 +28,6 @@ from kubecanvas.canvas.model import (
     Starmap,
     WorkflowSpec,
 )
-from kubecanvas.canvas.task_options import merge_options
 from kubecanvas.errors import InvalidWorkflow, Problem
 from kubecanvas.graph.nodes import (
     ErrbackAttachment,

@@ -1,11 +1,4 @@
-"""TaskOptions: how, when and where a task runs, and how options combine.
-
-Options merge field by field, the more specific over the more general:
-`spec.defaults` < options of enclosing chains, groups and chords (outermost first) <
-the task's own options < options given at call time. Mappings (`retries`,
-`resources`, `nodeSelector`) merge key by key; `env` merges by variable name; lists
-such as `tolerations` are replaced whole.
-"""
+"""TaskOptions: how, when and where a task runs (how options combine: `merging`)."""
 
 from __future__ import annotations
 
@@ -16,10 +9,10 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas._kits.jsonvalues import JSONObject
 from kubecanvas.canvas.base import JSONValue, NotBool, Strict
 
-__all__ = ["EnvVar", "Resources", "RetryPolicy", "TaskOptions", "merge_options"]
+__all__ = ["EnvVar", "Resources", "RetryPolicy", "TaskOptions"]
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False), NotBool]
 
@@ -102,39 +95,3 @@ class TaskOptions(Strict):
         """The options that were set, in the Workflow's spelling (times as RFC 3339)."""
         data: JSONObject = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         return data
-
-
-_MAPPINGS_MERGED_BY_KEY = frozenset({"retries", "resources", "nodeSelector"})
-
-
-def merge_options(*layers: JSONObject | None) -> JSONObject:
-    """Merge option mappings, later layers winning field by field."""
-    merged: JSONObject = {}
-    for layer in layers:
-        for key, value in (layer or {}).items():
-            current = merged.get(key)
-            if key in _MAPPINGS_MERGED_BY_KEY and isinstance(current, dict) and isinstance(value, dict):
-                merged[key] = _merge_mapping(current, value)
-            elif key == "env" and isinstance(current, list) and isinstance(value, list):
-                merged[key] = _merge_env(current, value)
-            else:
-                merged[key] = value
-    return merged
-
-
-def _merge_mapping(base: JSONObject, top: JSONObject) -> JSONObject:
-    result = dict(base)
-    for key, value in top.items():
-        current = result.get(key)
-        result[key] = (
-            _merge_mapping(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
-        )
-    return result
-
-
-def _merge_env(base: list[JSON], top: list[JSON]) -> list[JSON]:
-    def name(item: JSON) -> JSON:
-        return item.get("name") if isinstance(item, dict) else None
-
-    overridden = {name(item) for item in top}
-    return [item for item in base if name(item) not in overridden] + top

@@ -10,7 +10,6 @@ out of task pods.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.sdk.task_names import exception_name
 
-__all__ = ["OPTION_NAMES", "merge_options", "normalize_code", "normalize_options", "rfc3339"]
+__all__ = ["OPTION_NAMES", "normalize_code", "normalize_options", "rfc3339"]
 
 # Python spelling -> Workflow spelling. The Workflow spelling is accepted too, so that
 # mappings read from YAML go through the same door.
@@ -67,8 +66,6 @@ _CELERY_ONLY: dict[str, str] = {
     "ignore_result": "every result is kept in the Workflow's status",
 }
 
-_MERGED_BY_KEY = frozenset({"retries", "resources", "nodeSelector"})
-
 
 def normalize_options(
     options: Mapping[str, Any], path: str = "options", *, also_known: Iterable[str] = ()
@@ -105,37 +102,6 @@ def _unknown_option(key: str, also_known: Iterable[str]) -> str:
         return f"option {key!r} is not supported: {note}"
     hint = did_you_mean(key, [*OPTION_NAMES, "link", "link_error", *also_known])
     return f"unknown option {key!r}{hint}; options are: {', '.join(OPTION_NAMES)}"
-
-
-def merge_options(*layers: Mapping[str, JSON] | None) -> JSONObject:
-    """Later layers win field by field, as the compiler merges them: `retries`,
-    `resources` and `nodeSelector` key by key, `env` by variable name, the rest whole."""
-    merged: JSONObject = {}
-    for layer in layers:
-        for key, value in (layer or {}).items():
-            current = merged.get(key)
-            if key in _MERGED_BY_KEY and isinstance(current, dict) and isinstance(value, dict):
-                merged[key] = _merge_mapping(current, value)
-            elif key == "env" and isinstance(current, list) and isinstance(value, list):
-                names = {item.get("name") for item in value if isinstance(item, dict)}
-                kept = [
-                    item for item in current if not (isinstance(item, dict) and item.get("name") in names)
-                ]
-                merged[key] = kept + copy.deepcopy(value)
-            else:
-                merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _merge_mapping(base: Mapping[str, JSON], top: Mapping[str, JSON]) -> JSONObject:
-    result: JSONObject = dict(base)
-    for key, value in top.items():
-        current = result.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            result[key] = _merge_mapping(current, value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
 
 
 def normalize_code(code: Mapping[str, Any], path: str = "spec.code") -> JSONObject:

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
+from kubecanvas.canvas.merging import merge_options
 from kubecanvas.errors import InvalidWorkflow, NotJSONError
-from kubecanvas.sdk.call_options import merge_options, normalize_options
+from kubecanvas.sdk.call_options import normalize_options
 from kubecanvas.sdk.manifest import build_manifest, json_at, unique_name
 from kubecanvas.sdk.task_names import task_name_problem
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kubecanvas.canvas.merging import merge_options
 from kubecanvas.canvas.model import (
     Chain,
     Chord,
@@ -16,7 +17,6 @@ from kubecanvas.canvas.model import (
     Signature,
     Starmap,
 )
-from kubecanvas.canvas.task_options import merge_options
 from kubecanvas.canvas.validation import parse_spec, parse_workflow
 
 FULL_OPTIONS: dict[str, Any] = {
