@@ -126,20 +126,21 @@ class WorkflowStore:
             meta, raw_graph, raw_nodes, raw_records = await pipe.execute()
         if not meta or raw_graph is None:
             return None
-        skeleton = cast(dict[str, Any], decode(raw_graph))
-        nodes = [TaskNode.from_json(cast(TaskNodeJSON, decode(text))) for text in raw_nodes.values()]
-        # Errback instances are the only nodes with dotted ids (`e0.1.0`), see graph.errbacks.
-        static = sorted((node for node in nodes if "." not in node.id), key=_index)
-        extra = tuple(sorted((node for node in nodes if "." in node.id), key=_index))
-        graph = Graph(
-            nodes=tuple(static),
-            result=ref_from_json(skeleton["result"]),
-            errbacks=tuple(ErrbackAttachment.from_json(item) for item in skeleton.get("errbacks", [])),
-            args=tuple(skeleton.get("args", ())),
-            kwargs=dict(skeleton.get("kwargs", {})),
-        )
+        graph, extra = _graph_of(raw_graph, raw_nodes)
         records = {node_id: TaskRecord.from_json(decode(text)) for node_id, text in raw_records.items()}
         return PersistedWorkflow(uid, WorkflowMeta.from_fields(meta), graph, extra, records)
+
+    async def graph(self, uid: str) -> Graph | None:
+        """The workflow's graph as the operator compiled and stored it (None once its keys
+        expired): what results read, instead of compiling the spec again."""
+        keys = WorkflowKeys(uid)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.get(keys.graph)
+            pipe.hgetall(keys.nodes)
+            raw_graph, raw_nodes = await pipe.execute()
+        if raw_graph is None:
+            return None
+        return _graph_of(raw_graph, raw_nodes)[0]
 
     async def save_step(
         self, uid: str, engine: Engine, changed: Iterable[str], new_nodes: Iterable[TaskNode]
@@ -326,6 +327,23 @@ class WorkflowStore:
         ids = list(stream_ids)
         if ids:
             await self.client.xack(self.events_stream, group, *ids)
+
+
+def _graph_of(raw_graph: str, raw_nodes: Mapping[str, str]) -> tuple[Graph, tuple[TaskNode, ...]]:
+    """The stored graph, and the nodes added while it ran (errback instances)."""
+    skeleton = cast(dict[str, Any], decode(raw_graph))
+    nodes = [TaskNode.from_json(cast(TaskNodeJSON, decode(text))) for text in raw_nodes.values()]
+    # Errback instances are the only nodes with dotted ids (`e0.1.0`), see graph.errbacks.
+    static = sorted((node for node in nodes if "." not in node.id), key=_index)
+    extra = tuple(sorted((node for node in nodes if "." in node.id), key=_index))
+    graph = Graph(
+        nodes=tuple(static),
+        result=ref_from_json(skeleton["result"]),
+        errbacks=tuple(ErrbackAttachment.from_json(item) for item in skeleton.get("errbacks", [])),
+        args=tuple(skeleton.get("args", ())),
+        kwargs=dict(skeleton.get("kwargs", {})),
+    )
+    return graph, extra
 
 
 def _finished(text: str) -> TaskRecord:

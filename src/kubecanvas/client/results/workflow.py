@@ -48,12 +48,9 @@ class RemoteWorkflow:
         cls, body: Mapping[str, Any], settings: ClientSettings, api: WorkflowApi, graph: Graph | None = None
     ) -> RemoteWorkflow:
         metadata = body["metadata"]
-        workflow = cls(
+        return cls(
             metadata["name"], metadata["namespace"], settings, api=api, uid=metadata["uid"], graph=graph
         )
-        if graph is None:
-            workflow._graph = _compile(body)
-        return workflow
 
     # -- Kubernetes
 
@@ -72,19 +69,17 @@ class RemoteWorkflow:
     @property
     def uid(self) -> str:
         if self._uid is None:
-            body = self.body()
-            self._uid = str(body["metadata"]["uid"])
-            if self._graph is None:
-                self._graph = _compile(body)
+            self._uid = str(self.body()["metadata"]["uid"])
         return self._uid
 
     @property
     def graph(self) -> Graph:
-        """The compiled canvas (the same ids as the operator's: compiling is deterministic)."""
+        """The graph the operator compiled and stored. Read from the store; compiled from
+        the spec only when there is no store to read or its keys expired (compiling is
+        deterministic: the same ids)."""
         if self._graph is None:
-            body = self.body()
-            self._uid = str(body["metadata"]["uid"])
-            self._graph = _compile(body)
+            stored = self.read(lambda store: store.graph(self.uid)) if self.settings.redis_url else None
+            self._graph = stored if stored is not None else _compile(self.body())
         return self._graph
 
     @property
@@ -160,6 +155,7 @@ class RemoteWorkflow:
 
 
 def _compile(body: Mapping[str, Any]) -> Graph:
+    """The spec compiled here: for a Workflow whose stored graph is gone."""
     from kubecanvas.check import checked_spec
 
     return checked_spec(body.get("spec")).graph
