@@ -7,7 +7,11 @@ retry delays, expiry). Each piece of news becomes an engine step that is persist
 in Redis *before* anything is done about it, so a `kill -9` at any moment loses
 nothing: on restart the engine is rebuilt from Redis and the stream is re-read.
 
-This module knows nothing of kopf; `handlers` wires it to the operator framework.
+Each workflow is driven by the one host loop every program shares
+(`kubecanvas.hosting.WorkflowHost`) with Jobs as its launcher (`launching`); what is the
+conductor's own is which workflows it holds, where news comes from, and how a workflow
+ends (status, Events, TTL). This module knows nothing of kopf; `handlers` wires it to the
+operator framework.
 """
 
 from __future__ import annotations
@@ -23,26 +27,22 @@ from typing import Any
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas._kits.timestamps import from_rfc3339
 from kubecanvas.check import checked_spec
-from kubecanvas.engine.effects import Kill, Launch, Notice, Step
-from kubecanvas.engine.events import Failed, Revoke, Start, Tick
+from kubecanvas.engine.effects import Launch, Notice, Step
+from kubecanvas.engine.events import Failed, Revoke, Start
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
-from kubecanvas.errors import InvalidWorkflow, JobCreationError, KubeApiError, WorkerLostError
+from kubecanvas.errors import InvalidWorkflow, KubeApiError, WorkerLostError
 from kubecanvas.graph.nodes import ref_node_ids
-from kubecanvas.resources import (
-    ATTEMPT_LABEL,
-    TASK_ID_LABEL,
-    WORKFLOW,
-    WORKFLOW_UID_LABEL,
-    job_name,
-)
+from kubecanvas.hosting import LoopAlarm, WorkflowHost
+from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW, WORKFLOW_UID_LABEL, job_name
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent, WorkflowMeta
 from kubecanvas_operator.clients import ConductorClient, Provisioner
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.failures import AttemptFailure, check_pod_start, job_failure
-from kubecanvas_operator.jobs import WorkflowIdentity, build_job
+from kubecanvas_operator.jobs import WorkflowIdentity
 from kubecanvas_operator.kube import KubeApi
+from kubecanvas_operator.launching import JobLauncher, api_backoff
 from kubecanvas_operator.metrics import step_observations
 from kubecanvas_operator.provisioning import NamespaceProvisioner
 from kubecanvas_operator.reuse import reuse_results
@@ -61,7 +61,6 @@ _FINISH_REASONS = {
     Phase.FAILED: "WorkflowFailed",
     Phase.REVOKED: "WorkflowRevoked",
 }
-_TRANSIENT_RETRIES = (0.2, 1.0, 3.0)
 # A finished workflow's status is its last write: an API blip must not leave it Running.
 # (An operator restart rewrites it too: resuming a finished workflow settles it again.)
 _FINAL_STATUS_RETRIES = (0.5, 2.0, 5.0, 15.0, 30.0)
@@ -70,18 +69,17 @@ SETTLED_MEMORY = 10_000  # finished workflows remembered, to ignore late news ab
 
 @dataclass(eq=False)
 class WorkflowRun:
-    """A running workflow: its identity, its engine and the machinery around it."""
+    """A running workflow: its identity, its host (engine, Jobs) and its status writer."""
 
     identity: WorkflowIdentity
-    engine: Engine
+    launcher: JobLauncher
     ttl: int | None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    timer: asyncio.TimerHandle | None = None
+    host: WorkflowHost = field(init=False)
     status: StatusWriter | None = None
-    closed: bool = False
-    # Jobs being created, by (task id, attempt): created outside the lock, so that a
-    # 500-task fan-out does not hold up every other event; a kill waits for its Job.
-    launching: dict[tuple[str, int], asyncio.Task[None]] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> Engine:
+        return self.host.engine
 
     @property
     def reference(self) -> dict[str, Any]:
@@ -100,15 +98,18 @@ class Conductor:
         *,
         provisioner: Provisioner | None = None,
         clock: Callable[[], float] = time.time,
+        backoff: Callable[[int], float] = api_backoff,
     ) -> None:
         """`api` is `kube.KubeApi` in the operator (a fake in unit tests); `provisioner`
-        defaults to a `NamespaceProvisioner` on that same API; `clock` tells the time."""
+        defaults to a `NamespaceProvisioner` on that same API; `clock` tells the time;
+        `backoff(tries)` is the wait before trying an API call that could not land again."""
         self.api = api
         self.store = store
         self.config = config
         self.notify = notify
         self.observe = observe or (lambda metric, value: None)
         self.clock = clock
+        self.backoff = backoff
         if provisioner is None:
             assert isinstance(api, KubeApi), "a fake API needs a fake provisioner"
             provisioner = NamespaceProvisioner(api, config)
@@ -162,7 +163,7 @@ class Conductor:
                 "workflow %s/%s admitted",
                 namespace,
                 name,
-                extra=_fields(WorkflowIdentity(name, namespace, uid)),
+                extra=WorkflowIdentity(name, namespace, uid).log_fields(),
             )
             persisted = await self.store.load(uid)
             assert persisted is not None
@@ -171,31 +172,38 @@ class Conductor:
             await self._settle(run)
             return
         if (body.get("spec") or {}).get("revoke"):
-            await self._apply(run, lambda engine, now: engine.feed(Revoke(now)))
+            await run.host.feed(Revoke)
             return
-        await self._apply(run, lambda engine, now: engine.feed(Start(now)))
+        await run.host.feed(Start)
         if resumed:  # a new workflow has nothing in flight from before: no Job to look up
             await self._reconcile(run)
 
     async def revoke(self, uid: str) -> None:
         run = await self._run_for(uid)
         if run is not None:
-            await self._apply(run, lambda engine, now: engine.feed(Revoke(now)))
+            await run.host.feed(Revoke)
 
     async def forget(self, uid: str) -> None:
         """The Workflow was deleted: its Jobs go with it (owner references), its keys here."""
         run = self.runs.pop(uid, None)
         if run is not None:
-            run.closed = True
-            self._cancel_timer(run)
-            for launching in run.launching.values():
-                launching.cancel()  # a Job created anyway goes with its owner (garbage collector)
+            run.host.close()
+            run.launcher.cancel()
             if run.status:
                 run.status.cancel()
         timer = self._expiry_timers.pop(uid, None)
         if timer:
             timer.cancel()
         await self.store.delete(uid)
+
+    async def reconcile_running(self) -> None:
+        """Look again at every running workflow, as after a restart: attempts whose report
+        or Job event was lost (a watch gap, a Redis blip, an API outage) are adopted, Jobs
+        that should exist and do not are created. Costs one Redis read and one Job read per
+        attempt in flight."""
+        for run in list(self.runs.values()):
+            if not run.host.closed:
+                await self._reconcile(run)
 
     def engines(self) -> list[Engine]:
         """The engines of the workflows running here (what the metrics count)."""
@@ -214,8 +222,7 @@ class Conductor:
 
     async def close(self) -> None:
         for run in self.runs.values():
-            run.closed = True
-            self._cancel_timer(run)
+            run.host.close()
             if run.status:
                 run.status.cancel()
         for timer in (*self._expiry_timers.values(), *self._pod_rechecks.values()):
@@ -238,11 +245,7 @@ class Conductor:
         if run is None:
             return
         received = self.clock()
-
-        def mutate(engine: Engine, now: float) -> Step:
-            return _merge(engine.feed(event.event(now)) for event in events)
-
-        step = await self._apply(run, mutate)
+        step = await run.host.feed(*(event.event for event in events))
         for event in events:
             if event.kind != "started" and event.at:
                 self.observe("report_delay", received - event.at)
@@ -250,10 +253,11 @@ class Conductor:
             self.observe("hops", float(len(step.launches)))
             written = [event.at for event in events if event.kind != "started" and event.at]
             if written:  # a task's result written -> the Jobs it made ready created
+                launching = run.launcher.launching
                 launches = [
-                    run.launching[key]
+                    launching[key]
                     for key in ((launch.node.id, launch.attempt) for launch in step.launches)
-                    if key in run.launching
+                    if key in launching
                 ]
                 self._spawn(self._observe_step_latency(launches, max(written)))
 
@@ -336,7 +340,7 @@ class Conductor:
             check = check_pod_start(dict(pod), now, timeout, capacity_is_ours=False)
         if check.failure is not None:
             await self._attempt_ended(run, task_id, attempt, check.failure)
-            await self._delete_job(run, task_id, attempt)
+            await run.launcher.delete(task_id, attempt)
         elif check.look_again_at is not None:
             # Nothing may change on a waiting pod before then: no event would come.
             self._recheck_pod_at(pod, check.look_again_at)
@@ -384,125 +388,29 @@ class Conductor:
         """The attempt is over. If the runtime did report, its outcome wins (the stream may lag)."""
         outcome = await self.store.outcome(run.identity.uid, task_id, attempt)
         if outcome is not None:
-            await self._apply(run, lambda engine, now: engine.feed(outcome.event(task_id, attempt, now)))
+            await run.host.feed(lambda now: outcome.event(task_id, attempt, now))
         elif failure is not None:
-            await self._apply(
-                run,
-                lambda engine, now: engine.feed(
-                    Failed(task_id, attempt, failure.error, now, lost=failure.lost)
-                ),
-            )
+            error, lost = failure.error, failure.lost
+            await run.host.feed(lambda now: Failed(task_id, attempt, error, now, lost=lost))
 
-    # ================================================================ engine steps
+    # ================================================================ after each step
 
-    async def _apply(self, run: WorkflowRun, mutate: Callable[[Engine, float], Step]) -> Step | None:
-        """Change the engine, persist the step, then carry it out. One at a time per workflow."""
-        async with run.lock:
-            if run.closed:
-                return None
-            now = self.clock()
-            step = mutate(run.engine, now)
-            if not step.empty:
-                await self.store.save_step(run.identity.uid, run.engine, step.changed, step.new_nodes)
-            await self._carry_out(run, step)
-            for metric, value in step_observations(run.engine, step):
-                self.observe(metric, value)
-        if step.phase_changed and run.engine.phase.finished:
-            phase = run.engine.phase.value.lower()
-            logger.info("workflow %s %s", run.identity.qualified, phase, extra=_fields(run.identity))
-            await self._settle(run)
-        return step
-
-    async def _carry_out(self, run: WorkflowRun, step: Step) -> None:
+    async def _after_step(self, run: WorkflowRun, step: Step) -> None:
+        """What a step means beyond its Jobs: Events, the status, metrics (under the lock)."""
         for notice in step.notices:
             self._post_notice(run, notice)
-        for launch in step.launches:
-            self._start_launch(run, launch)
-        await asyncio.gather(*(self._kill(run, kill) for kill in step.kills))
-        self._schedule_tick(run, step.wake_at)
         if run.status is not None and not run.engine.phase.finished:
             if step.phase_changed:
                 await run.status.flush()
             elif step.changed:
                 run.status.request()
+        for metric, value in step_observations(run.engine, step):
+            self.observe(metric, value)
 
-    def _start_launch(self, run: WorkflowRun, launch: Launch) -> None:
-        """Create the attempt's Job in the background; the step that decided it is persisted,
-        so a restart's reconcile creates any Job an operator killed meanwhile never made."""
-        key = (launch.node.id, launch.attempt)
-        task = self._spawn(self._launch(run, launch))
-        run.launching[key] = task
-        task.add_done_callback(lambda _: run.launching.pop(key, None))
-
-    async def _launch(self, run: WorkflowRun, launch: Launch) -> None:
-        node, attempt = launch.node, launch.attempt
-        record = run.engine.records[node.id]
-        try:
-            await self.provisioner.prepare(run.identity.namespace)
-            manifest = build_job(
-                run.identity,
-                node,
-                attempt,
-                self.config,
-                expires_at=record.expires_at,
-                redis_secret=self.provisioner.redis_secret,
-            )
-            for delay in (*_TRANSIENT_RETRIES, None):
-                try:
-                    await self.api.create_job(manifest)
-                    return
-                except KubeApiError as error:
-                    if delay is None or not error.transient:
-                        raise
-                    await asyncio.sleep(delay)
-        except KubeApiError as error:
-            failure = TaskFailure.of(JobCreationError, f"cannot create the task's Job: {error}")
-            lost = error.transient
-            logger.warning(
-                "workflow %s task %s: %s",
-                run.identity.qualified,
-                node.id,
-                failure.message,
-                extra=_fields(run.identity, node.id, attempt),
-            )
-            self._spawn(
-                self._apply(
-                    run, lambda engine, now: engine.feed(Failed(node.id, attempt, failure, now, lost=lost))
-                )
-            )
-
-    async def _kill(self, run: WorkflowRun, kill: Kill) -> None:
-        launching = run.launching.get((kill.task_id, kill.attempt))
-        if launching is not None:  # its Job is being created: delete it once it exists
-            await asyncio.wait([launching])
-        await self._delete_job(run, kill.task_id, kill.attempt)
-
-    async def _delete_job(self, run: WorkflowRun, task_id: str, attempt: int) -> None:
-        try:
-            await self.api.delete_job(run.identity.namespace, job_name(run.identity.name, task_id, attempt))
-        except KubeApiError as error:
-            logger.warning(
-                "cannot delete the Job of %s attempt %s: %s",
-                task_id,
-                attempt,
-                error,
-                extra=_fields(run.identity, task_id, attempt),
-            )
-
-    def _schedule_tick(self, run: WorkflowRun, wake_at: float | None) -> None:
-        self._cancel_timer(run)
-        if wake_at is None or run.closed:
-            return
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, wake_at - self.clock())
-        run.timer = loop.call_later(
-            delay, lambda: self._spawn(self._apply(run, lambda engine, now: engine.feed(Tick(now))))
-        )
-
-    def _cancel_timer(self, run: WorkflowRun) -> None:
-        if run.timer is not None:
-            run.timer.cancel()
-            run.timer = None
+    async def _finished(self, run: WorkflowRun) -> None:
+        phase = run.engine.phase.value.lower()
+        logger.info("workflow %s %s", run.identity.qualified, phase, extra=run.identity.log_fields())
+        await self._settle(run)
 
     # ================================================================ loading
 
@@ -541,7 +449,7 @@ class Conductor:
                 namespace,
                 name,
                 uid,
-                extra=_fields(WorkflowIdentity(name, namespace, uid)),
+                extra=WorkflowIdentity(name, namespace, uid).log_fields(),
             )
             await self.store.delete(uid)
             return None
@@ -556,7 +464,21 @@ class Conductor:
         identity = WorkflowIdentity(
             name=meta.name, namespace=meta.namespace, uid=persisted.uid, code=meta.code
         )
-        run = WorkflowRun(identity, persisted.engine(), ttl=meta.ttl)
+        launcher = JobLauncher(
+            identity, self.api, self.provisioner, self.config, self._spawn, backoff=self.backoff
+        )
+        run = WorkflowRun(identity, launcher, ttl=meta.ttl)
+        run.host = WorkflowHost(
+            persisted.uid,
+            persisted.engine(),
+            launcher=launcher,
+            alarm=LoopAlarm(),
+            store=self.store,
+            clock=self.clock,
+            after_step=lambda host, step: self._after_step(run, step),
+            on_finished=lambda host: self._finished(run),
+            spawn=self._spawn,
+        )
         run.status = StatusWriter(
             build=lambda: self._status_of(run),
             write=lambda status: self.api.patch_workflow_status(identity.namespace, identity.name, status),
@@ -566,8 +488,8 @@ class Conductor:
         return run
 
     async def _reconcile(self, run: WorkflowRun) -> None:
-        """After a restart: every attempt the engine believes in flight either reported
-        (its outcome is in Redis), has a Job, or gets one (same deterministic name)."""
+        """Every attempt the engine believes in flight either reported (its outcome is in
+        Redis), has a Job, or gets one (same deterministic name)."""
         in_flight = [
             (node_id, record.attempt)
             for node_id, record in run.engine.records.items()
@@ -576,19 +498,18 @@ class Conductor:
         semaphore = asyncio.Semaphore(self.config.api_concurrency)
 
         async def check(task_id: str, attempt: int) -> None:
+            if (task_id, attempt) in run.launcher.launching:
+                return  # its Job is being created right now
             async with semaphore:
                 outcome = await self.store.outcome(run.identity.uid, task_id, attempt)
                 if outcome is not None:
-                    await self._apply(
-                        run,
-                        lambda engine, now: engine.feed(outcome.event(task_id, attempt, now)),
-                    )
+                    await run.host.feed(lambda now: outcome.event(task_id, attempt, now))
                     return
                 job = await self.api.get_job(
                     run.identity.namespace, job_name(run.identity.name, task_id, attempt)
                 )
                 if job is None:
-                    await self._launch(run, Launch(run.engine.nodes[task_id], attempt))
+                    await run.launcher.create(run.host, Launch(run.engine.nodes[task_id], attempt))
                 else:
                     await self.on_job("MODIFIED", job)
 
@@ -602,8 +523,7 @@ class Conductor:
             # Retried in the background: the events of other workflows must not wait on it.
             self._spawn(run.status.flush(retries=_FINAL_STATUS_RETRIES))
         await self.store.announce_finished(run.identity.uid, run.engine.phase)  # wake waiting clients
-        self._cancel_timer(run)
-        run.closed = True
+        run.host.close()
         self.runs.pop(run.identity.uid, None)
         self._settled[run.identity.uid] = None
         while len(self._settled) > SETTLED_MEMORY:
@@ -637,7 +557,7 @@ class Conductor:
                     "cannot delete expired workflow %s: %s",
                     identity.qualified,
                     error,
-                    extra=_fields(identity),
+                    extra=identity.log_fields(),
                 )
             await self.store.delete(identity.uid)
 
@@ -679,35 +599,6 @@ class Conductor:
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
         return task
-
-
-def _merge(steps: Iterable[Step]) -> Step:
-    merged = Step()
-    for step in steps:
-        merged.launches.extend(step.launches)
-        merged.kills.extend(step.kills)
-        merged.changed |= step.changed
-        merged.new_nodes.extend(step.new_nodes)
-        merged.notices.extend(step.notices)
-        merged.wake_at = step.wake_at
-        merged.phase_changed = merged.phase_changed or step.phase_changed
-    return merged
-
-
-def _fields(
-    identity: WorkflowIdentity, task_id: str | None = None, attempt: int | None = None
-) -> dict[str, Any]:
-    """What a log line says about its workflow (and task): fields of its own in `--log-format json`."""
-    fields: dict[str, Any] = {
-        "workflow": identity.name,
-        "namespace": identity.namespace,
-        "workflowUid": identity.uid,
-    }
-    if task_id is not None:
-        fields["task"] = task_id
-    if attempt is not None:
-        fields["attempt"] = attempt
-    return fields
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

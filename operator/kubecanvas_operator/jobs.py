@@ -62,6 +62,16 @@ class WorkflowIdentity:
     def qualified(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    def log_fields(self, task_id: str | None = None, attempt: int | None = None) -> dict[str, Any]:
+        """What a log line says about this workflow (and task): fields of its own in
+        `--log-format json`."""
+        fields: dict[str, Any] = {"workflow": self.name, "namespace": self.namespace, "workflowUid": self.uid}
+        if task_id is not None:
+            fields["task"] = task_id
+        if attempt is not None:
+            fields["attempt"] = attempt
+        return fields
+
 
 def job_labels(workflow: WorkflowIdentity, node: TaskNode, attempt: int) -> dict[str, str]:
     return {

@@ -1,8 +1,8 @@
 """A deterministic, in-process driver for the engine: no cluster, no processes, no real clock.
 
-It plays the host's part (the operator, the local runner) exactly as `Step` describes it:
-it takes the launches and kills of *every* step the engine returns, calls the engine
-back at `wake_at`, and reports what each attempt did. Task code is a dict of Python
+It is the operator's own host loop (`kubecanvas.hosting.WorkflowHost`) with a scripted
+launcher and a virtual clock: it takes the launches and kills of *every* step the engine
+returns, is woken at `wake_at`, and reports what each attempt did. Task code is a dict of Python
 callables keyed by task name, optionally overridden per task id and attempt by a
 *script* of outcomes; completion order is chosen by `order`, so a test can check that
 results do not depend on it.
@@ -40,6 +40,7 @@ per step: pass `check_invariants=False` for very large runs).
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import heapq
 import json
@@ -59,6 +60,7 @@ from kubecanvas.engine.machine import WorkflowError
 from kubecanvas.errors import NotJSONError, Retry, WorkerLostError
 from kubecanvas.graph import Graph, TaskNode, build_call, materialize
 from kubecanvas.graph.nodes import GraphJSON, TaskNodeJSON
+from kubecanvas.hosting import EventMaker, WorkflowHost
 
 __all__ = [
     "CONFTASKS",
@@ -327,7 +329,14 @@ class Simulation:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.engine = Engine(self.graph, parallelism=self.parallelism)
+        self.host = WorkflowHost(
+            "simulation",
+            Engine(self.graph, parallelism=self.parallelism),
+            launcher=self,
+            alarm=self,
+            clock=lambda: self.now,
+            after_step=self._after_step,
+        )
         self.results: dict[str, JSON] = {}
         self.calls: list[Call] = []
         self.launches: list[tuple[str, int, float]] = []
@@ -343,10 +352,17 @@ class Simulation:
         self._seq = 0
         self._revoked = False
 
+    @property
+    def engine(self) -> Engine:
+        return self.host.engine
+
     # -------------------------------------------------------------- running
 
     def run(self) -> SimulationResult:
-        self._take(self.engine.feed(Start(self.now)))
+        return asyncio.run(self._drive())
+
+    async def _drive(self) -> SimulationResult:
+        await self._feed(Start)
         for _ in range(self.max_events):
             if self.engine.phase.finished and not self._events:
                 break
@@ -356,12 +372,12 @@ class Simulation:
             self.now = max(self.now, moment)
             if self.revoke_at is not None and not self._revoked and self.revoke_at <= self.now:
                 self._revoked = True
-                self._take(self.engine.feed(Revoke(self.now)))
+                await self._feed(Revoke)
             elif self.wake_at is not None and self.wake_at <= self.now:
                 self.wake_at = None
-                self._take(self.engine.feed(Tick(self.now)))
+                await self._feed(Tick)
             else:
-                self._deliver(heapq.heappop(self._events))
+                await self._deliver(heapq.heappop(self._events))
         else:
             raise SimulationError(f"no end after {self.max_events} events")
         return SimulationResult(
@@ -385,21 +401,31 @@ class Simulation:
             candidates.append(self.revoke_at)
         return min(candidates, default=None)
 
-    def _take(self, step: Step) -> None:
-        """Absorb one step: kills first, then launches (as a host does), and its wake time."""
+    async def _feed(self, event: EventMaker) -> None:
+        """One event through the host; then, if asked, an operator restart after that step."""
+        await self.host.feed(event)
+        if self._resume_now(len(self.steps)):
+            await self._resume()
+
+    # -------------------------------------------------------------- the host's collaborators
+
+    def set(self, host: WorkflowHost, at: float | None) -> None:
+        """The alarm: the run's own loop feeds the Tick at `at`."""
+        self.wake_at = at
+
+    def kill(self, host: WorkflowHost, kill: Kill) -> None:
+        self.kills.append((kill, self.now))
+        running = self._pool.pop((kill.task_id, kill.attempt), None)
+        if running is not None:
+            running.killed = True
+
+    def launch(self, host: WorkflowHost, launch: Launch) -> None:
+        self._launch(launch)
+
+    async def _after_step(self, host: WorkflowHost, step: Step) -> None:
         self.steps.append(step)
-        for kill in step.kills:
-            self.kills.append((kill, self.now))
-            running = self._pool.pop((kill.task_id, kill.attempt), None)
-            if running is not None:
-                running.killed = True
-        for launch in step.launches:
-            self._launch(launch)
-        self.wake_at = step.wake_at
         if self.check_invariants:
             self._check()
-        if self._resume_now(len(self.steps)):
-            self._resume()
 
     def _launch(self, launch: Launch) -> None:
         key = (launch.node.id, launch.attempt)
@@ -443,7 +469,7 @@ class Simulation:
             base = self.duration
         return base * self.rng.uniform(0.0, 2.0) if self.order == "random" else base
 
-    def _deliver(self, event: tuple[float, int, Any, int, str, _Attempt]) -> None:
+    async def _deliver(self, event: tuple[float, int, Any, int, str, _Attempt]) -> None:
         _, _, _, _, kind, running = event
         node, attempt = running.node, running.attempt
         if running.killed:
@@ -453,9 +479,9 @@ class Simulation:
             outcome = self._scripted(node, attempt)
             if isinstance(outcome, Expire):
                 self._pool.pop((node.id, attempt), None)
-                self._take(self.engine.feed(Expired(node.id, attempt, self.now)))
+                await self._feed(lambda now: Expired(node.id, attempt, now))
                 return
-            self._take(self.engine.feed(Started(node.id, attempt, self.now)))
+            await self._feed(lambda now: Started(node.id, attempt, now))
             if (node.id, attempt) not in self._pool:
                 return  # killed by that very step
             if isinstance(outcome, Hang):
@@ -463,7 +489,7 @@ class Simulation:
             self._push(self.now + self._duration(node, attempt, outcome), 1, running)
             return
         self._pool.pop((node.id, attempt), None)
-        self._take(self._run(node, attempt))
+        await self._feed(self._run(node, attempt))
 
     def _scripted(self, node: TaskNode, attempt: int) -> Outcome | None:
         entry = self.script.get(node.id)
@@ -475,8 +501,8 @@ class Simulation:
             return entry(attempt)
         return entry
 
-    def _run(self, node: TaskNode, attempt: int) -> Step:
-        """Run the attempt (script first, else the function) and tell the engine."""
+    def _run(self, node: TaskNode, attempt: int) -> EventMaker:
+        """Run the attempt (script first, else the function): what the engine is to hear."""
         rule = self.task_rules.get(node.task)
         outcome = self._scripted(node, attempt)
         args, kwargs = self._arguments(node)
@@ -492,25 +518,26 @@ class Simulation:
                 failure = TaskFailure.of(
                     TypeError, f"task {node.task!r} returned a value that is not JSON: {error}"
                 )
-                return self.engine.feed(Failed(node.id, attempt, failure, self.now, task_rule=rule))
-            return self.engine.feed(Succeeded(node.id, attempt, self.now))
+                return lambda now: Failed(node.id, attempt, failure, now, task_rule=rule)
+            return lambda now: Succeeded(node.id, attempt, now)
         if isinstance(outcome, Raise):
-            return self.engine.feed(Failed(node.id, attempt, outcome.failure(), self.now, task_rule=rule))
+            error = outcome.failure()
+            return lambda now: Failed(node.id, attempt, error, now, task_rule=rule)
         if isinstance(outcome, RetryRequest):
-            return self.engine.feed(
-                RetryRequested(
-                    node.id,
-                    attempt,
-                    self.now,
-                    countdown=outcome.countdown,
-                    max_retries=outcome.max_retries,
-                    error=outcome.exc.failure() if outcome.exc else None,
-                    task_rule=rule,
-                )
+            countdown, max_retries = outcome.countdown, outcome.max_retries
+            error = outcome.exc.failure() if outcome.exc else None
+            return lambda now: RetryRequested(
+                node.id,
+                attempt,
+                now,
+                countdown=countdown,
+                max_retries=max_retries,
+                error=error,
+                task_rule=rule,
             )
         if isinstance(outcome, Lost):
-            failure = TaskFailure.of(WorkerLostError, outcome.message)
-            return self.engine.feed(Failed(node.id, attempt, failure, self.now, lost=True))
+            lost = TaskFailure.of(WorkerLostError, outcome.message)
+            return lambda now: Failed(node.id, attempt, lost, now, lost=True)
         raise SimulationError(f"{outcome!r} cannot happen at the end of an attempt")
 
     def _arguments(self, node: TaskNode) -> tuple[list[Any], dict[str, Any]]:
@@ -564,7 +591,7 @@ class Simulation:
             return bool(self.resume_after(calls))
         return calls in self.resume_after
 
-    def _resume(self) -> None:
+    async def _resume(self) -> None:
         """Persist and rebuild the engine, as an operator restarted after this step would."""
         old = self.engine
         static = {node.id for node in old.graph.nodes}
@@ -584,7 +611,7 @@ class Simulation:
         graph_json: GraphJSON = saved["graph"]
         extra_json: list[TaskNodeJSON] = saved["extra"]
         self.graph = Graph.from_json(graph_json)
-        self.engine = Engine(
+        self.host.engine = Engine(
             self.graph,
             parallelism=self.parallelism,
             records={task_id: TaskRecord.from_json(data) for task_id, data in saved["records"].items()},
@@ -594,13 +621,7 @@ class Simulation:
             finished_at=saved["finished_at"],
         )
         self.resumes += 1
-        resume = Start if self.engine.phase == Phase.PENDING else Tick
-        step = self.engine.feed(resume(self.now))
-        saved_policy, self.resume_after = self.resume_after, None  # no resume inside a resume
-        try:
-            self._take(step)
-        finally:
-            self.resume_after = saved_policy
+        await self.host.feed(Start if self.engine.phase == Phase.PENDING else Tick)  # no resume inside it
 
 
 # ------------------------------------------------------------------ conveniences

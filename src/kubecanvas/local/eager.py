@@ -1,17 +1,22 @@
 """Celery's `.apply()`: run a whole canvas here, in this process, synchronously.
 
-The same compiler and engine as `kubecanvas run` and the operator, and the same
-`run_attempt` as the task runtime; only the launcher differs: attempts run one at a
-time in this process, and delays (countdown, retries) are real `time.sleep`s. Tasks
-must be importable here, as with Celery's eager mode.
+The same compiler, engine and host loop as `kubecanvas run` and the operator, and the
+same `run_attempt` as the task runtime; only the launcher differs: attempts run one at
+a time in this process, and delays (countdown, retries) are real waits. Tasks must be
+importable here, as with Celery's eager mode.
+
+The host runs on an event loop of its own (in a helper thread when the caller already
+runs one: `.apply()` from async code or a notebook works as in Celery).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +24,14 @@ from typing import Any
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.canvas.model import CANVAS_FORMS
 from kubecanvas.check import checked_workflow
-from kubecanvas.engine.effects import Launch, Step
-from kubecanvas.engine.events import Expired, Revoke, Start, Started, Tick
+from kubecanvas.engine.effects import Kill, Launch
+from kubecanvas.engine.events import Expired, Revoke, Start, Started
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, Problem, TaskRevokedError
 from kubecanvas.execution.attempt import run_attempt
 from kubecanvas.graph.nodes import TaskNode
+from kubecanvas.hosting import LoopAlarm, WorkflowHost
 from kubecanvas.local.attempts import child_environment, task_inputs
 from kubecanvas.report.document import WorkflowDocument, workflow_document
 from kubecanvas.report.exceptions import rebuild_exception
@@ -105,7 +111,7 @@ def run_eagerly(
     engine = Engine(checked.graph, parallelism=1)
     name = workflow.metadata.name or "eager"
     runner = _EagerRunner(engine, name)
-    runner.run(revoke=workflow.spec.revoke)
+    _run_to_end(runner.run(revoke=workflow.spec.revoke))
     document = workflow_document(name, engine, runner.results, runner.calls)
     error = engine.error()
     failure = engine.records[error.task_id].error if error is not None else None
@@ -137,8 +143,18 @@ def _manifest(canvas: Mapping[str, Any], args: Any, kwargs: Mapping[str, Any] | 
     return manifest
 
 
+def _run_to_end(coroutine: Any) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="kubecanvas-eager") as thread:
+        thread.submit(asyncio.run, coroutine).result()
+
+
 class _EagerRunner:
-    """Drives the engine with in-process attempts until the workflow ends."""
+    """The launcher of eager mode: attempts run one at a time, in launch order, here."""
 
     def __init__(self, engine: Engine, name: str) -> None:
         self.engine = engine
@@ -146,37 +162,41 @@ class _EagerRunner:
         self.results: dict[str, JSON] = {}
         self.calls: dict[str, JSONObject] = {}
         self._launches: deque[Launch] = deque()
+        self._running: asyncio.Task[None] | None = None
 
-    def run(self, *, revoke: bool) -> None:
-        step = self.engine.feed(Revoke(time.time())) if revoke else self.engine.feed(Start(time.time()))
-        while True:
-            self._launches.extend(step.launches)
-            if self._launches:
-                step = self._attempt(self._launches.popleft())
-            elif self.engine.phase.finished:
-                return
-            elif step.wake_at is not None:
-                time.sleep(max(0.0, step.wake_at - time.time()))
-                step = self.engine.feed(Tick(time.time()))
-            else:  # pragma: no cover - the engine always has work, a timer or an end
-                raise RuntimeError(f"workflow {self.name} is stuck: nothing to run and nothing to wait for")
+    async def run(self, *, revoke: bool) -> None:
+        host = WorkflowHost(self.name, self.engine, launcher=self, alarm=LoopAlarm())
+        await host.feed(Revoke if revoke else Start)
+        await host.wait()
 
-    def _attempt(self, launch: Launch) -> Step:
+    def launch(self, host: WorkflowHost, launch: Launch) -> None:
+        self._launches.append(launch)
+        if self._running is None or self._running.done():
+            self._running = host.spawn(self._drain(host))
+
+    def kill(self, host: WorkflowHost, kill: Kill) -> None:
+        """Nothing runs while the engine decides: a killed attempt is one not yet started."""
+
+    async def _drain(self, host: WorkflowHost) -> None:
+        while self._launches:
+            await self._attempt(host, self._launches.popleft())
+
+    async def _attempt(self, host: WorkflowHost, launch: Launch) -> None:
         node, attempt = launch.node, launch.attempt
         record = self.engine.records[node.id]
-        now = time.time()
         if record.terminal or not record.launched or record.attempt != attempt:
-            return self.engine.feed(Tick(now))  # killed before it ran
-        if record.expires_at is not None and now > record.expires_at:
-            return self.engine.feed(Expired(node.id, attempt, now))
-        self._launches.extend(self.engine.feed(Started(node.id, attempt, now)).launches)
+            return  # killed before it ran
+        if record.expires_at is not None and time.time() > record.expires_at:
+            await host.feed(lambda now: Expired(node.id, attempt, now))
+            return
+        await host.feed(lambda now: Started(node.id, attempt, now))
         inputs = task_inputs(self.engine, node, self.results, self.calls)
         with _task_environment(node, attempt, self.name):
             execution = run_attempt(inputs, attempt, self.name)
         self.calls[node.id] = {"args": execution.args, "kwargs": execution.kwargs}
         if execution.succeeded:
             self.results.setdefault(node.id, execution.value)
-        return self.engine.feed(execution.outcome.event(node.id, attempt, time.time()))
+        await host.feed(lambda now: execution.outcome.event(node.id, attempt, now))
 
 
 @contextmanager

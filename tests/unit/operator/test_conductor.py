@@ -39,7 +39,7 @@ class FakeKube:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.workflows: dict[str, dict[str, Any]] = {}
         self.deleted_jobs: list[str] = []
-        self.create_errors: list[KubeApiError] = []  # raised by the next create_job calls
+        self.create_errors: list[Exception] = []  # raised by the next create_job calls
         self.pods: dict[str, list[dict[str, Any]]] = {}
 
     async def create_job(self, manifest: dict[str, Any]) -> bool:
@@ -141,6 +141,7 @@ async def harness(redis_url: str, **config: Any) -> AsyncIterator[Harness]:
         notify=lambda reference, kind, reason, message: notices.append((reason, message)),
         provisioner=FakeProvisioner(),
         clock=clock,
+        backoff=lambda tries: 0.001,
     )
     test = Harness(conductor, api, store, clock)
     test.notices = notices
@@ -252,6 +253,67 @@ def test_a_transient_api_error_is_retried_before_anything_fails(redis_url: str) 
             await test.conductor.drain()
             assert test.api.job_names() == ["flaky-t0-1"]
             assert test.api.status("flaky")["phase"] == "Running"
+
+    run(scenario())
+
+
+def test_an_api_outage_of_any_length_delays_the_job_and_fails_nothing(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("outage", CHAIN)
+            test.api.create_errors = [KubeApiError(0, "connection refused")] * 40
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            assert test.api.create_errors == []
+            assert test.api.job_names() == ["outage-t0-1"]
+            assert test.api.status("outage")["phase"] == "Running"
+
+    run(scenario())
+
+
+def test_a_manifest_the_client_rejects_fails_the_task_with_the_reason(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("rejected", CHAIN)
+            test.api.create_errors = [ValueError("Invalid value for `containers`, must not be None")]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            status = test.api.status("rejected")
+            assert status["phase"] == "Failed"
+            assert status["error"]["type"] == "JobCreationError"
+            assert "ValueError: Invalid value for `containers`" in status["error"]["message"]
+
+    run(scenario())
+
+
+def test_a_report_whose_news_was_lost_is_adopted_by_the_periodic_reconcile(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("lostnews", CHAIN)
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            # the pod wrote its outcome, but its stream entry never reached the conductor
+            await test.store.put_outcome(uid, "t0", 1, Outcome("succeeded"), value=3)
+            assert test.api.job_names() == ["lostnews-t0-1"]
+            await test.conductor.reconcile_running()
+            await test.conductor.drain()
+            assert test.api.job_names() == ["lostnews-t0-1", "lostnews-t1-1"]
+
+    run(scenario())
+
+
+def test_a_job_that_vanished_unseen_is_created_again_by_the_periodic_reconcile(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("vanished", CHAIN)
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            del test.api.jobs["vanished-t0-1"]  # e.g. never created: the API server lost it
+            await test.conductor.reconcile_running()
+            await test.conductor.drain()
+            assert test.api.job_names() == ["vanished-t0-1"]
+            assert test.api.status("vanished")["phase"] == "Running"
 
     run(scenario())
 
