@@ -1,23 +1,22 @@
 """The operator's Kubernetes calls, async, on top of the `kubernetes` client.
 
-Calls run in a bounded thread pool (the client is synchronous) with a connection
-pool to match, and skip the client's model deserialisation (`_preload_content=False`):
-a fan-out of hundreds of Jobs is limited by the API server, not by us.
+Each call is `kubecanvas.client.kube_calls.call_json` — the CLI's path too: plain JSON, one
+`KubeApiError` for every failure, status 0 when the API server was not reached — run in a
+bounded thread pool (the client is synchronous) with a connection pool to match.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from kubecanvas.client.credentials import kube_configuration
+from kubecanvas.client.kube_calls import call_json
 from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import CRON_WORKFLOW, GROUP, VERSION, WORKFLOW
 
@@ -50,15 +49,9 @@ class KubeApi:
     async def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one client call in the pool and return its JSON body (or None on 404)."""
         loop = asyncio.get_running_loop()
-        call = functools.partial(function, *args, _preload_content=False, **kwargs)
-        try:
-            response = await loop.run_in_executor(self._executor, call)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise KubeApiError(error.status or 0, _message(error)) from None
-        data = response.data
-        return json.loads(data) if data else {}
+        return await loop.run_in_executor(
+            self._executor, functools.partial(call_json, function, *args, **kwargs)
+        )
 
     # ------------------------------------------------------------- jobs and pods
 
@@ -230,11 +223,3 @@ class KubeApi:
         except KubeApiError as error:
             if error.status != 409:
                 raise
-
-
-def _message(error: ApiException) -> str:
-    try:
-        body = json.loads(error.body or "{}")
-    except (TypeError, ValueError):
-        body = {}
-    return str(body.get("message") or error.reason or error)

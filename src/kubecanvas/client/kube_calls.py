@@ -1,0 +1,57 @@
+"""One way to call the Kubernetes API, for the CLI's synchronous client (`cluster.WorkflowApi`)
+and the operator's asynchronous one (`kubecanvas_operator.kube.KubeApi`, which runs these calls
+in a thread pool).
+
+Calls skip the `kubernetes` client's model decoding (`_preload_content=False`): the body is
+plain JSON, and a fan-out of hundreds of Jobs is limited by the API server, not by us. Every
+failure is a `KubeApiError` carrying the HTTP status and the API server's own message; one
+that never reached the API server (connection refused, DNS, TLS, a timeout) has status 0 and
+is `transient` — never a raw urllib3 or socket error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from kubecanvas.errors import KubeApiError
+
+__all__ = ["api_message", "call", "call_json"]
+
+
+def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The raw response of one client call (for logs and streams); KubeApiError on any failure."""
+    try:
+        return function(*args, _preload_content=False, **kwargs)
+    except ApiException as error:
+        raise KubeApiError(error.status or 0, api_message(error)) from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise KubeApiError(0, f"cannot reach the Kubernetes API: {error}") from None
+
+
+def call_json(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The JSON body of one client call, or None when the object does not exist (404)."""
+    try:
+        response = call(function, *args, **kwargs)
+    except KubeApiError as error:
+        if error.status == 404:
+            return None
+        raise
+    data = response.data
+    return json.loads(data) if data else {}
+
+
+def api_message(error: ApiException) -> str:
+    """What the API server said: a Status's `message`; through the service proxy, the
+    operator's own `{"error": ...}`; else the HTTP status line."""
+    try:
+        body = json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and (said := body.get("message") or body.get("error")):
+        return str(said)
+    return f"HTTP {error.status} {error.reason}"
