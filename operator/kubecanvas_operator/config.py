@@ -39,6 +39,8 @@ class OperatorConfig:
     # A task pod the scheduler cannot place for this long fails its attempt with the reason.
     unschedulable_timeout_seconds: float = 300.0
     status_interval: float = 0.5  # at most one status write per workflow per interval
+    # Every running workflow is looked at again this often (news lost in an outage, a watch gap).
+    reconcile_interval: float = 30.0
     # Empty: all namespaces. Names or glob patterns (`team-*`), as kopf's --namespace takes them.
     watch_namespaces: tuple[str, ...] = ()
     api_concurrency: int = 16
@@ -123,6 +125,7 @@ class OperatorConfig:
                 "UNSCHEDULABLE_TIMEOUT_SECONDS", defaults.unschedulable_timeout_seconds
             ),
             status_interval=number("STATUS_INTERVAL", defaults.status_interval),
+            reconcile_interval=number("RECONCILE_INTERVAL", defaults.reconcile_interval),
             watch_namespaces=namespaces,
             api_concurrency=int(number("API_CONCURRENCY", defaults.api_concurrency)),
         )

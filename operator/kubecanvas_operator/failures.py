@@ -15,6 +15,7 @@ from typing import Any
 
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
+from kubecanvas.execution.exit_codes import exit_meaning
 
 __all__ = [
     "AttemptFailure",
@@ -92,7 +93,10 @@ def _describe_pod_end(pod: dict[str, Any]) -> str | None:
             return f"pod {pod['metadata']['name']} ran out of memory (OOMKilled, exit code {code})"
         if isinstance(code, int) and code > 128:
             return f"pod {pod['metadata']['name']} was killed by signal {code - 128} ({reason}{detail})"
-        return f"pod {pod['metadata']['name']} exited with code {code} ({reason}{detail}) without reporting"
+        meaning = exit_meaning(code if isinstance(code, int) else None)
+        also = f": {meaning}" if meaning else ""
+        name = pod["metadata"]["name"]
+        return f"pod {name} exited with code {code} ({reason}{detail}) without reporting{also}"
     if status.get("phase") == "Failed":
         detail = f"{status.get('reason', '')} {status.get('message', '')}".strip()
         return f"pod {pod['metadata']['name']} failed: {detail}"

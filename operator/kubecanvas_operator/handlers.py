@@ -26,6 +26,7 @@ from kubecanvas_operator.k8sevents import EventPoster
 from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.memo import OperatorMemo, Services
 from kubecanvas_operator.metrics import OperatorMetrics
+from kubecanvas_operator.reconciling import reconcile_forever
 from kubecanvas_operator.stream import consume_events, consumer_name, until_redis_answers
 from kubecanvas_operator.sweeping import sweep_orphans
 
@@ -85,6 +86,7 @@ async def start(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -
     memo.services.background = [
         asyncio.create_task(consume_events(store, conductor, config.consumer_group, consumer_name())),
         asyncio.create_task(sweep_orphans(api, store, config)),
+        asyncio.create_task(reconcile_forever(conductor, config.reconcile_interval)),
         asyncio.create_task(serve_http(conductor, metrics)),  # /metrics, /api/v1/workflows/<ns>/<name>
     ]
     logger.info("kubecanvas operator started (redis %s, stream %s)", config.redis_url, config.events_stream)

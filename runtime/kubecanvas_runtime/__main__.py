@@ -4,9 +4,9 @@ In a pod (the default) it reads what to run from its environment and Redis, and
 reports there. The local runner uses `--input FILE --outcome FILE` instead: the
 same execution, with the inputs and the outcome passed as files.
 
-Exit codes tell `kubectl get jobs` the truth: 0 succeeded, 1 the task failed,
-3 it asked for a retry, 4 it had expired, 70 the runtime itself could not work
-(for example Redis stayed unreachable).
+Exit codes tell `kubectl get jobs` the truth (`kubecanvas.execution.exit_codes`): 0
+succeeded, 1 the task failed, 3 it asked for a retry, 4 it had expired, 70 the runtime
+itself could not work, 75 Redis stayed unreachable (worth another attempt).
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from pathlib import Path
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
 from kubecanvas.execution.attempt import Execution, describe_exception, run_attempt
+from kubecanvas.execution.exit_codes import EXIT_CODES, EXIT_RUNTIME_ERROR, EXIT_STORE_UNREACHABLE
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import MISSING, TaskInputs
-
-EXIT_CODES = {"succeeded": 0, "failed": 1, "retry": 3, "expired": 4}
-EXIT_RUNTIME_ERROR = 70
 
 
 def log(message: str) -> None:
@@ -47,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_in_pod() -> int:
     # Imported here: the local mode needs neither Redis nor the code-source machinery.
-    from kubecanvas.errors import CodeSourceError, ConfigurationError, StoreError
+    from kubecanvas.errors import CodeSourceError, ConfigurationError, StoreConnectionError, StoreError
     from kubecanvas.execution.environment import RuntimeSettings
     from kubecanvas.store.taskside import TaskStore, connect
     from kubecanvas_runtime.codesource import install_code
@@ -90,8 +88,11 @@ def run_in_pod() -> int:
         execution = run_attempt(inputs, settings.attempt, settings.workflow, on_start=announce)
         value = execution.value if execution.succeeded else MISSING
         store.record_outcome(settings.task_id, settings.attempt, execution.outcome, value)
-    except StoreError as error:
+    except StoreConnectionError as error:
         log(f"{label}: Redis at {_safe_url(settings.redis_url)} is unreachable after retrying: {error}")
+        return EXIT_STORE_UNREACHABLE
+    except StoreError as error:
+        log(f"{label}: Redis at {_safe_url(settings.redis_url)} refused a command: {error}")
         return EXIT_RUNTIME_ERROR
     except LookupError as error:
         log(f"{label}: {error}")

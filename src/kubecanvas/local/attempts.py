@@ -15,6 +15,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
+from kubecanvas.execution.exit_codes import exit_meaning
 from kubecanvas.graph.arguments import MissingResult, build_call
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.store.taskside import TaskInputs, failed_task, needed_results
@@ -97,7 +98,8 @@ def worker_lost(returncode: int | None, detail: str = "") -> TaskFailure:
     elif returncode < 0:
         how = f"was killed by signal {_signal_name(-returncode)}"
     else:
-        how = f"exited with code {returncode}"
+        meaning = exit_meaning(returncode)
+        how = f"exited with code {returncode}" + (f" ({meaning})" if meaning else "")
     message = f"the task's process {how} without reporting an outcome{detail}"
     return TaskFailure.of(WorkerLostError, message)
 

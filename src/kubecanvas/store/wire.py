@@ -58,16 +58,17 @@ class Address:
 class Connection:
     """One connection, opened lazily, reopened (with backoff) when it breaks."""
 
-    def __init__(self, address: Address, *, timeout: float = 10.0, attempts: int = 8) -> None:
+    def __init__(self, address: Address, *, timeout: float = 10.0, retry_for: float = 30.0) -> None:
+        """`retry_for`: how long connection errors are retried (with backoff) before giving up."""
         self.address = address
         self.timeout = timeout
-        self.attempts = attempts
+        self.retry_for = retry_for
         self._socket: socket.socket | None = None
         self._buffer = b""
 
     @classmethod
     def from_url(cls, url: str, password: str | None = None, **options: float) -> Connection:
-        return cls(Address.from_url(url, password), **options)  # type: ignore[arg-type]
+        return cls(Address.from_url(url, password), **options)
 
     def close(self) -> None:
         if self._socket is not None:
@@ -86,8 +87,9 @@ class Connection:
         them in MULTI/EXEC so they apply all together. Errors come back as values."""
         batch = [("MULTI",), *commands, ("EXEC",)] if transaction else list(commands)
         payload = b"".join(_encode(command) for command in batch)
-        delay = 0.05
-        for attempt in range(1, self.attempts + 1):
+        delay, give_up_at, attempt = 0.05, time.monotonic() + self.retry_for, 0
+        while True:
+            attempt += 1
             try:
                 sock = self._connected()
                 sock.sendall(payload)
@@ -95,10 +97,10 @@ class Connection:
                 break
             except OSError as error:
                 self.close()
-                if attempt == self.attempts:
+                if time.monotonic() + delay > give_up_at:
                     where = self.address.path or f"{self.address.host}:{self.address.port}"
                     raise StoreConnectionError(
-                        f"Redis at {where}: {error} (after {attempt} attempts)"
+                        f"Redis at {where}: {error} (after {attempt} attempts in {self.retry_for:g}s)"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)

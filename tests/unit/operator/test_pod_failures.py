@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubecanvas_operator.failures import check_pod_start, unschedulable_since, waiting_for_capacity
+from kubecanvas.execution.exit_codes import EXIT_STORE_UNREACHABLE
+from kubecanvas_operator.failures import (
+    check_pod_start,
+    job_failure,
+    unschedulable_since,
+    waiting_for_capacity,
+)
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 UNSCHEDULABLE = "0/1 nodes are available: 1 Insufficient memory."
@@ -109,3 +115,30 @@ def test_a_passing_pull_error_is_given_the_timeout() -> None:
     assert failure is not None
     assert failure.error.type == "ErrImagePull"
     assert "pull QPS exceeded" in failure.error.message
+
+
+def failed_job_with_pod_exit(code: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    job = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
+    pod = {
+        "metadata": {"name": "wf-t0-1-abcde"},
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [{"state": {"terminated": {"reason": "Error", "exitCode": code}}}],
+        },
+    }
+    return job, [pod]
+
+
+def test_a_runtime_that_could_not_reach_redis_says_so_and_is_retried_as_lost() -> None:
+    failure = job_failure(*failed_job_with_pod_exit(EXIT_STORE_UNREACHABLE))
+    assert failure is not None
+    assert failure.lost
+    assert failure.error.type == "WorkerLostError"
+    assert "exited with code 75" in failure.error.message
+    assert "could not reach Redis" in failure.error.message
+
+
+def test_an_unexplained_exit_code_is_reported_as_it_is() -> None:
+    failure = job_failure(*failed_job_with_pod_exit(9))
+    assert failure is not None
+    assert failure.error.message.endswith("exited with code 9 (Error) without reporting")

@@ -1,0 +1,25 @@
+"""What a task runtime's exit code means: the one table, for the runtime that exits with it
+and for the hosts (the operator, the local runner) that explain a pod or a process that
+ended without reporting. Codes follow `kubectl get jobs` and BSD's sysexits."""
+
+from __future__ import annotations
+
+__all__ = ["EXIT_CODES", "EXIT_RUNTIME_ERROR", "EXIT_STORE_UNREACHABLE", "exit_meaning"]
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "retry": 3, "expired": 4}
+"""An attempt that reported: its outcome's kind, as the process's exit code."""
+
+EXIT_RUNTIME_ERROR = 70  # EX_SOFTWARE
+"""The runtime itself could not work (bad settings, its task missing from the store)."""
+
+EXIT_STORE_UNREACHABLE = 75  # EX_TEMPFAIL
+"""Redis stayed unreachable for the runtime's whole retry budget: worth another attempt."""
+
+
+def exit_meaning(code: int | None) -> str | None:
+    """What an exit code without a report says, for the task's error message."""
+    if code == EXIT_STORE_UNREACHABLE:
+        return "the task runtime could not reach Redis, where its inputs and outcome live"
+    if code == EXIT_RUNTIME_ERROR:
+        return "the task runtime itself failed before the task could report (see its log)"
+    return None
