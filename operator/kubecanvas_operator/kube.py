@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -42,6 +42,7 @@ class KubeApi:
         self.custom = client.CustomObjectsApi(api_client)
         self.rbac = client.RbacAuthorizationV1Api(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
+        self.authorization = client.AuthorizationV1Api(api_client)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -201,6 +202,36 @@ class KubeApi:
 
     async def patch_secret_data(self, namespace: str, name: str, data: dict[str, str]) -> None:
         await self._call(self.core.patch_namespaced_secret, name, namespace, {"data": data})
+
+    # ------------------------------------------------------------- access reviews (authority.py)
+
+    async def review_access(
+        self,
+        user: Mapping[str, Any],
+        namespace: str,
+        *,
+        verb: str,
+        group: str,
+        resource: str,
+        name: str | None,
+    ) -> tuple[bool, str]:
+        """Whether `user` (an admission request's userInfo) may do this: a SubjectAccessReview."""
+        attributes = {"namespace": namespace, "verb": verb, "group": group, "resource": resource}
+        if name:
+            attributes["name"] = name
+        spec: dict[str, Any] = {
+            "user": user.get("username") or "",
+            "groups": list(user.get("groups") or []),
+            "resourceAttributes": attributes,
+        }
+        if user.get("uid"):
+            spec["uid"] = user["uid"]
+        if user.get("extra"):
+            spec["extra"] = dict(user["extra"])
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+        reply = await self._call(self.authorization.create_subject_access_review, body)
+        status = (reply or {}).get("status") or {}
+        return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
 
     # ------------------------------------------------------------- leases (leadership.py)
 

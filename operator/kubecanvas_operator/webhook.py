@@ -1,6 +1,8 @@
 """The validating admission webhook: `kubectl apply` of an invalid Workflow is refused
-with its field paths. Registered only when enabled (the chart serves it with a
-certificate it generates or cert-manager issues): see `wiring.build_registry`."""
+with its field paths, and one that would have the operator do what its author may not
+(`authority`) is refused with the missing permissions named. Registered only when enabled
+(the chart serves it with a certificate it generates or cert-manager issues): see
+`wiring.build_registry`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from typing import Any
 import kopf
 
 from kubecanvas.check import checked_cron_spec, checked_spec
-from kubecanvas.errors import InvalidWorkflow
+from kubecanvas.errors import InvalidWorkflow, KubeApiError
+from kubecanvas_operator.authority import missing_access, needed_access
+from kubecanvas_operator.memo import OperatorMemo
 
 __all__ = ["CRON_WEBHOOK_PATH_ID", "WEBHOOK_PATH_ID", "serve_webhook", "validate", "validate_cronworkflow"]
 
@@ -27,7 +31,7 @@ async def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
 
 
-def validate(spec: kopf.Spec, **kwargs: Any) -> None:
+async def validate(spec: kopf.Spec, **kwargs: Any) -> None:
     """Refuse an invalid Workflow, and any change of one but `spec.revoke`.
 
     An update that leaves everything else in the spec alone always passes (labels,
@@ -48,9 +52,10 @@ def validate(spec: kopf.Spec, **kwargs: Any) -> None:
         raise kopf.AdmissionError(
             "invalid Workflow: " + "; ".join(map(str, error.problems)), code=422
         ) from None
+    await _check_author(dict(spec), "Workflow", kwargs)
 
 
-def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
+async def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
     """Refuse an invalid CronWorkflow (schedule, time zone, limits, Workflow template);
     unlike a Workflow, its spec may change (a new schedule, suspend, ...).
 
@@ -65,3 +70,27 @@ def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
         raise kopf.AdmissionError(
             "invalid CronWorkflow: " + "; ".join(map(str, error.problems)), code=422
         ) from None
+    await _check_author(dict(spec.get("workflowSpec") or {}), "CronWorkflow", kwargs, "spec.workflowSpec")
+
+
+async def _check_author(spec: dict[str, Any], kind: str, kwargs: dict[str, Any], path: str = "spec") -> None:
+    """Refuse unless the requesting user could do themselves what the spec has the operator
+    do (fails closed: a review that cannot be made refuses)."""
+    memo: OperatorMemo | None = kwargs.get("memo")
+    user = kwargs.get("userinfo") or {}
+    namespace = kwargs.get("namespace") or (kwargs.get("meta") or {}).get("namespace")
+    if not namespace:  # the API server fills it in before admission; never guess one
+        raise kopf.AdmissionError(f"the {kind} has no namespace to check its author's rights in", code=422)
+    if memo is None or memo.services is None:
+        raise kopf.AdmissionError("the kubecanvas operator is starting; apply again in a moment", code=503)
+    try:
+        missing = await missing_access(memo.services.api, user, namespace, needed_access(spec, path))
+    except KubeApiError as error:
+        raise kopf.AdmissionError(
+            f"cannot check the rights of the {kind}'s author: {error}", code=503
+        ) from None
+    if missing:
+        who = user.get("username") or "the requesting user"
+        raise kopf.AdmissionError(
+            f"this {kind} would have the operator do what {who} may not: " + "; ".join(missing), code=403
+        )

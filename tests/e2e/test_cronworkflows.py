@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -335,10 +336,10 @@ def test_an_invalid_schedule_is_reported_until_fixed(crons: Crons) -> None:
     assert status["schedule"] == "*/5 * * * *"
 
 
-def test_the_admission_webhook_refuses_an_invalid_cronworkflow(
-    cluster: Cluster, crons: Crons, tmp_path: Path
-) -> None:
-    """The operator's webhook server, called by the API server for this namespace only."""
+@contextmanager
+def webhook_for(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[None]:
+    """The operator's webhook server, called by the API server for `namespace` only, for
+    Workflows and CronWorkflows."""
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl to make the webhook's certificate")
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
@@ -361,56 +362,76 @@ def test_the_admission_webhook_refuses_an_invalid_cronworkflow(
             "KUBECANVAS_WEBHOOK_CERT": str(cert),
             "KUBECANVAS_WEBHOOK_KEY": str(key),
             "KUBECANVAS_WEBHOOK_PORT": str(port),
-            "KUBECANVAS_WATCH_NAMESPACES": f"{crons.namespace}-nobody",
+            "KUBECANVAS_WATCH_NAMESPACES": f"{namespace}-nobody",
             "KUBECANVAS_REDIS_URL": cluster.redis_url.rsplit("/", 1)[0] + "/7",
         },
     )
-    configuration = f"kubecanvas-e2e-{crons.namespace}"[:63]
+    configuration = f"kubecanvas-e2e-{namespace}"[:63]
+
+    def hook_for(plural: str, path: str) -> dict[str, Any]:
+        return {
+            "name": f"{path}.kubecanvas.io",
+            "clientConfig": {
+                "url": f"https://127.0.0.1:{port}/{path}",
+                "caBundle": base64.b64encode(cert.read_bytes()).decode(),
+            },
+            "rules": [
+                {
+                    "apiGroups": ["kubecanvas.io"],
+                    "apiVersions": ["v1alpha1"],
+                    "operations": ["CREATE", "UPDATE"],
+                    "resources": [plural],
+                    "scope": "Namespaced",
+                }
+            ],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 10,
+        }
+
     webhook = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": configuration},
         "webhooks": [
-            {
-                "name": "validate-cronworkflow.kubecanvas.io",
-                "clientConfig": {
-                    "url": f"https://127.0.0.1:{port}/validate-cronworkflow",
-                    "caBundle": base64.b64encode(cert.read_bytes()).decode(),
-                },
-                "rules": [
-                    {
-                        "apiGroups": ["kubecanvas.io"],
-                        "apiVersions": ["v1alpha1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["cronworkflows"],
-                        "scope": "Namespaced",
-                    }
-                ],
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": crons.namespace}},
-                "admissionReviewVersions": ["v1"],
-                "sideEffects": "None",
-                "failurePolicy": "Fail",
-                "timeoutSeconds": 10,
-            }
+            hook_for("cronworkflows", "validate-cronworkflow"),
+            hook_for("workflows", "validate-workflow"),
         ],
     }
     hook.start()
     try:
         cluster.kubectl("apply", "-f", "-", input=json.dumps(webhook))
+        yield
+    finally:
+        cluster.kubectl("delete", "validatingwebhookconfiguration", configuration, "--ignore-not-found")
+        hook.stop()
+
+
+def dry_run(cluster: Cluster, namespace: str, manifest: dict[str, Any], *as_user: str) -> str:
+    """What a server-side dry run of `manifest` says: admission runs, nothing is stored."""
+    return cluster.kubectl(
+        "apply",
+        "--dry-run=server",
+        *as_user,
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        check=False,
+        input=json.dumps(manifest),
+    )
+
+
+def test_the_admission_webhook_refuses_an_invalid_cronworkflow(
+    cluster: Cluster, crons: Crons, tmp_path: Path
+) -> None:
+    with webhook_for(cluster, crons.namespace, tmp_path):
         invalid = cron("refused", sig("add", 1, 1), schedule="*/5 * * *", timezone="Mars/Base")
 
         def attempt() -> str:
-            """What a server-side dry run of the invalid one says: admission runs, nothing is stored."""
-            return cluster.kubectl(
-                "apply",
-                "--dry-run=server",
-                "-n",
-                crons.namespace,
-                "-f",
-                "-",
-                check=False,
-                input=json.dumps(invalid),
-            )
+            return dry_run(cluster, crons.namespace, invalid)
 
         # The API server picks up a new webhook configuration within moments.
         wait_until(lambda: "denied the request" in attempt(), timeout=30, what="the webhook to answer")
@@ -431,6 +452,83 @@ def test_the_admission_webhook_refuses_an_invalid_cronworkflow(
         )
         assert "spec.schedule.every: 'soon' is not a duration" in changed
         crons.patch(name, {"suspend": True})  # a valid change goes through
-    finally:
-        cluster.kubectl("delete", "validatingwebhookconfiguration", configuration, "--ignore-not-found")
-        hook.stop()
+
+
+def test_a_workflow_cannot_make_the_operator_do_what_its_author_may_not(
+    cluster: Cluster, crons: Crons, tmp_path: Path
+) -> None:
+    """The confused deputy: a user allowed only to create Workflows and CronWorkflows names a
+    Secret in a task's environment. Refused at apply time, naming what they lack; once they
+    may create Jobs and read that Secret, the same Workflow is admitted."""
+    namespace, user = crons.namespace, "kubecanvas-e2e-author"
+    as_author = ("--as", user)
+    rbac = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "author", "namespace": namespace},
+                "rules": [
+                    {
+                        "apiGroups": ["kubecanvas.io"],
+                        "resources": ["workflows", "cronworkflows"],
+                        "verbs": ["create", "get", "list", "patch"],
+                    }
+                ],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "author", "namespace": namespace},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "author"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+            },
+        ],
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(rbac))
+    env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "powerful", "key": "token"}}}]
+    task = {**sig("add", 1, 1), "options": {"env": env}}
+    workflow = {
+        "apiVersion": "kubecanvas.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "deputy"},
+        "spec": {"canvas": task},
+    }
+    with webhook_for(cluster, namespace, tmp_path):
+        wait_until(
+            lambda: "denied the request" in dry_run(cluster, namespace, workflow, *as_author),
+            timeout=30,
+            what="the webhook to answer",
+        )
+        refused = dry_run(cluster, namespace, workflow, *as_author)
+        assert f"would have the operator do what {user} may not" in refused
+        assert f"create jobs.batch in namespace {namespace}" in refused
+        assert "get secrets 'powerful'" in refused
+        assert "spec.canvas.options.env[0].valueFrom.secretKeyRef" in refused
+        refused_cron = dry_run(cluster, namespace, cron("deputy", task, schedule="@hourly"), *as_author)
+        assert "get secrets 'powerful'" in refused_cron
+
+        cluster.kubectl(
+            "create", "role", "author-runs", "-n", namespace, "--verb=create", "--resource=jobs.batch"
+        )
+        cluster.kubectl(
+            "create",
+            "role",
+            "author-reads",
+            "-n",
+            namespace,
+            "--verb=get",
+            "--resource=secrets",
+            "--resource-name=powerful",
+        )
+        for role in ("author-runs", "author-reads"):
+            cluster.kubectl(
+                "create", "rolebinding", role, "-n", namespace, f"--role={role}", f"--user={user}"
+            )
+        wait_until(
+            lambda: "created (server dry run)" in dry_run(cluster, namespace, workflow, *as_author),
+            timeout=30,
+            what="the author's new rights to count",
+        )

@@ -5,6 +5,7 @@ only by the compiler. It used to pass `kubectl apply` and the SDK, then end Fail
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,10 @@ def test_a_valid_workflow_has_no_problems_and_a_graph() -> None:
 
 def test_the_admission_webhook_refuses_it() -> None:
     with pytest.raises(kopf.AdmissionError) as error:
-        validate(kopf.Spec(kopf.Body({"spec": WORKFLOW["spec"]})), operation="CREATE")
+        asyncio.run(validate(kopf.Body({"spec": WORKFLOW["spec"]}).spec, operation="CREATE"))
     assert str(error.value) == f"invalid Workflow: {PROBLEM}"
     with pytest.raises(kopf.AdmissionError):
-        validate_cronworkflow(kopf.Spec(kopf.Body({"spec": CRON["spec"]})), operation="CREATE")
+        asyncio.run(validate_cronworkflow(kopf.Body({"spec": CRON["spec"]}).spec, operation="CREATE"))
 
 
 def test_the_sdk_refuses_it() -> None:

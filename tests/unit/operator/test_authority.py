@@ -1,0 +1,137 @@
+"""What a Workflow makes the operator do on its author's behalf, and the webhook's refusal
+of what the author may not do (operator/authority.py, webhook.py); the API server's answers
+come from a fake reviewer here and from the real one in tests/e2e/test_cronworkflows.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import pytest
+
+from kubecanvas.errors import KubeApiError
+from kubecanvas_operator.authority import Access, needed_access
+from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.memo import OperatorMemo
+from kubecanvas_operator.webhook import validate, validate_cronworkflow
+
+SECRET_ENV = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "powerful", "key": "token"}}}]
+SPEC: dict[str, Any] = {
+    "canvas": {
+        "chain": [
+            {"task": "m.add", "args": [1, 2], "options": {"env": SECRET_ENV}},
+            {"task": "m.mul", "args": [3], "options": {"serviceAccountName": "powerful"}},
+        ]
+    },
+    "code": {"configMap": {"name": "tasks-code"}},
+    "defaults": {
+        "env": [{"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "level"}}}]
+    },
+}
+
+
+class Reviewer:
+    """The API server's answers: `allowed` holds (verb, resource, name) the user may do."""
+
+    def __init__(self, allowed: set[tuple[str, str, str | None]], error: KubeApiError | None = None) -> None:
+        self.allowed, self.error = allowed, error
+        self.asked: list[tuple[str, str, str, str | None]] = []
+
+    async def review_access(
+        self,
+        user: Mapping[str, Any],
+        namespace: str,
+        *,
+        verb: str,
+        group: str,
+        resource: str,
+        name: str | None,
+    ) -> tuple[bool, str]:
+        if self.error is not None:
+            raise self.error
+        self.asked.append((user["username"], namespace, f"{verb} {resource}", name))
+        return (verb, resource, name) in self.allowed, ""
+
+
+def memo_with(reviewer: Reviewer) -> OperatorMemo:
+    memo = OperatorMemo(OperatorConfig())
+    memo.services = type("Services", (), {"api": reviewer})()  # type: ignore[assignment]
+    return memo
+
+
+def admit(handler: Any, spec: dict[str, Any], reviewer: Reviewer) -> None:
+    asyncio.run(
+        handler(
+            kopf.Body({"spec": spec}).spec,
+            operation="CREATE",
+            userinfo={"username": "alice", "uid": "u1", "groups": ["devs"]},
+            namespace="team-a",
+            memo=memo_with(reviewer),
+        )
+    )
+
+
+def test_a_workflow_needs_its_jobs_and_every_secret_and_configmap_it_names() -> None:
+    needed = needed_access(SPEC)
+    assert needed[0] == Access("create", "jobs", "batch", because="every task runs as a Job")
+    assert {(access.verb, access.resource, access.name) for access in needed} == {
+        ("create", "jobs", None),
+        ("get", "configmaps", "tasks-code"),
+        ("get", "secrets", "powerful"),
+        ("get", "configmaps", "settings"),
+    }
+    secret = next(access for access in needed if access.resource == "secrets")
+    assert secret.because == "spec.canvas.chain[0].options.env[0].valueFrom.secretKeyRef"
+
+
+def test_a_deeply_nested_canvas_does_not_crash_the_search() -> None:
+    canvas: dict[str, Any] = {"task": "m.add", "options": {"env": SECRET_ENV}}
+    for _ in range(5000):
+        canvas = {"chain": [canvas]}
+    needed = needed_access({"canvas": canvas})
+    assert ("get", "secrets", "powerful") in {(a.verb, a.resource, a.name) for a in needed}
+
+
+def test_an_author_who_may_not_is_refused_with_every_missing_permission_named() -> None:
+    reviewer = Reviewer({("create", "jobs", None), ("get", "configmaps", "tasks-code")})
+    with pytest.raises(kopf.AdmissionError) as refused:
+        admit(validate, SPEC, reviewer)
+    message = str(refused.value)
+    assert refused.value.code == 403
+    assert "this Workflow would have the operator do what alice may not" in message
+    assert "get secrets 'powerful' in namespace team-a" in message
+    assert "get configmaps 'settings' in namespace team-a (for spec.defaults.env[0]" in message
+    assert "create jobs" not in message
+    assert {asked[:2] for asked in reviewer.asked} == {("alice", "team-a")}
+
+
+def test_an_author_who_may_do_it_all_is_admitted() -> None:
+    reviewer = Reviewer(
+        {
+            ("create", "jobs", None),
+            ("get", "configmaps", "tasks-code"),
+            ("get", "secrets", "powerful"),
+            ("get", "configmaps", "settings"),
+        }
+    )
+    admit(validate, SPEC, reviewer)
+    assert len(reviewer.asked) == 4
+
+
+def test_a_cronworkflow_is_held_to_its_template_and_names_its_field_paths() -> None:
+    cron = {"schedule": "@hourly", "workflowSpec": SPEC}
+    with pytest.raises(kopf.AdmissionError) as refused:
+        admit(validate_cronworkflow, cron, Reviewer(set()))
+    message = str(refused.value)
+    assert "this CronWorkflow would have the operator do what alice may not" in message
+    assert "create jobs.batch in namespace team-a" in message
+    assert "spec.workflowSpec.canvas.chain[0].options.env[0].valueFrom.secretKeyRef" in message
+
+
+def test_a_review_that_cannot_be_made_refuses() -> None:
+    with pytest.raises(kopf.AdmissionError) as refused:
+        admit(validate, SPEC, Reviewer(set(), error=KubeApiError(0, "connection refused")))
+    assert refused.value.code == 503
+    assert "cannot check the rights of the Workflow's author" in str(refused.value)
