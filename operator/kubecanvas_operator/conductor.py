@@ -17,6 +17,7 @@ operator framework.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict, defaultdict
@@ -33,7 +34,7 @@ from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, KubeApiError, WorkerLostError
 from kubecanvas.graph.nodes import ref_node_ids
-from kubecanvas.hosting import LoopAlarm, WorkflowHost
+from kubecanvas.hosting import EventMaker, LoopAlarm, WorkflowHost
 from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW, WORKFLOW_UID_LABEL, job_name
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent, WorkflowMeta
@@ -245,7 +246,7 @@ class Conductor:
         if run is None:
             return
         received = self.clock()
-        step = await run.host.feed(*(event.event for event in events))
+        step = await run.host.feed(*await self._believed(uid, events))
         for event in events:
             if event.kind != "started" and event.at:
                 self.observe("report_delay", received - event.at)
@@ -260,6 +261,28 @@ class Conductor:
                     if key in launching
                 ]
                 self._spawn(self._observe_step_latency(launches, max(written)))
+
+    async def _believed(self, uid: str, events: list[TaskEvent]) -> list[EventMaker]:
+        """The news worth feeding: how an attempt ended is read from the workflow's own
+        outcomes, never from the stream entry. The stream is shared by every workflow; the
+        outcome hash is written only by the workflow's own tasks (in the same transaction as
+        their entry), so an entry without one — forged, or about another attempt — is ignored."""
+        ended = [(event.task_id, event.attempt) for event in events if event.kind != "started"]
+        stored = await self.store.outcomes(uid, ended)
+        believed: list[EventMaker] = []
+        for event in events:
+            if event.kind == "started":
+                believed.append(event.event)
+            elif (outcome := stored.get((event.task_id, event.attempt))) is not None:
+                believed.append(functools.partial(outcome.event, event.task_id, event.attempt))
+            else:
+                logger.warning(
+                    "ignoring news of task %s attempt %s of workflow %s: no outcome stored for it",
+                    event.task_id,
+                    event.attempt,
+                    uid,
+                )
+        return believed
 
     async def _observe_step_latency(self, launches: list[asyncio.Task[None]], written: float) -> None:
         if launches:

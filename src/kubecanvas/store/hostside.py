@@ -271,6 +271,19 @@ class WorkflowStore:
         raw = await self.client.hget(WorkflowKeys(uid).outcomes, WorkflowKeys.outcome_field(task_id, attempt))
         return Outcome.from_json(decode(raw)) if raw is not None else None
 
+    async def outcomes(self, uid: str, attempts: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Outcome]:
+        """The stored outcomes of these (task id, attempt)s, in one round trip; missing ones left out."""
+        wanted = list(dict.fromkeys(attempts))
+        if not wanted:
+            return {}
+        fields = [WorkflowKeys.outcome_field(task_id, attempt) for task_id, attempt in wanted]
+        raws = await self.client.hmget(WorkflowKeys(uid).outcomes, fields)
+        return {
+            key: Outcome.from_json(decode(raw))
+            for key, raw in zip(wanted, raws, strict=True)
+            if raw is not None
+        }
+
     async def exists(self, uid: str) -> bool:
         return bool(await self.client.exists(WorkflowKeys(uid).meta))
 

@@ -318,6 +318,33 @@ def test_a_job_that_vanished_unseen_is_created_again_by_the_periodic_reconcile(r
     run(scenario())
 
 
+def test_a_stream_entry_is_believed_only_as_far_as_the_workflows_own_outcome(redis_url: str) -> None:
+    """The events stream is shared by every workflow: any task pod can append to it. How an
+    attempt ended is read from the workflow's own outcomes, never from the entry."""
+
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("forged", CHAIN)
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            forged = TaskEvent(uid, "t0", 1, "succeeded", Outcome("succeeded"), at=test.clock())
+            await test.conductor.on_task_events([forged])  # nothing stored for t0 attempt 1
+            await test.conductor.drain()
+            assert test.api.job_names() == ["forged-t0-1"]
+            assert test.api.status("forged")["phase"] == "Running"
+
+            # the task really failed; an entry claiming success does not make it succeed
+            await test.store.put_outcome(uid, "t0", 1, Outcome("failed", error=TaskFailure("KeyError", "x")))
+            await test.conductor.on_task_events([forged])
+            await test.conductor.drain()
+            status = test.api.status("forged")
+            assert status["phase"] == "Failed"
+            assert status["error"]["type"] == "KeyError"
+
+    run(scenario())
+
+
 def test_an_invalid_workflow_ends_failed_with_its_field_path(redis_url: str) -> None:
     async def scenario() -> None:
         async with harness(redis_url) as test:
