@@ -35,6 +35,7 @@ from kubecanvas.store.layout import (
     decode,
     encode,
 )
+from kubecanvas.store.tenancy import task_user, task_user_rules
 
 __all__ = ["PersistedWorkflow", "WorkflowStore", "connect_async"]
 
@@ -283,6 +284,16 @@ class WorkflowStore:
             for key, raw in zip(wanted, raws, strict=True)
             if raw is not None
         }
+
+    async def grant_tasks(self, uid: str, password: str) -> None:
+        """Create (or re-create) the Redis user of the workflow's task pods (store/tenancy.py)."""
+        await self.client.execute_command(
+            "ACL", "SETUSER", task_user(uid), *task_user_rules(uid, password, self.events_stream)
+        )
+
+    async def revoke_tasks(self, uid: str) -> None:
+        """Remove the workflow's task user: its pods can no longer reach Redis."""
+        await self.client.execute_command("ACL", "DELUSER", task_user(uid))
 
     async def exists(self, uid: str) -> bool:
         return bool(await self.client.exists(WorkflowKeys(uid).meta))
