@@ -287,13 +287,13 @@ class WorkflowStore:
 
     async def grant_tasks(self, uid: str, password: str) -> None:
         """Create (or re-create) the Redis user of the workflow's task pods (store/tenancy.py)."""
-        await self.client.execute_command(
-            "ACL", "SETUSER", task_user(uid), *task_user_rules(uid, password, self.events_stream)
-        )
+        rules = task_user_rules(uid, password, self.events_stream)
+        # redis-py's acl_setuser cannot spell read-only key patterns (%R~): the raw command
+        await self.client.execute_command("ACL", "SETUSER", task_user(uid), *rules)  # type: ignore[no-untyped-call]
 
     async def revoke_tasks(self, uid: str) -> None:
         """Remove the workflow's task user: its pods can no longer reach Redis."""
-        await self.client.execute_command("ACL", "DELUSER", task_user(uid))
+        await self.client.acl_deluser(task_user(uid))
 
     async def exists(self, uid: str) -> bool:
         return bool(await self.client.exists(WorkflowKeys(uid).meta))
