@@ -309,12 +309,14 @@ OPERATOR_RULES = {
     "secrets/kubecanvas-task-redis": {"patch"},
 }
 CRDS_RULE = {"customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"}}
+# The webhook (on by default) asks whether a Workflow's author may do what it asks (authority.py).
+REVIEW_RULE = {"subjectaccessreviews.authorization.k8s.io": {"create"}}
 
 
 def test_cluster_wide_rbac_is_exactly_what_the_operator_calls(tmp_path: Path) -> None:
     docs = render(tmp_path, {})
     role = one(docs, "ClusterRole", "kc-kubecanvas-operator")
-    assert rules_by_resource(role["rules"]) == OPERATOR_RULES | CRDS_RULE
+    assert rules_by_resource(role["rules"]) == OPERATOR_RULES | CRDS_RULE | REVIEW_RULE
     assert not find(docs, "Role", "kc-kubecanvas-operator")
     binding = one(docs, "ClusterRoleBinding", "kc-kubecanvas-operator")
     assert binding["subjects"] == [
@@ -328,10 +330,18 @@ def test_cluster_wide_rbac_is_exactly_what_the_operator_calls(tmp_path: Path) ->
     assert rules_by_resource(task_role["rules"]) == {"configmaps": {"get"}}
 
 
+def test_no_access_reviews_without_the_webhook(tmp_path: Path) -> None:
+    docs = render(tmp_path, {"webhook": {"enabled": False}})
+    role = one(docs, "ClusterRole", "kc-kubecanvas-operator")
+    assert rules_by_resource(role["rules"]) == OPERATOR_RULES | CRDS_RULE
+
+
 def test_namespaced_rbac(tmp_path: Path) -> None:
     docs = render(tmp_path, COMBINATIONS["watch-namespaces"])
     cluster_role = one(docs, "ClusterRole", "kc-kubecanvas-operator")
-    assert rules_by_resource(cluster_role["rules"]) == CRDS_RULE | {"namespaces": {"list", "watch"}}
+    assert rules_by_resource(cluster_role["rules"]) == CRDS_RULE | REVIEW_RULE | {
+        "namespaces": {"list", "watch"}
+    }
     roles = find(docs, "Role", "kc-kubecanvas-operator")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["chart-team-a", "chart-team-b"]
     for role in roles:
