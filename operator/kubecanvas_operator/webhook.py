@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from kubecanvas.check import checked_cron_spec, checked_spec
+from kubecanvas.check import checked_cron_spec, checked_spec, warnings
 from kubecanvas.errors import InvalidWorkflow, KubeApiError
 from kubecanvas_operator.authority import missing_access, needed_access
 from kubecanvas_operator.memo import OperatorMemo
@@ -53,6 +53,7 @@ async def validate(spec: kopf.Spec, **kwargs: Any) -> None:
             "invalid Workflow: " + "; ".join(map(str, error.problems)), code=422
         ) from None
     await _check_author(dict(spec), "Workflow", kwargs)
+    _warn(kwargs, {"spec": dict(spec)})
 
 
 async def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
@@ -71,6 +72,14 @@ async def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
             "invalid CronWorkflow: " + "; ".join(map(str, error.problems)), code=422
         ) from None
     await _check_author(dict(spec.get("workflowSpec") or {}), "CronWorkflow", kwargs, "spec.workflowSpec")
+    _warn(kwargs, {"spec": dict(spec)})
+
+
+def _warn(kwargs: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """Admitted, but probably not meant: admission warnings, which `kubectl apply` prints."""
+    answer: list[str] | None = kwargs.get("warnings")
+    if answer is not None:
+        answer.extend(str(problem) for problem in warnings(manifest))
 
 
 async def _check_author(spec: dict[str, Any], kind: str, kwargs: dict[str, Any], path: str = "spec") -> None:

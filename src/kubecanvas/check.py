@@ -8,6 +8,7 @@ field paths, and none is admitted only to end Failed.
 
     problems = check(manifest)          # [] when valid: Workflow or CronWorkflow
     checked = checked_spec(body["spec"])  # InvalidWorkflow, or the spec and its graph
+    notes = warnings(manifest)          # valid, but probably not what was meant
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ __all__ = [
     "checked_cron_workflow",
     "checked_spec",
     "checked_workflow",
+    "warnings",
 ]
+
+# What kubectl's YAML 1.1 makes of an unquoted y, yes, on, true (n, no, off, false) used as a key.
+_BOOLEAN_KEYS = {"true": ("y", "yes", "on"), "false": ("n", "no", "off")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,32 @@ def check(manifest: Any) -> list[Problem]:
     except InvalidWorkflow as error:
         return list(error.problems) or [Problem("", str(error))]
     return []
+
+
+def warnings(manifest: Any) -> list[Problem]:
+    """What is valid but probably not meant: a key named `true` or `false` anywhere in the
+    spec, which is what kubectl's YAML 1.1 makes of an unquoted `y:` or `no:` key. The
+    admission webhook answers them as warnings (`kubectl apply` prints them), `lint` prints them."""
+    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
+    found: list[Problem] = []
+    stack: list[tuple[str, Any]] = [("spec", spec)]
+    while stack:  # no recursion: a deeply nested canvas must not crash the webhook
+        path, value = stack.pop()
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                if key in _BOOLEAN_KEYS:
+                    spelled = ", ".join(f"{word}:" for word in _BOOLEAN_KEYS[key])
+                    found.append(
+                        Problem(
+                            f"{path}.{key}",
+                            f"a key named {key!r}: an unquoted {spelled} or {key}: key becomes {key!r} "
+                            "in YAML 1.1 (kubectl); quote it ('y': ...) if you meant a name",
+                        )
+                    )
+                stack.append((f"{path}.{key}", inner))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", inner) for index, inner in enumerate(value))
+    return sorted(found, key=lambda problem: problem.path)
 
 
 def _canvas_path(spec_path: str) -> str:

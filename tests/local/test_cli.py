@@ -180,6 +180,24 @@ def test_lint_refuses_a_key_given_twice(tmp_path: Path, capsys: pytest.CaptureFi
     assert f"{path}: line 3, column 21: duplicate key 'name' (first on line 3)" in capsys.readouterr().out
 
 
+def test_lint_reads_yaml_as_kubectl_does_and_warns_of_a_boolean_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kwargs: {y: 1}` is `{"true": 1}` to kubectl (YAML 1.1): the same here, and said."""
+    path = tmp_path / "yes.yaml"
+    path.write_text(
+        "apiVersion: kubecanvas.io/v1alpha1\nkind: Workflow\nmetadata: {name: sure}\n"
+        "spec:\n  canvas: {task: conftasks.echo, kwargs: {y: 1, 'n': 2}}\n"
+    )
+    assert run_cli(["lint", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"{path}: warning: spec.canvas.kwargs.true: a key named 'true': an unquoted y:, yes:, on: "
+        "or true: key becomes 'true' in YAML 1.1 (kubectl); quote it ('y': ...) if you meant a name"
+    )
+    assert out[1] == "OK: 1 workflow file(s) valid"
+
+
 def test_lint_ok(capsys: pytest.CaptureFixture[str]) -> None:
     contract = sorted(case(1).path.parent.glob("*.yaml"))
     assert len(contract) == 30  # the contract's public cases, every one linted

@@ -9,7 +9,7 @@ import typer
 
 from kubecanvas.cli.errors import EXIT_FAILED, EXIT_OK
 
-__all__ = ["lint", "workflow_problems"]
+__all__ = ["lint", "workflow_problems", "workflow_warnings"]
 
 
 def lint(
@@ -26,6 +26,8 @@ def lint(
             invalid += 1
         for problem in problems:
             typer.echo(f"{path}: {problem}")
+        for note in workflow_warnings(path) if not problems else []:
+            typer.echo(f"{path}: warning: {note}")
     if invalid:
         typer.echo(f"{invalid} of {len(files)} file(s) invalid", err=True)
         raise typer.Exit(EXIT_FAILED)
@@ -48,3 +50,11 @@ def workflow_problems(path: Path) -> list[str]:
     except OSError as error:
         return [f"cannot read it: {error.strerror or error}"]
     return [str(problem) for problem in check(document)]
+
+
+def workflow_warnings(path: Path) -> list[str]:
+    """What is valid in `path` but probably not meant (`kubecanvas.check.warnings`)."""
+    from kubecanvas.check import warnings
+    from kubecanvas.local.files import load_yaml
+
+    return [str(problem) for problem in warnings(load_yaml(path.read_text(encoding="utf-8")))]

@@ -1,8 +1,8 @@
 """Read a Workflow YAML file, saying where it is wrong: YAML syntax by line and
 column, Workflow problems by field path.
 
-Duplicate keys are refused: plain YAML keeps the last one silently, which turns a
-copy-paste slip into a different workflow.
+The YAML is read as kubectl reads it (`_kits/kube_yaml.py`: YAML 1.1 booleans, string
+keys), so a file means here what it means to `kubectl apply`; duplicate keys are refused.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from kubecanvas._kits.kube_yaml import load_all
 from kubecanvas.canvas.model import Workflow
 from kubecanvas.check import checked_workflow
 from kubecanvas.errors import InvalidWorkflow, Problem
@@ -19,33 +20,10 @@ from kubecanvas.errors import InvalidWorkflow, Problem
 __all__ = ["load_workflow_file", "load_yaml"]
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: dict[object, yaml.Node] = {}
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, str | int | float | bool) or key is None:
-            if key in seen:
-                first = seen[key].start_mark
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {first.line + 1})", key_node.start_mark
-                )
-            seen[key] = key_node
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_yaml(text: str) -> Any:
     """The one YAML document in `text`, or InvalidWorkflow with the line and column."""
     try:
-        documents = [
-            document for document in yaml.load_all(text, Loader=_StrictLoader) if document is not None
-        ]
+        documents = load_all(text)
     except yaml.MarkedYAMLError as error:
         raise InvalidWorkflow([Problem("", _describe(error))]) from None
     except yaml.YAMLError as error:

@@ -104,10 +104,15 @@ def from_workflow(source: Mapping[str, Any] | str) -> WorkflowDefinition:
     if isinstance(source, str):
         import yaml  # only readers of YAML text pay for it
 
+        from kubecanvas._kits.kube_yaml import load_all  # read as kubectl reads it
+
         try:
-            document = yaml.safe_load(source)
+            documents = load_all(source)
         except yaml.YAMLError as error:
             raise InvalidWorkflow([Problem("", f"not valid YAML: {error}")]) from None
+        if len(documents) != 1:
+            raise InvalidWorkflow([Problem("", f"expected one Workflow document, found {len(documents)}")])
+        document = documents[0]
     validate_manifest(document)
     metadata = document.get("metadata") or {}
     spec = document["spec"]

@@ -135,3 +135,21 @@ def test_a_review_that_cannot_be_made_refuses() -> None:
         admit(validate, SPEC, Reviewer(set(), error=KubeApiError(0, "connection refused")))
     assert refused.value.code == 503
     assert "cannot check the rights of the Workflow's author" in str(refused.value)
+
+
+def test_an_admitted_workflow_with_a_boolean_key_gets_a_warning() -> None:
+    """kubectl prints admission warnings: `kwargs: {y: 1}` arrives as {"true": 1}."""
+    answer: list[str] = []
+    spec = {"canvas": {"task": "m.echo", "kwargs": {"true": 1}}}
+    asyncio.run(
+        validate(
+            kopf.Body({"spec": spec}).spec,
+            operation="CREATE",
+            userinfo={"username": "alice"},
+            namespace="team-a",
+            memo=memo_with(Reviewer({("create", "jobs", None)})),
+            warnings=answer,
+        )
+    )
+    assert len(answer) == 1
+    assert answer[0].startswith("spec.canvas.kwargs.true: a key named 'true'")
