@@ -16,13 +16,19 @@ from pydantic_core import ErrorDetails
 from kubecanvas.canvas.model import Workflow, WorkflowSpec
 from kubecanvas.errors import InvalidWorkflow, Problem
 
-__all__ = ["parse_spec", "parse_workflow", "problems_from"]
+__all__ = ["MAX_DEPTH", "parse_spec", "parse_workflow", "problems_from"]
+
+MAX_DEPTH = 256
+"""Mappings and lists inside one another in a Workflow, at most: about 125 levels of chain,
+group and chord. Deeper, every reader of a Workflow (the webhook, pydantic, the compiler,
+`kubectl describe`) risks its recursion limit; such a Workflow is refused at once, by path."""
 
 
 def parse_workflow(document: Any) -> Workflow:
     """A validated Workflow, or InvalidWorkflow listing every problem."""
     if not isinstance(document, Mapping):
         raise InvalidWorkflow([Problem("", f"a Workflow must be a mapping, not {type(document).__name__}")])
+    _refuse_too_deep(document, "")
     try:
         return Workflow.model_validate(document)
     except ValidationError as error:
@@ -33,10 +39,34 @@ def parse_spec(spec: Any, path: str = "spec") -> WorkflowSpec:
     """A validated WorkflowSpec; problem paths start with `path`."""
     if not isinstance(spec, Mapping):
         raise InvalidWorkflow([Problem(path, f"must be a mapping, not {type(spec).__name__}")])
+    _refuse_too_deep(spec, path)
     try:
         return WorkflowSpec.model_validate(spec)
     except ValidationError as error:
         raise InvalidWorkflow(problems_from(error, prefix=(path,))) from None
+
+
+def _refuse_too_deep(document: Any, path: str) -> None:
+    """InvalidWorkflow at the first place nested deeper than MAX_DEPTH (no recursion here)."""
+    stack: list[tuple[Any, int, str]] = [(document, 1, path)]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_DEPTH:
+            shown = where if len(where) <= 120 else f"{where[:57]}...{where[-60:]}"
+            raise InvalidWorkflow(
+                [
+                    Problem(
+                        shown,
+                        f"nested more than {MAX_DEPTH} levels deep (mappings and lists inside one another)",
+                    )
+                ]
+            )
+        if isinstance(value, Mapping):
+            stack.extend(
+                (item, depth + 1, f"{where}.{key}" if where else str(key)) for key, item in value.items()
+            )
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1, f"{where}[{index}]") for index, item in enumerate(value))
 
 
 def problems_from(error: ValidationError, prefix: Sequence[str | int] = ()) -> list[Problem]:

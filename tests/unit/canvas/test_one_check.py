@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 import pytest
 
+from kubecanvas.canvas.validation import MAX_DEPTH
 from kubecanvas.check import check, checked_cron_spec, checked_spec
 from kubecanvas.cli.lint import workflow_problems
 from kubecanvas.errors import InvalidWorkflow
@@ -80,3 +81,23 @@ def test_lint_refuses_both_kinds(tmp_path: Path) -> None:
     assert workflow_problems(cron) == [
         "spec.workflowSpec.canvas.linkError[0].linkError: an errback cannot have errbacks"
     ]
+
+
+def nested(levels: int) -> dict[str, Any]:
+    canvas: dict[str, Any] = {"task": "conftasks.add", "args": [1, 2]}
+    for _ in range(levels):
+        canvas = {"chain": [canvas]}
+    return {**WORKFLOW, "spec": {"canvas": canvas}}
+
+
+def test_a_canvas_nested_past_the_documented_depth_is_refused_by_path() -> None:
+    """Deeper than MAX_DEPTH, pydantic and the compiler would hit recursion limits (an HTTP 500
+    from the webhook, a traceback in the operator): refused at once, naming where."""
+    assert check(nested(120)) == []
+    for levels in (130, 280, 5000):
+        (problem,) = check(nested(levels))
+        assert problem.path.startswith("spec.canvas.chain[0].chain[0]")
+        assert (
+            problem.message
+            == f"nested more than {MAX_DEPTH} levels deep (mappings and lists inside one another)"
+        )
