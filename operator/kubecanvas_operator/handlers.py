@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 
 from kubecanvas.client.credentials import kube_configuration
+from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import GROUP
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas_operator.conductor import Conductor
@@ -83,6 +84,12 @@ async def start(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -
     conductor = Conductor(api, store, config, notify=events.post, observe=metrics.observer(memo.observe))
     metrics.attach(conductor.engines)
     memo.services = Services(api, store, conductor, events, metrics)
+    try:
+        memo.services.identity = await api.whoami()
+    except KubeApiError as error:
+        logger.warning(
+            "cannot tell which user this operator acts as (%s): its cron runs get author checks", error
+        )
     memo.services.background = [
         asyncio.create_task(consume_events(store, conductor, config.consumer_group, consumer_name())),
         asyncio.create_task(sweep_orphans(api, store, config)),

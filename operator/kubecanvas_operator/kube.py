@@ -43,6 +43,7 @@ class KubeApi:
         self.rbac = client.RbacAuthorizationV1Api(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
         self.authorization = client.AuthorizationV1Api(api_client)
+        self.authentication = client.AuthenticationV1Api(api_client)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -232,6 +233,12 @@ class KubeApi:
         reply = await self._call(self.authorization.create_subject_access_review, body)
         status = (reply or {}).get("status") or {}
         return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
+
+    async def whoami(self) -> str:
+        """The user this operator acts as, as the API server names it (a SelfSubjectReview)."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        reply = await self._call(self.authentication.create_self_subject_review, body)
+        return str((((reply or {}).get("status") or {}).get("userInfo") or {}).get("username") or "")
 
     # ------------------------------------------------------------- leases (leadership.py)
 

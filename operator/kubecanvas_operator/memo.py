@@ -44,6 +44,9 @@ class Services:
     events: EventPoster
     metrics: OperatorMetrics
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The user the operator acts as: the Workflows it starts from CronWorkflows are admitted
+    # without an author check (the CronWorkflow's author was checked when applying it).
+    identity: str = ""
 
 
 @dataclass
