@@ -46,7 +46,7 @@ def test_chain_with_a_chord_runs_as_jobs_and_reports_its_result(workflows: Workf
     )
     body = workflows.wait_finished(name)
     status = body["status"]
-    assert status["phase"] == "Succeeded"
+    assert status["phase"] == "Succeeded", status["message"]
     assert status["result"] == 110
     assert status["progress"] == "5/5"
     assert status["counts"]["SUCCESS"] == 5
@@ -126,7 +126,7 @@ def test_a_killed_task_pod_is_retried(cluster: Cluster, workflows: Workflows) ->
     pid = wait_until(running_pid, timeout=60, what="the first attempt's process")
     os.kill(pid, signal.SIGKILL)
     status = workflows.wait_finished(name)["status"]
-    assert status["phase"] == "Succeeded"
+    assert status["phase"] == "Succeeded", status["message"]
     assert status["result"] == 3
     task = workflows.document(name)["tasks"][0]
     assert task["attempts"] == 2
@@ -178,7 +178,7 @@ def test_the_operator_killed_mid_chain_resumes_with_the_right_result(
     operator.kill()
     operator.start()
     status = workflows.wait_finished(name)["status"]
-    assert status["phase"] == "Succeeded"
+    assert status["phase"] == "Succeeded", status["message"]
     assert status["result"] == 6  # sleep(1) returns 1, then five times +1
     tasks = workflows.document(name)["tasks"]
     assert [task["attempts"] for task in tasks] == [1] * 6  # nothing ran twice
@@ -190,7 +190,7 @@ def test_status_stays_small_for_a_large_group(workflows: Workflows, size: int) -
         workflow("large", {"group": [sig("add", i, i) for i in range(size)]}, parallelism=100)
     )
     body = workflows.wait_finished(name, timeout=300)
-    assert body["status"]["phase"] == "Succeeded"
+    assert body["status"]["phase"] == "Succeeded", body["status"]["message"]
     assert body["status"]["result"] == [2 * i for i in range(size)]
     without_result = {key: value for key, value in body["status"].items() if key != "result"}
     assert len(json.dumps(without_result)) < 2000  # per-task state lives in Redis, not in etcd

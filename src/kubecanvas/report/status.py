@@ -50,8 +50,12 @@ def phase_message(engine: Engine) -> str:
     if phase == Phase.PENDING:
         return "waiting to start"
     if phase == Phase.RUNNING:
+        # A launched attempt whose pod has not reported yet is "starting", not invisible: in a
+        # wide group most attempts are there, and "0 running" would read as a stall.
         running = engine.counts().get("STARTED", 0)
-        return f"{engine.finished_count} of {engine.total} tasks done, {running} running"
+        starting = max(engine.in_flight - running, 0)
+        done = f"{engine.finished_count} of {engine.total} tasks done, {running} running"
+        return f"{done}, {starting} starting" if starting else done
     if phase == Phase.SUCCEEDED:
         return f"all {engine.total} tasks succeeded"
     if phase == Phase.REVOKED:
