@@ -8,9 +8,10 @@ server was not reached) and nothing else.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["ConductorClient", "JobClient", "Provisioner", "WorkflowClient"]
+__all__ = ["ConductorClient", "JobClient", "Provisioner", "RedisCredentials", "WorkflowClient"]
 
 
 class JobClient(Protocol):
@@ -51,12 +52,26 @@ class ConductorClient(JobClient, WorkflowClient, Protocol):
     """Everything the conductor asks of the API."""
 
 
-class Provisioner(Protocol):
-    """Makes a namespace ready to run task pods (service account, Redis password Secret)."""
+@dataclass(frozen=True, slots=True)
+class RedisCredentials:
+    """How a task pod authenticates to Redis: the Secret in its namespace holding the
+    password (key `password`), and the Redis user, if it is not the default one."""
 
-    @property
-    def redis_secret(self) -> str | None:
-        """The Secret task pods read the Redis password from, if Redis has one."""
-        ...
+    secret: str
+    username: str | None = None
+
+
+class Provisioner(Protocol):
+    """Makes a namespace ready to run task pods (service account), and a workflow's pods
+    able to reach Redis (its own Redis user and the Secret with its password)."""
 
     async def prepare(self, namespace: str) -> None: ...
+
+    async def credentials(self, namespace: str, workflow: str, uid: str) -> RedisCredentials | None:
+        """What the workflow's task pods authenticate with; None: Redis has no password.
+        Called before every Job: it re-creates what a Redis restart lost."""
+        ...
+
+    async def release(self, uid: str) -> None:
+        """The workflow ended: its task pods need Redis no more."""
+        ...

@@ -113,7 +113,7 @@ class Conductor:
         self.backoff = backoff
         if provisioner is None:
             assert isinstance(api, KubeApi), "a fake API needs a fake provisioner"
-            provisioner = NamespaceProvisioner(api, config)
+            provisioner = NamespaceProvisioner(api, config, store)
         self.provisioner = provisioner
         self.runs: dict[str, WorkflowRun] = {}
         self._loading: dict[str, asyncio.Future[WorkflowRun | None]] = {}
@@ -195,6 +195,7 @@ class Conductor:
         timer = self._expiry_timers.pop(uid, None)
         if timer:
             timer.cancel()
+        await self.provisioner.release(uid)
         await self.store.delete(uid)
 
     async def reconcile_running(self) -> None:
@@ -546,6 +547,7 @@ class Conductor:
             # Retried in the background: the events of other workflows must not wait on it.
             self._spawn(run.status.flush(retries=_FINAL_STATUS_RETRIES))
         await self.store.announce_finished(run.identity.uid, run.engine.phase)  # wake waiting clients
+        await self.provisioner.release(run.identity.uid)  # its pods need Redis no more
         run.host.close()
         self.runs.pop(run.identity.uid, None)
         self._settled[run.identity.uid] = None

@@ -32,6 +32,9 @@ class OperatorConfig:
     task_cluster_role: str = "kubecanvas-task"
     manage_task_identity: bool = True  # create the task ServiceAccount/RoleBinding per namespace
     redis_secret_name: str = "kubecanvas-task-redis"  # noqa: S105 - a Secret's name: per-namespace copy for tasks
+    # A Redis user per workflow for its task pods (store/tenancy.py); off: every task pod uses
+    # the operator's password (a managed Redis without ACL commands).
+    redis_task_users: bool = True
     delete_succeeded_jobs: bool = True  # keep etcd small: a succeeded Job's work is in Redis
     succeeded_job_ttl_seconds: int = 30  # ... but keep its logs readable that long (0: delete at once)
     job_ttl_seconds: int = 3600  # failed Jobs stay this long for `kubectl logs`
@@ -115,6 +118,7 @@ class OperatorConfig:
             manage_task_identity=flag("MANAGE_TASK_IDENTITY", defaults.manage_task_identity),
             redis_secret_name=get("REDIS_SECRET_NAME", defaults.redis_secret_name)
             or defaults.redis_secret_name,
+            redis_task_users=flag("REDIS_TASK_USERS", defaults.redis_task_users),
             delete_succeeded_jobs=flag("DELETE_SUCCEEDED_JOBS", defaults.delete_succeeded_jobs),
             succeeded_job_ttl_seconds=int(
                 number("SUCCEEDED_JOB_TTL_SECONDS", defaults.succeeded_job_ttl_seconds)

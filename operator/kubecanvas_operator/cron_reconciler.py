@@ -210,16 +210,7 @@ def workflow_manifest(cron: Mapping[str, Any], name: str, slot: int) -> dict[str
             "namespace": metadata["namespace"],
             "labels": {CRON_LABEL: label_value(metadata["name"])},
             "annotations": {SCHEDULED_AT_ANNOTATION: format_slot(slot)},
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": CRON_WORKFLOW.kind,
-                    "name": metadata["name"],
-                    "uid": metadata["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [CRON_WORKFLOW.owner_reference(metadata["name"], metadata["uid"])],
         },
         "spec": spec,
     }

@@ -28,6 +28,7 @@ from kubecanvas.resources import (
     job_name,
     label_value,
 )
+from kubecanvas_operator.clients import RedisCredentials
 from kubecanvas_operator.config import OperatorConfig
 
 __all__ = ["WorkflowIdentity", "build_job", "job_labels"]
@@ -91,7 +92,7 @@ def build_job(
     config: OperatorConfig,
     *,
     expires_at: float | None = None,
-    redis_secret: str | None = None,
+    redis: RedisCredentials | None = None,
 ) -> dict[str, Any]:
     """The Job manifest for attempt `attempt` of `node`."""
     options = node.options
@@ -101,9 +102,7 @@ def build_job(
         "name": "task",
         "image": options.get("image") or config.runtime_image,
         "command": list(config.runtime_command),
-        "env": _environment(
-            workflow, node, attempt, config, expires_at=expires_at, redis_secret=redis_secret
-        ),
+        "env": _environment(workflow, node, attempt, config, expires_at=expires_at, redis=redis),
         "securityContext": copy.deepcopy(CONTAINER_SECURITY),
         # The root filesystem is read-only: the task's code and scratch files go to /tmp.
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],  # noqa: S108 - a private emptyDir
@@ -144,16 +143,7 @@ def build_job(
             "namespace": workflow.namespace,
             "labels": labels,
             "annotations": annotations,
-            "ownerReferences": [
-                {
-                    "apiVersion": WORKFLOW.api_version,
-                    "kind": WORKFLOW.kind,
-                    "name": workflow.name,
-                    "uid": workflow.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [WORKFLOW.owner_reference(workflow.name, workflow.uid)],
         },
         "spec": job_spec,
     }
@@ -166,7 +156,7 @@ def _environment(
     config: OperatorConfig,
     *,
     expires_at: float | None,
-    redis_secret: str | None,
+    redis: RedisCredentials | None,
 ) -> list[dict[str, Any]]:
     """The task's own `env` first, then the runtime's contract, which must win."""
     declared = node.options.get("env")
@@ -183,12 +173,14 @@ def _environment(
         ours.append({"name": runtime_env.CODE, "value": dumps(workflow.code)})
     if expires_at is not None:
         ours.append({"name": runtime_env.EXPIRES_AT, "value": repr(expires_at)})
-    if redis_secret:
+    if redis is not None:
         ours.append(
             {
                 "name": runtime_env.REDIS_PASSWORD,
-                "valueFrom": {"secretKeyRef": {"name": redis_secret, "key": PASSWORD_KEY}},
+                "valueFrom": {"secretKeyRef": {"name": redis.secret, "key": PASSWORD_KEY}},
             }
         )
+        if redis.username:
+            ours.append({"name": runtime_env.REDIS_USERNAME, "value": redis.username})
     reserved = {item["name"] for item in ours}
     return [item for item in user if item.get("name") not in reserved] + ours

@@ -85,13 +85,11 @@ class JobLauncher:
             while True:
                 try:
                     await self.provisioner.prepare(self.identity.namespace)
+                    redis = await self.provisioner.credentials(
+                        self.identity.namespace, self.identity.name, self.identity.uid
+                    )
                     manifest = build_job(
-                        self.identity,
-                        node,
-                        attempt,
-                        self.config,
-                        expires_at=record.expires_at,
-                        redis_secret=self.provisioner.redis_secret,
+                        self.identity, node, attempt, self.config, expires_at=record.expires_at, redis=redis
                     )
                     await self.api.create_job(manifest)
                     return

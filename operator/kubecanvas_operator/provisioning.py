@@ -1,17 +1,25 @@
-"""What a namespace needs before its first task pod can start.
+"""What a namespace needs before its first task pod can start, and a workflow before its
+pods can reach Redis.
 
-Task pods run in the workflow's namespace. They need a ServiceAccount allowed to
-read ConfigMaps (for `code.configMap`, nothing more) and, when Redis has a password,
-a Secret holding it there: a `secretKeyRef` cannot reach across namespaces.
+Task pods run in the workflow's namespace. They need a ServiceAccount allowed to read
+ConfigMaps (for `code.configMap`, nothing more). When Redis has a password, each workflow's
+pods get a Redis user of their own (store/tenancy.py: their own workflow's keys, nothing
+else) and a Secret with its password, owned by the Workflow so it goes with it; a
+`secretKeyRef` cannot reach across namespaces. With `redis_task_users` off (a managed Redis
+without ACL commands), the operator's own password is copied into the namespace instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+from collections import OrderedDict
 
 from kubecanvas.errors import KubeApiError
-from kubecanvas.resources import MANAGED_BY
+from kubecanvas.resources import MANAGED_BY, WORKFLOW, task_secret_name
+from kubecanvas.store.hostside import WorkflowStore
+from kubecanvas.store.tenancy import task_password, task_user
+from kubecanvas_operator.clients import RedisCredentials
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.jobs import PASSWORD_KEY
 from kubecanvas_operator.kube import KubeApi
@@ -19,19 +27,41 @@ from kubecanvas_operator.kube import KubeApi
 __all__ = ["NamespaceProvisioner"]
 
 _LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
+_SECRETS_REMEMBERED = 10_000  # workflows whose task Secret this operator made
 
 
 class NamespaceProvisioner:
-    def __init__(self, api: KubeApi, config: OperatorConfig) -> None:
+    def __init__(self, api: KubeApi, config: OperatorConfig, store: WorkflowStore) -> None:
         self.api = api
         self.config = config
+        self.store = store
         self._ready: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._secrets: OrderedDict[str, None] = OrderedDict()
 
     @property
-    def redis_secret(self) -> str | None:
-        """The Secret task pods read the Redis password from, if Redis has one."""
-        return self.config.redis_secret_name if self.config.redis_password else None
+    def _task_users(self) -> bool:
+        return bool(self.config.redis_password) and self.config.redis_task_users
+
+    async def credentials(self, namespace: str, workflow: str, uid: str) -> RedisCredentials | None:
+        if not self.config.redis_password:
+            return None
+        if not self._task_users:
+            return RedisCredentials(self.config.redis_secret_name)
+        password = task_password(self.config.redis_password.encode(), uid)
+        await self.store.grant_tasks(uid, password)  # every time: a restarted Redis lost its users
+        name = task_secret_name(uid)
+        if uid not in self._secrets:
+            await self._task_secret(namespace, workflow, uid, name, password)
+            self._secrets[uid] = None
+            while len(self._secrets) > _SECRETS_REMEMBERED:
+                self._secrets.popitem(last=False)
+        return RedisCredentials(name, task_user(uid))
+
+    async def release(self, uid: str) -> None:
+        if self._task_users:
+            await self.store.revoke_tasks(uid)
+        self._secrets.pop(uid, None)
 
     async def prepare(self, namespace: str) -> None:
         """Make sure `namespace` can run tasks; cached, so the hot path pays once."""
@@ -43,7 +73,7 @@ class NamespaceProvisioner:
                 return
             if self.config.manage_task_identity and self.config.task_service_account:
                 await self._task_identity(namespace, self.config.task_service_account)
-            if self.config.redis_password:
+            if self.config.redis_password and not self.config.redis_task_users:
                 await self._redis_secret(namespace, self.config.redis_password)
             self._ready.add(namespace)
 
@@ -81,4 +111,22 @@ class NamespaceProvisioner:
         except KubeApiError as error:
             raise KubeApiError(
                 error.status, f"cannot provide the Redis password to namespace {namespace}: {error}"
+            ) from None
+
+    async def _task_secret(self, namespace: str, workflow: str, uid: str, name: str, password: str) -> None:
+        """The workflow's task password in its namespace, owned by the Workflow (deleted with it)."""
+        body = {
+            "metadata": {
+                "name": name,
+                "labels": _LABELS,
+                "ownerReferences": [WORKFLOW.owner_reference(workflow, uid)],
+            },
+            "type": "Opaque",
+            "data": {PASSWORD_KEY: base64.b64encode(password.encode()).decode()},
+        }
+        try:
+            await self.api.ensure(self.api.core.create_namespaced_secret, namespace, body)
+        except KubeApiError as error:
+            raise KubeApiError(
+                error.status, f"cannot give workflow {namespace}/{workflow} its Redis password: {error}"
             ) from None

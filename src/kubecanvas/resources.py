@@ -66,6 +66,17 @@ class Resource:
             metadata["uid"] = uid
         return {"apiVersion": self.api_version, "kind": self.kind, "metadata": metadata}
 
+    def owner_reference(self, name: str, uid: str) -> dict[str, Any]:
+        """What an object this one controls points at, so it is deleted with it."""
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": name,
+            "uid": uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
 
 WORKFLOW = Resource("Workflow", "workflows")
 CRON_WORKFLOW = Resource("CronWorkflow", "cronworkflows")
@@ -94,6 +105,11 @@ MAX_NAME = 63  # a Job's name becomes a label value of its pods
 
 def _digest(text: str, length: int = 6) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def task_secret_name(workflow_uid: str) -> str:
+    """The Secret holding the Redis password of a workflow's task pods (store/tenancy.py)."""
+    return f"kubecanvas-task-{workflow_uid}"
 
 
 def job_name(workflow: str, task_id: str, attempt: int) -> str:

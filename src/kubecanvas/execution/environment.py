@@ -21,6 +21,7 @@ __all__ = [
     "EXPIRES_AT",
     "REDIS_PASSWORD",
     "REDIS_URL",
+    "REDIS_USERNAME",
     "TASK_ID",
     "WORKFLOW",
     "WORKFLOW_UID",
@@ -33,6 +34,7 @@ WORKFLOW = "KUBECANVAS_WORKFLOW"  # namespace/name, for logs and the task's requ
 WORKFLOW_UID = "KUBECANVAS_WORKFLOW_UID"  # where the workflow lives in Redis
 REDIS_URL = "KUBECANVAS_REDIS_URL"
 REDIS_PASSWORD = "KUBECANVAS_REDIS_PASSWORD"  # noqa: S105 - a variable name; its value comes from a Secret
+REDIS_USERNAME = "KUBECANVAS_REDIS_USERNAME"  # the workflow's own Redis user (store/tenancy.py)
 EVENTS_STREAM = "KUBECANVAS_EVENTS_STREAM"
 CODE = "KUBECANVAS_CODE"  # the workflow's spec.code as JSON; absent when code is in the image
 EXPIRES_AT = "KUBECANVAS_EXPIRES_AT"  # epoch seconds: do not start after this
@@ -47,6 +49,7 @@ class RuntimeSettings:
     redis_url: str
     redis_password: str | None
     events_stream: str
+    redis_username: str | None
     code: dict[str, object] | None
     expires_at: float | None
 
@@ -74,6 +77,7 @@ class RuntimeSettings:
             redis_url=environ[REDIS_URL],
             redis_password=environ.get(REDIS_PASSWORD) or None,
             events_stream=environ.get(EVENTS_STREAM) or DEFAULT_EVENTS_STREAM,
+            redis_username=environ.get(REDIS_USERNAME) or None,
             code=code if isinstance(code, dict) else None,
             expires_at=float(expires) if expires else None,
         )

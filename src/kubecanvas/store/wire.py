@@ -37,8 +37,9 @@ class Address:
     db: int = 0
 
     @classmethod
-    def from_url(cls, url: str, password: str | None = None) -> Address:
-        """`redis://[user[:password]@]host[:port][/db]`, `rediss://` (TLS) or `unix:///path?db=N`."""
+    def from_url(cls, url: str, password: str | None = None, username: str | None = None) -> Address:
+        """`redis://[user[:password]@]host[:port][/db]`, `rediss://` (TLS) or `unix:///path?db=N`;
+        `password` and `username`, when given, win over the URL's."""
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError(f"not a Redis URL: {url!r} (expected redis://, rediss:// or unix://)")
@@ -49,7 +50,7 @@ class Address:
             port=parts.port or 6379,
             path=parts.path if parts.scheme == "unix" else None,
             tls=parts.scheme == "rediss",
-            username=unquote(parts.username) if parts.username else None,
+            username=username or (unquote(parts.username) if parts.username else None),
             password=password or (unquote(parts.password) if parts.password else None),
             db=int(database or 0),
         )
@@ -67,8 +68,10 @@ class Connection:
         self._buffer = b""
 
     @classmethod
-    def from_url(cls, url: str, password: str | None = None, **options: float) -> Connection:
-        return cls(Address.from_url(url, password), **options)
+    def from_url(
+        cls, url: str, password: str | None = None, *, username: str | None = None, **options: float
+    ) -> Connection:
+        return cls(Address.from_url(url, password, username), **options)
 
     def close(self) -> None:
         if self._socket is not None:

@@ -19,6 +19,7 @@ from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW_UID_LABEL
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas.store.layout import Outcome, TaskEvent
+from kubecanvas_operator.clients import RedisCredentials
 from kubecanvas_operator.conductor import Conductor
 from kubecanvas_operator.config import OperatorConfig
 from support.redis import redis_server
@@ -84,13 +85,18 @@ class FakeKube:
 
 
 class FakeProvisioner:
-    redis_secret = None
-
     def __init__(self) -> None:
         self.prepared: set[str] = set()
+        self.released: list[str] = []
 
     async def prepare(self, namespace: str) -> None:
         self.prepared.add(namespace)
+
+    async def credentials(self, namespace: str, workflow: str, uid: str) -> RedisCredentials | None:
+        return RedisCredentials(f"secret-{uid}", f"user-{uid}")
+
+    async def release(self, uid: str) -> None:
+        self.released.append(uid)
 
 
 class Clock:
