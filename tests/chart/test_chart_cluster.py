@@ -352,6 +352,55 @@ def redis_fields(reply: str) -> dict[str, str]:
     return dict(zip(lines[::2], lines[1::2], strict=True))
 
 
+PROBE = """
+import os
+
+from kubecanvas.store.wire import Connection
+
+
+def attack(victim):
+    \"\"\"What a hostile task can do to another workflow with the Redis credentials its pod got.\"\"\"
+    user = os.environ.get("KUBECANVAS_REDIS_USERNAME") or ""
+    connection = Connection.from_url(
+        os.environ["KUBECANVAS_REDIS_URL"], os.environ.get("KUBECANVAS_REDIS_PASSWORD"), username=user or None
+    )
+    prefix = "kc:{" + victim + "}:"
+    tries = {
+        "list workflows": ("SCAN", "0", "MATCH", "kc:*"),
+        "read its node": ("HGET", prefix + "nodes", "t0"),
+        "read its results": ("HGETALL", prefix + "results"),
+        "rewrite its task": ("HSET", prefix + "nodes", "t0", '{"task": "builtins.divmod"}'),
+    }
+    replies = {}
+    for what, command in tries.items():
+        try:
+            replies[what] = repr(connection.execute(*command))
+        except Exception as error:
+            replies[what] = f"{type(error).__name__}: {error}"
+    return {"user": user, "tries": replies}
+"""
+
+
+def tenant_probe(cluster: Cluster, release: Release, victim_uid: str) -> dict[str, Any]:
+    """Run `probe.attack(victim_uid)` as a task of its own workflow; its result."""
+    namespace = release.namespace
+    cluster.kubectl("create", "configmap", "probe", "-n", namespace, "--from-literal", f"probe.py={PROBE}")
+    workflow = {
+        "apiVersion": "kubecanvas.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "probe"},
+        "spec": {
+            "code": {"configMap": {"name": "probe"}},
+            "canvas": {"task": "probe.attack", "args": [victim_uid]},
+        },
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(workflow))
+    assert wait_finished(release, "probe") == "Succeeded", cluster.get("workflow", "probe", namespace).get(
+        "status"
+    )
+    return dict(cluster.get("workflow", "probe", namespace)["status"]["result"])
+
+
 def test_install_run_test_and_uninstall(cluster: Cluster, release: Release) -> None:
     name, namespace, env = release.name, release.namespace, helm_env(cluster)
 
@@ -420,6 +469,14 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: Release) -> N
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout) == document
+
+    # Tenants are isolated in Redis: a task pod of another workflow, with the credentials the
+    # operator gave it, can neither read the quickstart nor rewrite which function it runs.
+    probe = tenant_probe(
+        cluster, release, victim_uid=cluster.get("workflow", "quickstart", namespace)["metadata"]["uid"]
+    )
+    assert probe["user"].startswith("kc-task-"), probe
+    assert {what: reply for what, reply in probe["tries"].items() if "NOPERM" not in reply} == {}, probe
 
     # helm test: its pod creates, awaits and deletes a one-task Workflow, and checks the webhook.
     tested = helm("test", name, "-n", namespace, "--logs", "--timeout", "3m", env=env, check=False)
