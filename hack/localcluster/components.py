@@ -6,7 +6,7 @@ import os
 
 from . import node
 from .apiclient import api, http_get
-from .pki import kubeconfig_path
+from .pki import FRONT_PROXY_CLIENT, kubeconfig_path
 from .processes import Component
 from .settings import (
     APISERVER_PORT,
@@ -147,6 +147,15 @@ def components() -> list[Component]:
                 # not its ClusterIP: kube-proxy programs a new endpoint a moment after it is
                 # ready, and a `kubectl apply` right after `helm install --wait` would be refused.
                 "--enable-aggregator-routing=true",
+                # The aggregation layer (pki.py): aggregated API servers learn the user from
+                # these headers, believed only with this CA's client certificate.
+                "--requestheader-client-ca-file", f"{pki}/front-proxy-ca.crt",
+                "--requestheader-allowed-names", FRONT_PROXY_CLIENT,
+                "--requestheader-username-headers", "X-Remote-User",
+                "--requestheader-group-headers", "X-Remote-Group",
+                "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+                "--proxy-client-cert-file", f"{pki}/{FRONT_PROXY_CLIENT}.crt",
+                "--proxy-client-key-file", f"{pki}/{FRONT_PROXY_CLIENT}.key",
                 "--kubelet-client-certificate", f"{pki}/apiserver-kubelet-client.crt",
                 "--kubelet-client-key", f"{pki}/apiserver-kubelet-client.key",
                 "--kubelet-certificate-authority", f"{pki}/ca.crt",

@@ -1,6 +1,10 @@
 """The cluster's PKI and kubeconfigs, made once with the openssl command and then reused.
 
-Every certificate is signed by pki/ca.crt. A change of the certificates' subjects or names
+Every certificate is signed by pki/ca.crt but the aggregation layer's: the API server
+proves to an aggregated API server (the operator's results API) that it vouches for the
+user named in X-Remote-User with a client certificate of a CA of its own,
+pki/front-proxy-ca.crt, as kubeadm sets it up, so that no other client certificate of the
+cluster can claim a user there. A change of the certificates' subjects or names
 (a new node address, say) makes the whole set again, so no component keeps a stale one.
 """
 
@@ -16,7 +20,11 @@ from pathlib import Path
 from .processes import ClusterError, say
 from .settings import APISERVER_URL, CLUSTER_DOMAIN, KUBECONFIG, NODE_IP, NODE_NAME, PKI, SERVICE_IP, STATE
 
-# name -> (subject, SANs, usage)
+# CA name -> subject
+AUTHORITIES = {"ca": "/CN=kubecanvas-ca", "front-proxy-ca": "/CN=kubecanvas-front-proxy-ca"}
+FRONT_PROXY_CLIENT = "front-proxy-client"
+"""The aggregation layer's client certificate's name (`--requestheader-allowed-names`)."""
+# name -> (subject, SANs, usage); signed by pki/ca.crt but where SIGNED_BY says otherwise
 CERTIFICATES: dict[str, tuple[str, str, str]] = {
     "apiserver": (
         "/CN=kube-apiserver",
@@ -42,7 +50,9 @@ CERTIFICATES: dict[str, tuple[str, str, str]] = {
         f"IP:{NODE_IP},IP:127.0.0.1,DNS:localhost,DNS:{NODE_NAME}",
         "serverAuth",
     ),
+    FRONT_PROXY_CLIENT: (f"/CN={FRONT_PROXY_CLIENT}", "", "clientAuth"),
 }
+SIGNED_BY = {FRONT_PROXY_CLIENT: "front-proxy-ca"}
 # Components that talk to the API server, each with a kubeconfig of its own.
 KUBECONFIG_USERS = ("admin", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet")
 
@@ -63,10 +73,12 @@ def _new_key(path: Path, algorithm: str = "EC") -> None:
 
 def ensure_pki() -> None:
     """Create the CA, the certificates and the service-account keys once; later runs reuse them."""
-    wanted = ["ca.crt", "ca.key", "sa.key", "sa.pub"] + [
-        f"{n}.{e}" for n in CERTIFICATES for e in ("crt", "key")
-    ]
-    spec = json.dumps(CERTIFICATES, sort_keys=True)
+    wanted = (
+        ["sa.key", "sa.pub"]
+        + [f"{n}.{e}" for n in AUTHORITIES for e in ("crt", "key")]
+        + [f"{n}.{e}" for n in CERTIFICATES for e in ("crt", "key")]
+    )
+    spec = json.dumps([AUTHORITIES, CERTIFICATES, SIGNED_BY], sort_keys=True)
     stamp = PKI / "spec.json"
     if all((PKI / name).exists() for name in wanted) and stamp.exists() and stamp.read_text() == spec:
         return
@@ -75,14 +87,16 @@ def ensure_pki() -> None:
     say("generating the cluster PKI in .cluster/pki")
     scratch = Path(tempfile.mkdtemp(prefix="pki.", dir=STATE))
     try:
-        _new_key(scratch / "ca.key")
-        _openssl(
-            "req", "-x509", "-new", "-key", str(scratch / "ca.key"), "-subj", "/CN=kubecanvas-ca",
-            "-days", "3650", "-out", str(scratch / "ca.crt"),
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-        )  # fmt: skip
+        for authority, subject in AUTHORITIES.items():
+            _new_key(scratch / f"{authority}.key")
+            _openssl(
+                "req", "-x509", "-new", "-key", str(scratch / f"{authority}.key"), "-subj", subject,
+                "-days", "3650", "-out", str(scratch / f"{authority}.crt"),
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            )  # fmt: skip
         for name, (subject, sans, usage) in CERTIFICATES.items():
+            authority = SIGNED_BY.get(name, "ca")
             key, csr, crt, ext = (scratch / f"{name}.{e}" for e in ("key", "csr", "crt", "ext"))
             _new_key(key)
             _openssl("req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr))
@@ -96,7 +110,7 @@ def ensure_pki() -> None:
             ext.write_text("\n".join(extensions) + "\n")
             _openssl(
                 "x509", "-req", "-in", str(csr),
-                "-CA", str(scratch / "ca.crt"), "-CAkey", str(scratch / "ca.key"),
+                "-CA", str(scratch / f"{authority}.crt"), "-CAkey", str(scratch / f"{authority}.key"),
                 "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-days", "3650",
                 "-extfile", str(ext), "-out", str(crt),
             )  # fmt: skip

@@ -28,6 +28,7 @@ from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.memo import OperatorMemo, Services
 from kubecanvas_operator.metrics import OperatorMetrics
 from kubecanvas_operator.reconciling import reconcile_forever
+from kubecanvas_operator.resultsapi import serve_results_api
 from kubecanvas_operator.stream import consume_events, consumer_name, until_redis_answers
 from kubecanvas_operator.sweeping import sweep_orphans
 
@@ -94,7 +95,8 @@ async def start(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -
         asyncio.create_task(consume_events(store, conductor, config.consumer_group, consumer_name())),
         asyncio.create_task(sweep_orphans(api, store, config)),
         asyncio.create_task(reconcile_forever(conductor, config.reconcile_interval)),
-        asyncio.create_task(serve_http(conductor, metrics)),  # /metrics, /api/v1/workflows/<ns>/<name>
+        asyncio.create_task(serve_http(metrics)),  # /healthz, /metrics
+        asyncio.create_task(serve_results_api(api, store, config)),  # workflowresults.results.kubecanvas.io
     ]
     logger.info("kubecanvas operator started (redis %s, stream %s)", config.redis_url, config.events_stream)
 

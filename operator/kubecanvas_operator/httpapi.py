@@ -1,23 +1,20 @@
-"""The operator's HTTP API (aiohttp), beside kopf's liveness endpoint.
+"""The operator's plain HTTP endpoints (aiohttp), beside kopf's liveness endpoint.
 
-    GET /healthz                             ok
-    GET /metrics                             Prometheus text format (see `metrics`)
-    GET /api/v1/workflows/{namespace}/{name} the workflow's document, exactly what
-                                             `kubecanvas get -o json` prints
+    GET /healthz    ok
+    GET /metrics    Prometheus text format (see `metrics`): counts and durations, nothing
+                    of any workflow's data
 
-The CLI reaches the document through the Kubernetes API server's service proxy, so
-that users need neither Redis nor the pod network, only RBAC `get` on
-`services/proxy` in the operator's namespace. The port is `KUBECANVAS_HTTP_PORT`
-(default 8081; 0 turns the server off), the address `KUBECANVAS_HTTP_HOST` (default
-all interfaces). A port already taken is logged, not fatal: the operator's real work
-does not depend on this server.
+A workflow's state (its arguments, results and errors) is not served here but by the
+results API (`resultsapi`), over TLS, to authenticated and authorized callers only. The
+port is `KUBECANVAS_HTTP_PORT` (default 8081; 0 turns the server off), the address
+`KUBECANVAS_HTTP_HOST` (default all interfaces). A port already taken is logged, not fatal:
+the operator's real work does not depend on this server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -25,11 +22,7 @@ from typing import Any
 
 import kopf
 from aiohttp import web
-from redis import RedisError
 
-from kubecanvas.client.documents import document_of
-from kubecanvas.errors import KubeApiError
-from kubecanvas_operator.conductor import Conductor
 from kubecanvas_operator.memo import OperatorMemo
 from kubecanvas_operator.metrics import OperatorMetrics
 
@@ -41,7 +34,6 @@ DEFAULT_PORT = 8081
 PORT_ENV = "KUBECANVAS_HTTP_PORT"
 HOST_ENV = "KUBECANVAS_HTTP_HOST"
 
-_CONDUCTOR: web.AppKey[Conductor] = web.AppKey("conductor", Conductor)
 _METRICS: web.AppKey[OperatorMetrics] = web.AppKey("metrics", OperatorMetrics)
 
 
@@ -57,17 +49,15 @@ def http_settings(environ: Mapping[str, str] = os.environ) -> tuple[str, int]:
     return environ.get(HOST_ENV) or "0.0.0.0", port  # noqa: S104 - a pod serves on its pod IP
 
 
-def build_app(conductor: Conductor, metrics: OperatorMetrics) -> web.Application:
+def build_app(metrics: OperatorMetrics) -> web.Application:
     app = web.Application()
-    app[_CONDUCTOR] = conductor
     app[_METRICS] = metrics
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/api/v1/workflows/{namespace}/{name}", _workflow)
     return app
 
 
-async def serve_http(conductor: Conductor, metrics: OperatorMetrics) -> None:
+async def serve_http(metrics: OperatorMetrics) -> None:
     """Serve until cancelled (the operator's cleanup cancels it)."""
     try:
         host, port = http_settings()
@@ -77,7 +67,7 @@ async def serve_http(conductor: Conductor, metrics: OperatorMetrics) -> None:
     if port == 0:
         logger.info("HTTP API disabled (%s=0)", PORT_ENV)
         return
-    runner = web.AppRunner(build_app(conductor, metrics), access_log=None)
+    runner = web.AppRunner(build_app(metrics), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -85,13 +75,13 @@ async def serve_http(conductor: Conductor, metrics: OperatorMetrics) -> None:
             await site.start()
         except OSError as error:
             logger.error(
-                "HTTP API (metrics, workflow documents) not served: cannot listen on %s:%d: %s",
+                "HTTP endpoints (metrics) not served: cannot listen on %s:%d: %s",
                 host,
                 port,
                 error,
             )
             return
-        logger.info("HTTP API on %s:%d (/metrics, /api/v1/workflows/<ns>/<name>)", host, port)
+        logger.info("HTTP endpoints on %s:%d (/healthz, /metrics)", host, port)
         await asyncio.Event().wait()
     finally:
         with contextlib.suppress(Exception):
@@ -107,28 +97,6 @@ async def _metrics(request: web.Request) -> web.Response:
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
     return response
-
-
-async def _workflow(request: web.Request) -> web.Response:
-    conductor = request.app[_CONDUCTOR]
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
-    if not conductor.config.watches(namespace):
-        return _error(404, f"namespace {namespace} is not watched by this operator")
-    try:
-        body = await conductor.api.get_workflow(namespace, name)
-    except KubeApiError as error:
-        return _error(502, f"cannot read workflow {namespace}/{name}: {error}")
-    if body is None:
-        return _error(404, f"workflow {namespace}/{name} not found")
-    try:
-        document = await document_of(body, conductor.store)
-    except (RedisError, OSError) as error:
-        return _error(503, f"cannot read the state of workflow {namespace}/{name} from Redis: {error}")
-    return web.Response(text=json.dumps(document, ensure_ascii=False), content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=json.dumps({"error": message}), content_type="application/json")
 
 
 def track_workflow_phase(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> None:

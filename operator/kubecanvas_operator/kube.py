@@ -234,6 +234,20 @@ class KubeApi:
         status = (reply or {}).get("status") or {}
         return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
 
+    async def review_token(self, token: str) -> dict[str, Any] | None:
+        """The userInfo of the user a bearer token belongs to, None if it is not accepted (a
+        TokenReview, audiences left to the API server's own)."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
+        reply = await self._call(self.authentication.create_token_review, body)
+        status = (reply or {}).get("status") or {}
+        user: dict[str, Any] | None = status.get("user") if status.get("authenticated") else None
+        return user
+
+    async def get_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A ConfigMap's data, None if it does not exist."""
+        body = await self._call(self.core.read_namespaced_config_map, name, namespace)
+        return None if body is None else dict(body.get("data") or {})
+
     async def whoami(self) -> str:
         """The user this operator acts as, as the API server names it (a SelfSubjectReview)."""
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}

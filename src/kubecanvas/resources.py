@@ -30,6 +30,7 @@ __all__ = [
     "VERSION",
     "WORKFLOW",
     "WORKFLOW_LABEL",
+    "WORKFLOW_RESULT",
     "WORKFLOW_UID_LABEL",
     "Resource",
     "job_name",
@@ -59,6 +60,10 @@ class Resource:
         """(group, version, plural): what kopf's handlers and the custom-objects API take."""
         return (self.group, self.version, self.plural)
 
+    def path(self, namespace: str, name: str) -> str:
+        """The API server's path of one of these (what `kubectl get --raw` takes)."""
+        return f"/apis/{self.group}/{self.version}/namespaces/{namespace}/{self.plural}/{name}"
+
     def reference(self, name: str, namespace: str, uid: str | None = None) -> dict[str, Any]:
         """An object reference to one of these (what a Kubernetes Event points at)."""
         metadata: dict[str, Any] = {"name": name, "namespace": namespace}
@@ -80,6 +85,8 @@ class Resource:
 
 WORKFLOW = Resource("Workflow", "workflows")
 CRON_WORKFLOW = Resource("CronWorkflow", "cronworkflows")
+WORKFLOW_RESULT = Resource("WorkflowResult", "workflowresults", group=f"results.{GROUP}")
+"""A Workflow's state as the operator's results API serves it (an aggregated API, not a CRD)."""
 
 # On what the operator creates (the app.kubernetes.io/managed-by label's value).
 MANAGED_BY = "kubecanvas"

@@ -32,6 +32,7 @@ import pytest
 import yaml
 from chartkit import CHART, COMBINATIONS, ROOT, helm, template_text, values_file
 
+from kubecanvas.resources import WORKFLOW_RESULT
 from support.cluster import Cluster
 from support.waiting import wait_until
 
@@ -212,12 +213,16 @@ class Release:
             "sh", "-c", script, "sh", *command, input=password,
         )  # fmt: skip
 
-    def document(self, workflow: str) -> dict[str, Any]:
-        """The workflow document (what `kubecanvas get -o json` prints) from the operator's HTTP
-        API, through the API server's proxy of its Service, port `http`, as `kubecanvas get` reads it."""
-        ns = self.namespace
-        path = f"/api/v1/namespaces/{ns}/services/{self.operator}:http/proxy/api/v1/workflows/{ns}/{workflow}"
-        return dict(json.loads(self.cluster.kubectl("get", "--raw", path)))
+    def document(self, workflow: str, *, as_user: str | None = None) -> dict[str, Any]:
+        """The workflow document (what `kubecanvas get -o json` prints) from the operator's results
+        API through the API server's aggregation layer, as `kubecanvas get` reads it."""
+        from kubecanvas.client.documents import document_from_result
+
+        path = WORKFLOW_RESULT.path(self.namespace, workflow)
+        impersonate = [f"--as={as_user}"] if as_user else []
+        return dict(
+            document_from_result(json.loads(self.cluster.kubectl("get", "--raw", path, *impersonate)))
+        )
 
     def drop_redis_data(self) -> None:
         """Delete the Redis data claim `helm uninstall` keeps, as a user drops the data, and give
@@ -381,6 +386,69 @@ def attack(victim):
 """
 
 
+def api_service_available(cluster: Cluster) -> bool:
+    name = f"{WORKFLOW_RESULT.version}.{WORKFLOW_RESULT.group}"
+    service = json.loads(cluster.kubectl("get", "apiservice", name, "-o", "json"))
+    conditions = {c["type"]: c["status"] for c in service.get("status", {}).get("conditions", [])}
+    return conditions.get("Available") == "True"
+
+
+DIRECT_PROBE = """
+import json, ssl, sys, urllib.error, urllib.request
+
+url = sys.argv[1]
+token = open("/var/run/secrets/kubernetes.io/serviceaccount/token").read().strip()
+context = ssl.create_default_context()
+context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+tries = {
+    "anonymous": {},
+    "forged headers": {"X-Remote-User": "system:admin", "X-Remote-Group": "system:masters"},
+    "own token": {"Authorization": "Bearer " + token},
+}
+answers = {}
+for what, headers in tries.items():
+    try:
+        request = urllib.request.Request(url, headers=headers)
+        answers[what] = urllib.request.urlopen(request, context=context).status
+    except urllib.error.HTTPError as error:
+        answers[what] = error.code
+print(json.dumps(answers))
+"""
+
+
+def direct_results_probe(cluster: Cluster, release: Release, workflow: str) -> dict[str, int]:
+    """From a pod of the namespace (its default service account: no rights), call the operator's
+    results API at its Service directly; the HTTP status of each try."""
+    namespace = release.namespace
+    service = f"{release.name}-kubecanvas-webhook.{namespace}.svc"
+    url = f"https://{service}:8443{WORKFLOW_RESULT.path(namespace, workflow)}"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "results-probe"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": cluster.env["KUBECANVAS_RUNTIME_IMAGE"],
+                    "command": ["python3", "-c", DIRECT_PROBE, url],
+                }
+            ],
+        },
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    wait_until(
+        lambda: (
+            cluster.get("pod", "results-probe", namespace)["status"].get("phase") in ("Succeeded", "Failed")
+        ),
+        timeout=120,
+        what="the probe pod to finish",
+    )
+    logs = cluster.kubectl("logs", "results-probe", "-n", namespace)
+    return dict(json.loads(logs.strip().splitlines()[-1]))
+
+
 def tenant_probe(cluster: Cluster, release: Release, victim_uid: str) -> dict[str, Any]:
     """Run `probe.attack(victim_uid)` as a task of its own workflow; its result."""
     namespace = release.namespace
@@ -453,22 +521,58 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: Release) -> N
     consumers = release.redis_cli("xinfo", "consumers", EVENTS_STREAM, CONSUMER_GROUP)
     assert redis_fields(consumers)["name"] == operator["metadata"]["name"], consumers
 
-    # The operator's HTTP API through the API server's service proxy, as `kubecanvas get` reads it.
-    document = release.document("quickstart")
+    # A workflow's state without Redis: the results API through the API server's aggregation
+    # layer, as `kubecanvas get` reads it, for a user who may view the namespace.
+    wait_until(
+        lambda: api_service_available(cluster),
+        timeout=120,
+        what="the results API's APIService to be Available",
+    )
+    cluster.kubectl("create", "rolebinding", "viewer", "-n", namespace, "--clusterrole=view", "--user=viewer")
+    document = wait_until(
+        lambda: release.document("quickstart", as_user="viewer"), timeout=30, what="the viewer's read"
+    )
     assert (document["name"], document["phase"], document["result"]) == ("quickstart", "Succeeded", 385)
     assert {task["state"] for task in document["tasks"]} == {"SUCCESS"}
     assert sorted(task["result"] for task in document["tasks"] if task["task"] == "conftasks.mul") == sorted(
         i * i for i in range(1, 11)
     )
-    # ... and `kubecanvas get` itself, told which operator to ask (no Redis URL: through the proxy).
+    # ... and `kubecanvas get` itself, with no Redis URL.
     cli_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBECANVAS_")}
     cli = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "kubecanvas"), "get", "quickstart", "-n", namespace, "-o", "json"],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={**cli_env, **env, "KUBECANVAS_OPERATOR_SERVICE": f"{namespace}/{release.operator}"},
+        capture_output=True, text=True, timeout=60, check=False, env={**cli_env, **env},
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout) == document
+    # Nobody else reads it: a user with no rights is stopped by the API server, one allowed the
+    # WorkflowResult but not the Workflow by the operator, and a pod that calls the operator
+    # directly — with no credentials, with forged X-Remote-User headers, or with its own service
+    # account's token — gets 401, 401 and 403.
+    refused = kubectl_result(
+        cluster, "get", "--raw", WORKFLOW_RESULT.path(namespace, "quickstart"), "--as=mallory"
+    )
+    assert refused.returncode != 0
+    assert 'User "mallory" cannot get resource "workflowresults"' in refused.stderr, refused.stderr
+    cluster.kubectl(
+        "create",
+        "role",
+        "results-only",
+        "-n",
+        namespace,
+        "--verb=get",
+        "--resource=workflowresults.results.kubecanvas.io",
+    )
+    cluster.kubectl(
+        "create", "rolebinding", "results-only", "-n", namespace, "--role=results-only", "--user=carol"
+    )
+    refused = kubectl_result(
+        cluster, "get", "--raw", WORKFLOW_RESULT.path(namespace, "quickstart"), "--as=carol"
+    )
+    assert refused.returncode != 0
+    assert 'user "carol" cannot get workflow "quickstart"' in refused.stderr, refused.stderr
+    direct = direct_results_probe(cluster, release, "quickstart")
+    assert direct == {"anonymous": 401, "forged headers": 401, "own token": 403}, direct
 
     # Tenants are isolated in Redis: a task pod of another workflow, with the credentials the
     # operator gave it, can neither read the quickstart nor rewrite which function it runs.

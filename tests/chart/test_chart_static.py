@@ -164,8 +164,10 @@ def test_operator_deployment_defaults(tmp_path: Path) -> None:
         "health": 8080,
         "http": 8081,
         "webhook": 9443,
+        "api": 8443,
     }
     assert container_env(deploy)["KUBECANVAS_HTTP_PORT"] == "8081"
+    assert container_env(deploy)["KUBECANVAS_API_PORT"] == "8443"
     assert container["resources"]["requests"]
     assert container["resources"]["limits"]
 
@@ -259,22 +261,78 @@ def test_external_redis_without_password(tmp_path: Path) -> None:
     assert not [rule for rule in rules if "secrets" in rule["resources"]]  # no password to copy
 
 
-def test_http_api_service_is_what_the_cli_looks_for(tmp_path: Path) -> None:
-    from kubecanvas.client.sources import OPERATOR_SELECTOR
-
+def test_metrics_service(tmp_path: Path) -> None:
     docs = render(tmp_path, {})
-    wanted = dict(pair.split("=") for pair in OPERATOR_SELECTOR.split(","))
-    matching = [
-        d for d in find(docs, "Service") if wanted.items() <= d["metadata"]["labels"].items()
-    ]  # what `kubecanvas get` finds by label
-    assert [d["metadata"]["name"] for d in matching] == ["kc-kubecanvas-operator"]
-    assert matching[0]["spec"]["ports"] == [
-        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
-    ]
-
+    service = one(docs, "Service", "kc-kubecanvas-operator")
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
     docs = render(tmp_path, {"operator": {"httpPort": 0}})
     assert not find(docs, "Service", "kc-kubecanvas-operator")
     assert container_env(deployment(docs))["KUBECANVAS_HTTP_PORT"] == "0"
+
+
+def test_results_api_is_registered_with_the_aggregation_layer(tmp_path: Path) -> None:
+    from kubecanvas.resources import WORKFLOW_RESULT
+
+    docs = render(tmp_path, {})
+    registration = one(docs, "APIService", f"{WORKFLOW_RESULT.version}.{WORKFLOW_RESULT.group}")
+    spec = registration["spec"]
+    assert (spec["group"], spec["version"]) == (WORKFLOW_RESULT.group, WORKFLOW_RESULT.version)
+    assert spec["service"] == {"name": "kc-kubecanvas-webhook", "namespace": "kubecanvas", "port": 8443}
+    service = one(docs, "Service", "kc-kubecanvas-webhook")
+    assert {"name": "api", "port": 8443, "targetPort": "api", "protocol": "TCP"} in service["spec"]["ports"]
+    # The API server verifies the operator's certificate with the caBundle, for the Service's name.
+    secret = one(docs, "Secret", "kc-kubecanvas-webhook-cert")
+    (tmp_path / "ca.pem").write_bytes(base64.b64decode(spec["caBundle"]))
+    (tmp_path / "cert.pem").write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
+    assert "cert.pem: OK" in openssl(
+        "verify", "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem")
+    )
+    assert "DNS:kc-kubecanvas-webhook.kubecanvas.svc" in subject_alt_names(
+        base64.b64decode(secret["data"]["tls.crt"])
+    )
+    env = container_env(deployment(docs))
+    assert (env["KUBECANVAS_API_CERT"], env["KUBECANVAS_API_KEY"]) == (
+        "/etc/kubecanvas/webhook/tls.crt",
+        "/etc/kubecanvas/webhook/tls.key",
+    )
+    # It reads how the API server vouches for users with the Role every cluster has for that.
+    binding = one(docs, "RoleBinding", "kc-kubecanvas-operator-authentication-reader")
+    assert binding["metadata"]["namespace"] == "kube-system"
+    assert binding["roleRef"]["name"] == "extension-apiserver-authentication-reader"
+    # Whoever may view a namespace may read its Workflows and ask for their WorkflowResults.
+    view = one(docs, "ClusterRole", "kc-kubecanvas-view")
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert rules_by_resource(view["rules"]) == {
+        "workflows.kubecanvas.io": {"get", "list", "watch"},
+        "cronworkflows.kubecanvas.io": {"get", "list", "watch"},
+        f"{WORKFLOW_RESULT.plural}.{WORKFLOW_RESULT.group}": {"get"},
+    }
+    edit = one(docs, "ClusterRole", "kc-kubecanvas-edit")
+    assert "rbac.authorization.k8s.io/aggregate-to-view" not in edit["metadata"]["labels"]
+    assert rules_by_resource(edit["rules"])["workflows.kubecanvas.io"] == {
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    }
+
+
+def test_results_api_without_the_webhook_and_turned_off(tmp_path: Path) -> None:
+    docs = render(tmp_path, {"webhook": {"enabled": False}})
+    assert one(docs, "APIService")
+    assert not find(docs, "ValidatingWebhookConfiguration")
+    assert one(docs, "Service", "kc-kubecanvas-webhook")["spec"]["ports"] == [
+        {"name": "api", "port": 8443, "targetPort": "api", "protocol": "TCP"}
+    ]
+    assert one(docs, "Secret", "kc-kubecanvas-webhook-cert")  # its serving certificate
+    docs = render(tmp_path, {"resultsApi": {"enabled": False}})
+    assert not find(docs, "APIService")
+    assert "results.kubecanvas.io" not in json.dumps(one(docs, "ClusterRole", "kc-kubecanvas-view"))
+    assert container_env(deployment(docs))["KUBECANVAS_API_PORT"] == "0"
+    assert "api" not in {
+        p["name"] for p in deployment(docs)["spec"]["template"]["spec"]["containers"][0]["ports"]
+    }
 
 
 # ------------------------------------------------------------------------- RBAC
@@ -309,14 +367,17 @@ OPERATOR_RULES = {
     "secrets/kubecanvas-task-redis": {"patch"},
 }
 CRDS_RULE = {"customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"}}
-# The webhook (on by default) asks whether a Workflow's author may do what it asks (authority.py).
+# The webhook (on by default) asks whether a Workflow's author may do what it asks (authority.py),
+# the results API (on by default) whether its caller may get the Workflow (callers.py) ...
 REVIEW_RULE = {"subjectaccessreviews.authorization.k8s.io": {"create"}}
+# ... and who a caller's bearer token belongs to.
+TOKEN_RULE = {"tokenreviews.authentication.k8s.io": {"create"}}
 
 
 def test_cluster_wide_rbac_is_exactly_what_the_operator_calls(tmp_path: Path) -> None:
     docs = render(tmp_path, {})
     role = one(docs, "ClusterRole", "kc-kubecanvas-operator")
-    assert rules_by_resource(role["rules"]) == OPERATOR_RULES | CRDS_RULE | REVIEW_RULE
+    assert rules_by_resource(role["rules"]) == OPERATOR_RULES | CRDS_RULE | REVIEW_RULE | TOKEN_RULE
     assert not find(docs, "Role", "kc-kubecanvas-operator")
     binding = one(docs, "ClusterRoleBinding", "kc-kubecanvas-operator")
     assert binding["subjects"] == [
@@ -330,16 +391,20 @@ def test_cluster_wide_rbac_is_exactly_what_the_operator_calls(tmp_path: Path) ->
     assert rules_by_resource(task_role["rules"]) == {"configmaps": {"get"}}
 
 
-def test_no_access_reviews_without_the_webhook(tmp_path: Path) -> None:
+def test_no_reviews_without_the_webhook_and_the_results_api(tmp_path: Path) -> None:
     docs = render(tmp_path, {"webhook": {"enabled": False}})
     role = one(docs, "ClusterRole", "kc-kubecanvas-operator")
+    assert rules_by_resource(role["rules"]) == OPERATOR_RULES | CRDS_RULE | REVIEW_RULE | TOKEN_RULE
+    docs = render(tmp_path, {"webhook": {"enabled": False}, "resultsApi": {"enabled": False}})
+    role = one(docs, "ClusterRole", "kc-kubecanvas-operator")
     assert rules_by_resource(role["rules"]) == OPERATOR_RULES | CRDS_RULE
+    assert not find(docs, "RoleBinding", "kc-kubecanvas-operator-authentication-reader")
 
 
 def test_namespaced_rbac(tmp_path: Path) -> None:
     docs = render(tmp_path, COMBINATIONS["watch-namespaces"])
     cluster_role = one(docs, "ClusterRole", "kc-kubecanvas-operator")
-    assert rules_by_resource(cluster_role["rules"]) == CRDS_RULE | REVIEW_RULE | {
+    assert rules_by_resource(cluster_role["rules"]) == CRDS_RULE | REVIEW_RULE | TOKEN_RULE | {
         "namespaces": {"list", "watch"}
     }
     roles = find(docs, "Role", "kc-kubecanvas-operator")
@@ -513,7 +578,8 @@ def test_webhook_url_for_clusters_without_service_routing(tmp_path: Path) -> Non
         "https://127.0.0.1:39443/validate-workflow",
         "https://127.0.0.1:39443/validate-cronworkflow",
     ]
-    assert not find(docs, "Service", "kc-kubecanvas-webhook")
+    # The Service is the results API's only.
+    assert [p["name"] for p in one(docs, "Service", "kc-kubecanvas-webhook")["spec"]["ports"]] == ["api"]
     secret = one(docs, "Secret", "kc-kubecanvas-webhook-cert")
     assert "IP Address:127.0.0.1" in subject_alt_names(base64.b64decode(secret["data"]["tls.crt"]))
 

@@ -1,9 +1,9 @@
 """The `kubecanvas` cluster commands against the real cluster and operator.
 
 Each command runs as a user runs it: the console script in a subprocess, with the
-cluster's kubeconfig. Per-task state is read from Redis (`KUBECANVAS_REDIS_URL`) unless
-a test says otherwise; one test reads it through the operator's HTTP API and the API
-server's service proxy, as a laptop without Redis access does.
+cluster's kubeconfig. Per-task state is read from Redis (`KUBECANVAS_REDIS_URL`); reading it
+without Redis, through the results API, needs the operator from the chart (its serving
+certificate and APIService): tests/chart/test_chart_cluster.py.
 """
 
 from __future__ import annotations
@@ -95,7 +95,6 @@ class Cli:
             "KUBECANVAS_REDIS_URL": cluster.redis_url,
             "COLUMNS": "200",
         }
-        self.env.pop("KUBECANVAS_OPERATOR_SERVICE", None)
 
     def __call__(
         self, *args: str, env: dict[str, str] | None = None, namespaced: bool = True, timeout: float = 180
@@ -257,81 +256,6 @@ def test_get_an_unknown_workflow(cli: Cli) -> None:
 
 
 # A TCP relay from a pod's port 8081 to the operator's HTTP port on the host.
-RELAY = """
-import socket, threading
-def pipe(a, b):
-    while data := a.recv(65536):
-        b.sendall(data)
-    b.shutdown(socket.SHUT_WR)
-server = socket.create_server(("", 8081))
-while True:
-    client, _ = server.accept()
-    upstream = socket.create_connection(("{host}", {port}))
-    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
-"""
-
-
-def test_get_through_the_operators_http_api(cli: Cli, workflows: Workflows, http_port: int) -> None:
-    """Without Redis: the API server's service proxy to the operator's HTTP API.
-
-    The API server proxies a Service only to pod endpoints, and the operator here is a process
-    on the host (the node): a pod that relays its port to the host's gives the Service one."""
-    namespace = workflows.namespace
-    cluster = workflows.cluster
-    relay = RELAY.format(host=cluster.env["KUBECANVAS_NODE_IP"], port=http_port)
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "operator-relay", "labels": {"app": "operator-relay"}},
-            "spec": {
-                "terminationGracePeriodSeconds": 0,
-                "containers": [
-                    {
-                        "name": "relay",
-                        "image": "docker.io/library/python:3.11-slim",
-                        "command": ["python3", "-c", relay],
-                        "ports": [{"containerPort": 8081}],
-                        "readinessProbe": {"tcpSocket": {"port": 8081}, "periodSeconds": 1},
-                    }
-                ],
-            },
-        },
-        namespace,
-    )
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {
-                "name": "kubecanvas-operator",
-                "labels": {"app.kubernetes.io/name": "kubecanvas", "app.kubernetes.io/component": "operator"},
-            },
-            "spec": {"selector": {"app": "operator-relay"}, "ports": [{"name": "http", "port": 8081}]},
-        },
-        namespace,
-    )
-    workflows.apply(case(20).path)
-    workflows.wait_finished("case-20")
-    env = {key: value for key, value in cli.env.items() if key != "KUBECANVAS_REDIS_URL"}
-    env["KUBECANVAS_OPERATOR_SERVICE"] = f"{namespace}/kubecanvas-operator"
-
-    def through_the_proxy() -> dict[str, Any] | None:
-        done = cli("get", "case-20", "-o", "json", env=env)
-        return json.loads(done.stdout) if done.returncode == 0 else None
-
-    document = wait_until(through_the_proxy, timeout=60, what="the document through the service proxy")
-    assert without_times(document) == without_times(workflows.document("case-20"))
-    missing = cli("get", "nope", env=env)
-    assert missing.returncode == 1
-    assert "not found" in missing.stderr
-    nowhere = {**env, "KUBECANVAS_OPERATOR_SERVICE": f"{namespace}/absent"}
-    unreachable = cli("get", "case-20", env=nowhere)
-    assert unreachable.returncode == 1
-    assert unreachable.stderr.startswith(f"kubecanvas: service {namespace}/absent:http: ")
-
-
 def test_list_shows_phase_progress_and_message(cli: Cli, workflows: Workflows) -> None:
     for number in (1, 24):
         workflows.apply(case(number).path)

@@ -128,16 +128,16 @@ def test_gauges_while_a_workflow_runs(workflows: Workflows, http_port: int) -> N
     gauge_matches_the_cluster(workflows, http_port)
 
 
-def test_the_http_api_serves_documents_and_health(workflows: Workflows, http_port: int) -> None:
+def test_the_plain_http_port_serves_health_and_metrics_and_no_workflow_data(
+    workflows: Workflows, http_port: int
+) -> None:
+    """A workflow's state (its results) is served only by the results API, over TLS, to callers
+    allowed to read the Workflow (tests/chart/test_chart_cluster.py); never here, unauthenticated."""
     workflows.apply(case(20).path)
     workflows.wait_finished("case-20")
-    status, content_type, text = _get(http_port, f"/api/v1/workflows/{workflows.namespace}/case-20")
-    assert (status, content_type) == (200, "application/json; charset=utf-8")
-    assert json.loads(text) == workflows.document("case-20")
-    status, _, text = _get(http_port, f"/api/v1/workflows/{workflows.namespace}/nope")
-    assert status == 404
-    assert json.loads(text) == {"error": f"workflow {workflows.namespace}/nope not found"}
+    assert _get(http_port, f"/api/v1/workflows/{workflows.namespace}/case-20")[0] == 404
     assert _get(http_port, "/healthz")[:1] == (200,)
+    assert _get(http_port, "/metrics")[0] == 200
     assert _get(http_port, "/nothing")[0] == 404
 
 

@@ -95,6 +95,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-webhook" (include "kubecanvas.fullname" .) }}
 {{- end }}
 
+{{/* Whether the operator serves TLS (the webhook, the results API): then it has a serving
+     certificate (serving.yaml) and a Service for both. */}}
+{{- define "kubecanvas.servesTls" -}}
+{{- if or .Values.webhook.enabled .Values.resultsApi.enabled }}true{{- end }}
+{{- end }}
+
 {{- define "kubecanvas.webhookCertSecret" -}}
 {{- printf "%s-webhook-cert" (include "kubecanvas.fullname" .) }}
 {{- end }}

@@ -15,7 +15,7 @@ from kubernetes import client, config
 from kubecanvas.client.credentials import kube_configuration, kubeconfig_file
 from kubecanvas.client.kube_calls import call, call_json
 from kubecanvas.errors import KubeApiError, WorkflowNotFound
-from kubecanvas.resources import GROUP, VERSION, WORKFLOW
+from kubecanvas.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_RESULT
 
 __all__ = [
     "WorkflowApi",
@@ -175,35 +175,30 @@ class WorkflowApi:
         finally:
             response.release_conn()
 
-    # ------------------------------------------------------------ the operator's Service
+    # ------------------------------------------------------------ the results API
 
-    def services(self, selector: str) -> list[dict[str, Any]]:
-        """Services with these labels in every namespace (or, when that is forbidden, in the
-        current one)."""
+    def workflow_result(self, namespace: str, name: str) -> Any:
+        """The WorkflowResult of a Workflow, from the operator's results API (an aggregated
+        API: the API server checks the user, and so does the operator)."""
+        what = f"cannot read the state of workflow {namespace}/{name} from the results API"
         try:
-            listing = call_json(self.core.list_service_for_all_namespaces, label_selector=selector)
-        except KubeApiError as error:
-            if error.status != 403:
-                raise KubeApiError(error.status, f"cannot list services: {error}") from None
-            listing = _doing(
-                "cannot list services",
-                self.core.list_namespaced_service,
-                default_namespace(),
-                label_selector=selector,
+            response = call(
+                self.custom.get_namespaced_custom_object,
+                WORKFLOW_RESULT.group,
+                WORKFLOW_RESULT.version,
+                namespace,
+                WORKFLOW_RESULT.plural,
+                name,
             )
-        return list((listing or {}).get("items") or [])
-
-    def proxy_get(self, namespace: str, service: str, port: str, path: str) -> Any:
-        """GET `path` from a Service through the API server's service proxy; the JSON it answered."""
-        where = f"service {namespace}/{service}:{port}"
-        response = _raw(
-            where,
-            self.core.connect_get_namespaced_service_proxy_with_path,
-            f"{service}:{port}",
-            namespace,
-            path.lstrip("/"),
-        )
+        except KubeApiError as error:
+            hint = ""
+            if error.status in (404, 503):
+                hint = (
+                    f" (is the chart's APIService v1alpha1.{WORKFLOW_RESULT.group} Available? "
+                    "Or give Redis directly: --redis URL / KUBECANVAS_REDIS_URL)"
+                )
+            raise KubeApiError(error.status, f"{what}: {error}{hint}") from None
         try:
             return json.loads(response.data)
         except ValueError:
-            raise KubeApiError(response.status, f"{where} answered something that is not JSON") from None
+            raise KubeApiError(response.status, f"{what}: the answer is not JSON") from None

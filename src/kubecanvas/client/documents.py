@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubecanvas.engine.states import Phase
+from kubecanvas.errors import ClusterError
 from kubecanvas.report.document import WorkflowDocument, workflow_document
+from kubecanvas.resources import WORKFLOW_RESULT
 from kubecanvas.store.hostside import WorkflowStore
 
-__all__ = ["document_of"]
+__all__ = ["document_from_result", "document_of", "result_object"]
 
 
 async def document_of(body: Mapping[str, Any], store: WorkflowStore) -> WorkflowDocument:
@@ -26,6 +28,32 @@ async def document_of(body: Mapping[str, Any], store: WorkflowStore) -> Workflow
     results = await store.results(persisted.uid)
     calls = await store.calls(persisted.uid)
     return workflow_document(name, engine, results, calls)
+
+
+def result_object(body: Mapping[str, Any], document: WorkflowDocument) -> dict[str, Any]:
+    """The WorkflowResult the results API serves: the document as a Kubernetes object."""
+    metadata = body["metadata"]
+    return {
+        "apiVersion": WORKFLOW_RESULT.api_version,
+        "kind": WORKFLOW_RESULT.kind,
+        "metadata": {
+            key: metadata[key] for key in ("name", "namespace", "uid", "creationTimestamp") if key in metadata
+        },
+        **{key: value for key, value in document.items() if key != "name"},
+    }
+
+
+def document_from_result(answer: Any) -> WorkflowDocument:
+    """The document inside a WorkflowResult (`result_object`'s inverse)."""
+    if not isinstance(answer, dict) or answer.get("kind") != WORKFLOW_RESULT.kind or "tasks" not in answer:
+        raise ClusterError(f"the results API answered something that is not a {WORKFLOW_RESULT.kind}")
+    return {
+        "name": answer["metadata"]["name"],
+        "phase": answer["phase"],
+        "result": answer.get("result"),
+        "error": answer.get("error"),
+        "tasks": answer["tasks"],
+    }
 
 
 def _without_state(name: str, status: Mapping[str, Any]) -> WorkflowDocument:

@@ -1,13 +1,12 @@
-"""Where the cluster client finds Kubernetes, Redis and the operator.
+"""Where the cluster client finds Kubernetes and Redis.
 
 Explicit arguments win over `configure()`, which wins over the environment:
 
 | setting          | environment                     | default                               |
 |------------------|---------------------------------|---------------------------------------|
-| Redis URL        | `KUBECANVAS_REDIS_URL`          | none: read through the operator       |
+| Redis URL        | `KUBECANVAS_REDIS_URL`          | none: read the results API            |
 | Redis password   | `KUBECANVAS_REDIS_PASSWORD`     | none (or the one in the URL)          |
 | events stream    | `KUBECANVAS_EVENTS_STREAM`      | `kubecanvas:events`                   |
-| operator Service | `KUBECANVAS_OPERATOR_SERVICE`   | found by its labels (`ns/name[:port]`)|
 | kubeconfig       | `KUBECONFIG`                    | `~/.kube/config`, or in-cluster       |
 
 `configure(namespace=..., code=...)` also sets where `apply_async`/`delay` submit by
@@ -25,7 +24,6 @@ from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM
 
 __all__ = [
     "EVENTS_STREAM_ENV",
-    "OPERATOR_SERVICE_ENV",
     "REDIS_PASSWORD_ENV",
     "REDIS_URL_ENV",
     "ClientSettings",
@@ -36,7 +34,6 @@ __all__ = [
 REDIS_URL_ENV = "KUBECANVAS_REDIS_URL"
 REDIS_PASSWORD_ENV = "KUBECANVAS_REDIS_PASSWORD"  # noqa: S105 - a variable's name
 EVENTS_STREAM_ENV = "KUBECANVAS_EVENTS_STREAM"
-OPERATOR_SERVICE_ENV = "KUBECANVAS_OPERATOR_SERVICE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +42,6 @@ class ClientSettings:
     redis_password: str | None = None
     events_stream: str = DEFAULT_EVENTS_STREAM
     kubeconfig: str | None = None
-    operator_service: str | None = None
     namespace: str | None = None  # where to submit when the caller says nowhere
     code: Mapping[str, Any] | None = None  # spec.code for Workflows submitted without one
 
@@ -59,7 +55,6 @@ def configure(
     redis_password: str | None = None,
     events_stream: str | None = None,
     kubeconfig: str | None = None,
-    operator_service: str | None = None,
     namespace: str | None = None,
     code: Mapping[str, Any] | None = None,
 ) -> ClientSettings:
@@ -71,7 +66,6 @@ def configure(
         "redis_password": redis_password,
         "events_stream": events_stream,
         "kubeconfig": kubeconfig,
-        "operator_service": operator_service,
         "namespace": namespace,
         "code": dict(code) if code is not None else None,
     }
@@ -100,7 +94,6 @@ def resolve(
             else env(EVENTS_STREAM_ENV) or DEFAULT_EVENTS_STREAM
         ),
         kubeconfig=kubeconfig or _configured.kubeconfig,  # else the client library reads KUBECONFIG
-        operator_service=_configured.operator_service or env(OPERATOR_SERVICE_ENV),
         namespace=_configured.namespace,
         code=_configured.code,
     )

@@ -4,11 +4,10 @@ Redis is often not reachable from a laptop, the Kubernetes API server is. So:
 
 - with a Redis URL (`--redis`, `KUBECANVAS_REDIS_URL`): read Redis directly, and wait
   for news with Redis notifications (`kubecanvas.client.notifications`);
-- otherwise: ask the operator's HTTP API through the API server's service proxy,
-  `/api/v1/namespaces/<ns>/services/<svc>:http/proxy/api/v1/workflows/<ns>/<name>`.
-  The operator's Service is `KUBECANVAS_OPERATOR_SERVICE` (`namespace/name[:port]`) or
-  the one labelled `app.kubernetes.io/name=kubecanvas,app.kubernetes.io/component=operator`.
-  Callers need `get` on `services/proxy` in the operator's namespace.
+- otherwise: ask the operator's results API through the API server, with the user's own
+  credentials: `/apis/results.kubecanvas.io/v1alpha1/namespaces/<ns>/workflowresults/<name>`
+  (an aggregated API the chart registers). Callers need `get` on that `workflowresult` and
+  on the Workflow itself (the chart adds the first to the `view` role).
 
 Both answer the same document (`kubecanvas.client.documents.document_of`).
 """
@@ -19,24 +18,20 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from kubecanvas.client.cluster import WorkflowApi
-from kubecanvas.client.settings import OPERATOR_SERVICE_ENV, REDIS_URL_ENV, ClientSettings
+from kubecanvas.client.documents import document_from_result
+from kubecanvas.client.settings import REDIS_URL_ENV, ClientSettings
 from kubecanvas.errors import ClusterError
 from kubecanvas.report.document import WorkflowDocument
 
 __all__ = [
-    "OPERATOR_SELECTOR",
-    "OperatorSource",
     "RedisSource",
+    "ResultsApiSource",
     "StateSource",
-    "find_operator",
     "open_source",
 ]
-
-OPERATOR_SELECTOR = "app.kubernetes.io/name=kubecanvas,app.kubernetes.io/component=operator"
-API_PREFIX = "/api/v1/workflows"
 
 
 class StateSource(ABC):
@@ -85,7 +80,7 @@ class RedisSource(StateSource):
         except (RedisError, OSError) as error:
             raise ClusterError(
                 f"cannot read {self.description}: {error} "
-                f"(unset {REDIS_URL_ENV} / drop --redis to read through the operator)"
+                f"(unset {REDIS_URL_ENV} / drop --redis to read through the results API)"
             ) from None
 
     def wait(self, body: Mapping[str, Any], seconds: float) -> None:
@@ -115,58 +110,27 @@ class RedisSource(StateSource):
             self._runner.close()
 
 
-class OperatorSource(StateSource):
-    """The operator's HTTP API, reached through the Kubernetes API server."""
+class ResultsApiSource(StateSource):
+    """The operator's results API, reached through the Kubernetes API server."""
 
-    def __init__(self, api: WorkflowApi, namespace: str, service: str, port: str = "http") -> None:
+    description = "the results API (workflowresults.results.kubecanvas.io)"
+
+    def __init__(self, api: WorkflowApi) -> None:
         self.api = api
-        self.namespace, self.service, self.port = namespace, service, port
-        self.description = f"the operator (service {namespace}/{service}:{port})"
 
     def document(self, body: Mapping[str, Any]) -> WorkflowDocument:
         metadata = body["metadata"]
-        path = f"{API_PREFIX}/{metadata['namespace']}/{metadata['name']}"
-        answer = self.api.proxy_get(self.namespace, self.service, self.port, path)
-        if not isinstance(answer, dict) or "tasks" not in answer:
-            raise ClusterError(f"{self.description} answered an unexpected document")
-        return cast(WorkflowDocument, answer)
+        return document_from_result(self.api.workflow_result(metadata["namespace"], metadata["name"]))
 
     def wait(self, body: Mapping[str, Any], seconds: float) -> None:
         time.sleep(max(0.0, min(seconds, 1.0)))
 
 
 def open_source(api: WorkflowApi, settings: ClientSettings) -> StateSource:
-    """Redis when a URL is known, else the operator."""
+    """Redis when a URL is known, else the results API."""
     if settings.redis_url:
         return RedisSource(settings.redis_url, settings.redis_password, settings.events_stream)
-    namespace, service, port = find_operator(api, settings.operator_service)
-    return OperatorSource(api, namespace, service, port)
-
-
-def find_operator(api: WorkflowApi, explicit: str | None = None) -> tuple[str, str, str]:
-    """(namespace, service, port name or number) of the operator's HTTP API."""
-    if explicit:
-        where, _, port = explicit.partition(":")
-        namespace, slash, name = where.partition("/")
-        if not slash or not namespace or not name:
-            raise ClusterError(f"{OPERATOR_SERVICE_ENV}={explicit!r}: expected namespace/name[:port]")
-        return namespace, name, port or "http"
-    found = api.services(OPERATOR_SELECTOR)
-    hint = (
-        f"set {OPERATOR_SERVICE_ENV}=namespace/name, "
-        f"or give Redis directly with --redis URL / {REDIS_URL_ENV}"
-    )
-    if not found:
-        raise ClusterError(
-            f"cannot find the kubecanvas operator's Service (labels {OPERATOR_SELECTOR}): {hint}"
-        )
-    if len(found) > 1:
-        names = ", ".join(
-            sorted(f"{item['metadata']['namespace']}/{item['metadata']['name']}" for item in found)
-        )
-        raise ClusterError(f"several kubecanvas operator Services ({names}): {hint}")
-    metadata = found[0]["metadata"]
-    return str(metadata["namespace"]), str(metadata["name"]), "http"
+    return ResultsApiSource(api)
 
 
 async def _make(factory: Any) -> Any:

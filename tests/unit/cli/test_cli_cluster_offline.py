@@ -18,10 +18,11 @@ from kubecanvas.cli.dotgraph import render, to_dot
 from kubecanvas.cli.errors import CliError
 from kubecanvas.cli.logs import missing_log_note
 from kubecanvas.client import settings as client_settings
+from kubecanvas.client.documents import document_from_result, result_object
 from kubecanvas.client.reruns import retry_manifest
 from kubecanvas.client.results.states import View as _View
 from kubecanvas.client.results.states import celery_state as _state
-from kubecanvas.client.sources import OPERATOR_SELECTOR, find_operator
+from kubecanvas.client.sources import ResultsApiSource, open_source
 from kubecanvas.engine.states import Phase, TaskRecord, TaskState
 from kubecanvas.errors import ClusterError
 from kubecanvas.graph.nodes import ListRef, NodeRef
@@ -193,45 +194,42 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 # ---------------------------------------------------------------------- the operator and Redis
 
 
-class FakeApi:
-    def __init__(self, services: list[dict[str, Any]]) -> None:
-        self.found = services
-        self.selectors: list[str] = []
+class FakeResultsApi:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.asked: list[tuple[str, str]] = []
 
-    def services(self, selector: str) -> list[dict[str, Any]]:
-        self.selectors.append(selector)
-        return self.found
-
-
-def service(namespace: str, name: str) -> dict[str, Any]:
-    return {"metadata": {"namespace": namespace, "name": name}}
+    def workflow_result(self, namespace: str, name: str) -> Any:
+        self.asked.append((namespace, name))
+        return self.answer
 
 
-def test_the_operator_is_named_or_found_by_its_labels() -> None:
-    api: Any = FakeApi([service("kubecanvas-system", "kubecanvas-operator")])
-    assert find_operator(api, "ops/kc") == ("ops", "kc", "http")
-    assert find_operator(api, "ops/kc:9090") == ("ops", "kc", "9090")
-    assert find_operator(api) == ("kubecanvas-system", "kubecanvas-operator", "http")
-    assert api.selectors == [OPERATOR_SELECTOR]
-    with pytest.raises(ClusterError, match="expected namespace/name"):
-        find_operator(api, "just-a-name")
-    with pytest.raises(ClusterError, match="cannot find the kubecanvas operator's Service"):
-        find_operator(FakeApi([]))  # type: ignore[arg-type]
-    with pytest.raises(ClusterError, match=r"several kubecanvas operator Services \(a/x, b/y\)"):
-        find_operator(FakeApi([service("b", "y"), service("a", "x")]))  # type: ignore[arg-type]
+def test_without_redis_the_document_comes_from_the_results_api_as_a_kubernetes_object() -> None:
+    document: Any = {"name": "wf", "phase": "Succeeded", "result": 4, "error": None, "tasks": [{"id": "t0"}]}
+    workflow = {"metadata": {"name": "wf", "namespace": "team", "uid": "u1", "labels": {"a": "b"}}}
+    served = result_object(workflow, document)
+    assert served["apiVersion"] == "results.kubecanvas.io/v1alpha1"
+    assert served["kind"] == "WorkflowResult"
+    assert served["metadata"] == {"name": "wf", "namespace": "team", "uid": "u1"}
+    api: Any = FakeResultsApi(served)
+    source = open_source(api, client_settings.ClientSettings())
+    assert isinstance(source, ResultsApiSource)
+    assert source.document(workflow) == document
+    assert api.asked == [("team", "wf")]
+
+
+def test_an_answer_that_is_not_a_workflow_result_is_refused() -> None:
+    with pytest.raises(ClusterError, match="not a WorkflowResult"):
+        document_from_result({"kind": "Status", "message": "no"})
 
 
 def test_settings_arguments_beat_configure_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_settings, "_configured", client_settings.ClientSettings())
-    environ = {"KUBECANVAS_REDIS_URL": "redis://env", "KUBECANVAS_OPERATOR_SERVICE": "a/b"}
+    environ = {"KUBECANVAS_REDIS_URL": "redis://env"}
     assert client_settings.resolve(environ=environ).redis_url == "redis://env"
     client_settings.configure(redis_url="redis://configured", namespace="team")
     resolved = client_settings.resolve(environ=environ)
-    assert (resolved.redis_url, resolved.namespace, resolved.operator_service) == (
-        "redis://configured",
-        "team",
-        "a/b",
-    )
+    assert (resolved.redis_url, resolved.namespace) == ("redis://configured", "team")
     assert client_settings.resolve(redis_url="redis://given", environ=environ).redis_url == "redis://given"
 
 

@@ -1,0 +1,250 @@
+"""The results API: a workflow's state, for users who cannot reach Redis, as a Kubernetes API.
+
+    GET /apis/results.kubecanvas.io/v1alpha1                                   discovery
+    GET /apis/results.kubecanvas.io/v1alpha1/namespaces/NS/workflowresults/NAME
+        a WorkflowResult: the Workflow's document (what `kubecanvas get -o json` prints)
+        with `apiVersion`, `kind` and `metadata`
+
+The chart registers it with the API server's aggregation layer (an APIService), so that
+`kubectl get workflowresult NAME -o yaml` and `kubecanvas get` reach it with the user's own
+credentials, checked twice: by the API server (`get` on `workflowresults`) and here (`get` on
+the Workflow itself; `callers` says who is asking and how that is believed). A pod of the
+cluster may also call it directly at the operator's Service with a bearer token.
+
+Served over TLS only (a bearer token never crosses the network in clear), on
+`KUBECANVAS_API_PORT` (default 8443; 0 turns it off) with the certificate and key in
+`KUBECANVAS_API_CERT` and `KUBECANVAS_API_KEY` (without them, it is off). Errors are
+Kubernetes `Status` objects, so kubectl prints their message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from redis import RedisError
+
+from kubecanvas.client.documents import document_of, result_object
+from kubecanvas.errors import KubeApiError
+from kubecanvas.resources import WORKFLOW_RESULT
+from kubecanvas.store.hostside import WorkflowStore
+from kubecanvas_operator.callers import AUTHENTICATION_CONFIGMAP, Caller, CallerCheck, RequestHeaders
+from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.kube import KubeApi
+
+__all__ = ["DEFAULT_API_PORT", "build_results_app", "results_api_settings", "serve_results_api"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_PORT = 8443
+PORT_ENV = "KUBECANVAS_API_PORT"
+CERT_ENV = "KUBECANVAS_API_CERT"
+KEY_ENV = "KUBECANVAS_API_KEY"
+
+_API: web.AppKey[KubeApi] = web.AppKey("api", KubeApi)
+_STORE: web.AppKey[WorkflowStore] = web.AppKey("store", WorkflowStore)
+_CONFIG: web.AppKey[OperatorConfig] = web.AppKey("config", OperatorConfig)
+_CALLERS: web.AppKey[CallerCheck] = web.AppKey("callers", CallerCheck)
+_CALLER: web.RequestKey[Caller] = web.RequestKey("caller", Caller)
+
+_GROUP_VERSION = f"/apis/{WORKFLOW_RESULT.group}/{WORKFLOW_RESULT.version}"
+
+
+def results_api_settings(environ: Mapping[str, str] = os.environ) -> tuple[int, str, str] | None:
+    """(port, certificate file, key file), or None when the API is off."""
+    text = environ.get(PORT_ENV) or str(DEFAULT_API_PORT)
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{PORT_ENV} must be a port number, not {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{PORT_ENV} must be between 0 and 65535, not {port}")
+    cert, key = environ.get(CERT_ENV), environ.get(KEY_ENV)
+    if port == 0 or not cert or not key:
+        return None
+    return port, cert, key
+
+
+def build_results_app(
+    api: KubeApi, store: WorkflowStore, config: OperatorConfig, callers: CallerCheck
+) -> web.Application:
+    app = web.Application(middlewares=[_authenticated])
+    app[_API], app[_STORE], app[_CONFIG], app[_CALLERS] = api, store, config, callers
+    app.router.add_get(f"/apis/{WORKFLOW_RESULT.group}", _group)
+    app.router.add_get(_GROUP_VERSION, _resources)
+    app.router.add_get(
+        f"{_GROUP_VERSION}/namespaces/{{namespace}}/{WORKFLOW_RESULT.plural}/{{name}}", _result
+    )
+    return app
+
+
+def server_context(cert: str, key: str, request_headers: RequestHeaders | None) -> ssl.SSLContext:
+    """TLS with the operator's serving certificate; a client certificate is asked for, and
+    verified against the request-header CA, so that the aggregation layer can prove itself."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    if request_headers is not None:
+        context.load_verify_locations(cadata=request_headers.client_ca)
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+async def load_request_headers(api: KubeApi) -> RequestHeaders | None:
+    """How the API server vouches for users, or None (only bearer tokens are then believed)."""
+    namespace, name = AUTHENTICATION_CONFIGMAP
+    try:
+        data = await api.get_configmap_data(namespace, name)
+    except KubeApiError as error:
+        logger.warning(
+            "results API: cannot read %s/%s (%s): only bearer tokens are accepted, "
+            "and the API server's aggregation layer cannot reach it",
+            namespace,
+            name,
+            error,
+        )
+        return None
+    headers = RequestHeaders.from_configmap(data or {})
+    if headers is None:
+        logger.warning(
+            "results API: the API server has no aggregation layer; only bearer tokens are accepted"
+        )
+    return headers
+
+
+async def serve_results_api(api: KubeApi, store: WorkflowStore, config: OperatorConfig) -> None:
+    """Serve until cancelled (the operator's cleanup cancels it)."""
+    try:
+        settings = results_api_settings()
+    except ValueError as error:
+        logger.error("results API disabled: %s", error)
+        return
+    if settings is None:
+        logger.info("results API disabled (no %s/%s, or %s=0)", CERT_ENV, KEY_ENV, PORT_ENV)
+        return
+    port, cert, key = settings
+    request_headers = await load_request_headers(api)
+    callers = CallerCheck(api, api, request_headers)
+    runner = web.AppRunner(build_results_app(api, store, config, callers), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "0.0.0.0", port, ssl_context=server_context(cert, key, request_headers))  # noqa: S104
+        try:
+            await site.start()
+        except OSError as error:
+            logger.error("results API not served: cannot listen on port %d: %s", port, error)
+            return
+        logger.info("results API on port %d (TLS): %s", port, _GROUP_VERSION)
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+
+
+@web.middleware
+async def _authenticated(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every request is authenticated first: 401 for a caller no one vouches for."""
+    try:
+        caller = await request.app[_CALLERS].authenticate(
+            request.headers, request.headers.getall, _peer_common_name(request)
+        )
+    except KubeApiError as error:
+        return _status(503, "ServiceUnavailable", f"cannot review the caller's token: {error}")
+    if caller is None:
+        return _status(401, "Unauthorized", "Unauthorized: a bearer token or the API server's word is needed")
+    request[_CALLER] = caller
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+def _peer_common_name(request: web.Request) -> str | None:
+    """The CN of a client certificate that TLS verified (CERT_OPTIONAL: verified or absent)."""
+    transport = request.transport
+    peer = transport.get_extra_info("peercert") if transport is not None else None
+    for rdn in (peer or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+async def _group(request: web.Request) -> web.Response:
+    version = {"groupVersion": WORKFLOW_RESULT.api_version, "version": WORKFLOW_RESULT.version}
+    body = {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": WORKFLOW_RESULT.group,
+        "versions": [version],
+        "preferredVersion": version,
+    }
+    return web.json_response(body)
+
+
+async def _resources(request: web.Request) -> web.Response:
+    resource = {
+        "name": WORKFLOW_RESULT.plural,
+        "singularName": WORKFLOW_RESULT.kind.lower(),
+        "namespaced": True,
+        "kind": WORKFLOW_RESULT.kind,
+        "verbs": ["get"],
+    }
+    body = {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": WORKFLOW_RESULT.api_version,
+        "resources": [resource],
+    }
+    return web.json_response(body)
+
+
+async def _result(request: web.Request) -> web.Response:
+    callers = request.app[_CALLERS]
+    caller = request[_CALLER]
+    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    try:
+        allowed, reason = await callers.may_read(caller, namespace, name)
+    except KubeApiError as error:
+        return _status(503, "ServiceUnavailable", f"cannot check {caller.username}'s access: {error}")
+    if not allowed:
+        because = f": {reason}" if reason else ""
+        resource = f"{WORKFLOW_RESULT.plural}.{WORKFLOW_RESULT.group}"
+        message = (
+            f'{resource} "{name}" is forbidden: user "{caller.username}" '
+            f'cannot get workflow "{name}" in namespace "{namespace}"{because}'
+        )
+        return _status(403, "Forbidden", message)
+    if not request.app[_CONFIG].watches(namespace):
+        return _status(404, "NotFound", f"namespace {namespace} is not watched by this operator")
+    try:
+        body = await request.app[_API].get_workflow(namespace, name)
+    except KubeApiError as error:
+        return _status(503, "ServiceUnavailable", f"cannot read workflow {namespace}/{name}: {error}")
+    if body is None:
+        return _status(404, "NotFound", f'workflow "{name}" not found in namespace "{namespace}"')
+    try:
+        document = await document_of(body, request.app[_STORE])
+    except (RedisError, OSError) as error:
+        return _status(
+            503, "ServiceUnavailable", f"cannot read workflow {namespace}/{name} from Redis: {error}"
+        )
+    return web.Response(
+        text=json.dumps(result_object(body, document), ensure_ascii=False), content_type="application/json"
+    )
+
+
+def _status(code: int, reason: str, message: str) -> web.Response:
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    return web.json_response(body, status=code)
