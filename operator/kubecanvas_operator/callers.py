@@ -110,17 +110,24 @@ class RequestHeaders:
 
     def caller(self, headers: Mapping[str, str], all_values: Callable[[str], list[str]]) -> Caller | None:
         """The user these headers name; None if they name none. `all_values(name)` gives every
-        value of a repeated header (groups come one per header)."""
+        value of a repeated header (groups come one per header; KeyError when there is none,
+        as aiohttp's `getall`: the API server sends no group header for a user without one)."""
+
+        def every(name: str) -> list[str]:
+            try:
+                return list(all_values(name))
+            except KeyError:
+                return []
+
         username = next((headers[name] for name in self.username_headers if headers.get(name)), "")
         if not username:
             return None
-        groups = tuple(value for name in self.group_headers for value in all_values(name))
+        groups = tuple(value for name in self.group_headers for value in every(name))
         extra: dict[str, tuple[str, ...]] = {}
         for header in headers:
             for prefix in self.extra_prefixes:
                 if header.lower().startswith(prefix.lower()):
-                    key = header[len(prefix) :].lower()
-                    extra[key] = tuple(all_values(header))
+                    extra[header[len(prefix) :].lower()] = tuple(every(header))
         return Caller(username, groups, extra=extra)
 
 

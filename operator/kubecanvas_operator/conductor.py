@@ -32,7 +32,7 @@ from kubecanvas.engine.effects import Launch, Notice, Step
 from kubecanvas.engine.events import Failed, Revoke, Start
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
-from kubecanvas.errors import InvalidWorkflow, KubeApiError, WorkerLostError
+from kubecanvas.errors import InvalidWorkflow, KubeApiError, StateLostError, WorkerLostError
 from kubecanvas.graph.nodes import ref_node_ids
 from kubecanvas.hosting import EventMaker, LoopAlarm, WorkflowHost
 from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW, WORKFLOW_UID_LABEL, job_name
@@ -47,7 +47,7 @@ from kubecanvas_operator.launching import JobLauncher, api_backoff
 from kubecanvas_operator.metrics import step_observations
 from kubecanvas_operator.provisioning import NamespaceProvisioner
 from kubecanvas_operator.reuse import reuse_results
-from kubecanvas_operator.status_writer import StatusWriter, invalid_status, status_of
+from kubecanvas_operator.status_writer import StatusWriter, ended_status, invalid_status, status_of
 
 __all__ = ["Conductor", "Notifier"]
 
@@ -141,6 +141,11 @@ class Conductor:
             if status.get("phase") in {phase.value for phase in Phase if phase.finished}:
                 self._schedule_expiry(body)  # finished long ago; its Redis keys may have expired
                 return
+            if status.get("startedAt") or status.get("phase") == Phase.RUNNING.value:
+                # It ran, and Redis no longer knows it: starting over would run tasks twice
+                # and collide with its own Jobs. It ends, saying why.
+                await self._state_lost(WorkflowIdentity(name, namespace, uid), None, body.get("spec"))
+                return
             try:
                 checked = checked_spec(body.get("spec"))
                 spec, graph = checked.spec, checked.graph
@@ -204,8 +209,12 @@ class Conductor:
         that should exist and do not are created. Costs one Redis read and one Job read per
         attempt in flight."""
         for run in list(self.runs.values()):
-            if not run.host.closed:
-                await self._reconcile(run)
+            if run.host.closed:
+                continue
+            if not await self.store.exists(run.identity.uid):  # Redis flushed, or not persisted
+                await self._state_lost(run.identity, run)
+                continue
+            await self._reconcile(run)
 
     def engines(self) -> list[Engine]:
         """The engines of the workflows running here (what the metrics count)."""
@@ -501,6 +510,7 @@ class Conductor:
             clock=self.clock,
             after_step=lambda host, step: self._after_step(run, step),
             on_finished=lambda host: self._finished(run),
+            on_lost=lambda host, error: self._state_lost(run.identity, run),
             spawn=self._spawn,
         )
         run.status = StatusWriter(
@@ -557,6 +567,56 @@ class Conductor:
             await self.store.expire(run.identity.uid, run.ttl + 3600)
             finished = run.engine.finished_at or self.clock()
             self._schedule_deletion(run.identity, finished + run.ttl)
+
+    async def _state_lost(
+        self, identity: WorkflowIdentity, run: WorkflowRun | None, spec: Mapping[str, Any] | None = None
+    ) -> None:
+        """Its state left Redis while it ran (flushed, or a Redis without persistence restarted):
+        what its tasks did cannot be known, so it ends Failed, saying so, and its attempts in
+        flight are stopped. Never Running forever, never started over."""
+        message = (
+            "the workflow's state was lost from Redis while it ran (Redis was flushed, or restarted "
+            f"without persistence): its tasks' outcomes cannot be known; `kubecanvas retry {identity.name}` "
+            "runs it again"
+        )
+        logger.error("workflow %s: %s", identity.qualified, message, extra=identity.log_fields())
+        ttl: int | None = (spec or {}).get("ttlSecondsAfterFinished", 86400)
+        if run is not None:
+            ttl = run.ttl
+            run.host.close()
+            run.launcher.cancel()
+            if run.status is not None:
+                run.status.cancel()
+            for task_id, record in run.engine.records.items():
+                if record.launched and not record.terminal:
+                    self._spawn(run.launcher.delete(task_id, record.attempt))
+        self.runs.pop(identity.uid, None)
+        self._settled[identity.uid] = None
+        await self.store.delete(identity.uid)  # what a late step or report wrote again
+        await self.store.announce_finished(identity.uid, Phase.FAILED)
+        await self.provisioner.release(identity.uid)
+        now = self.clock()
+        self._spawn(self._end_status(identity, ended_status(StateLostError.__name__, message, now)))
+        reference = WORKFLOW.reference(identity.name, identity.namespace, identity.uid)
+        self.notify(reference, "Warning", "StateLost", message)
+        if ttl is not None:
+            self._schedule_deletion(identity, now + ttl)
+
+    async def _end_status(self, identity: WorkflowIdentity, status: JSONObject) -> None:
+        """Write a final status the engine does not know, across API outages of any length."""
+        tries = 0
+        while True:
+            try:
+                await self.api.patch_workflow_status(identity.namespace, identity.name, status)
+                return
+            except KubeApiError as error:
+                if 400 <= error.status < 500 and error.status not in (409, 429):
+                    logger.error(
+                        "cannot end workflow %s: %s", identity.qualified, error, extra=identity.log_fields()
+                    )
+                    return
+            await asyncio.sleep(self.backoff(tries))
+            tries += 1
 
     def _schedule_expiry(self, body: Mapping[str, Any]) -> None:
         ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished", 86400)

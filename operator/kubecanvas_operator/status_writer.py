@@ -62,17 +62,22 @@ def status_of(engine: Engine, results: dict[str, JSON], now: float) -> JSONObjec
 
 def invalid_status(message: str, problems: list[str], now: float) -> JSONObject:
     """A Workflow that cannot run: Failed at once, saying where and why."""
+    status = ended_status("InvalidWorkflow", message, now)
+    status.update(progress="0/0", total=0, problems=list(problems))
+    return status
+
+
+def ended_status(reason: str, message: str, now: float) -> JSONObject:
+    """A Workflow the operator ends Failed without its engine (invalid, or its state lost):
+    merged into what the status said, so its progress stays as it last was."""
     return {
         "phase": Phase.FAILED.value,
-        "progress": "0/0",
-        "total": 0,
         "message": message,
-        "problems": list(problems),
-        "error": {"task": None, "taskId": None, "type": "InvalidWorkflow", "message": message},
+        "error": {"task": None, "taskId": None, "type": reason, "message": message},
         "finishedAt": to_rfc3339(now),
         "conditions": [
-            _condition("Completed", True, "InvalidWorkflow", message, now),
-            _condition("Failed", True, "InvalidWorkflow", message, now),
+            _condition("Completed", True, reason, message, now),
+            _condition("Failed", True, reason, message, now),
         ],
     }
 

@@ -9,7 +9,8 @@
     │   └── WorkflowNotFound   no Workflow of that name in that namespace
     ├── StoreError             Redis, where workflow state and results live
     │   ├── StoreConnectionError   could not be reached (after retrying), or the connection broke
-    │   └── StoreReplyError        answered a command with an error
+    │   ├── StoreReplyError        answered a command with an error
+    │   └── StateLostError         a running workflow's state is gone (Redis flushed or not persisted)
     ├── CodeSourceError        a task's code could not be fetched (git, pip, ConfigMap)
     ├── ResultError            a result cannot be given
     │   ├── ResultTimeoutError     `get(timeout=...)` ran out of time (TimeoutError)
@@ -49,6 +50,7 @@ __all__ = [
     "ResultExpiredError",
     "ResultTimeoutError",
     "Retry",
+    "StateLostError",
     "StoreConnectionError",
     "StoreError",
     "StoreReplyError",
@@ -141,6 +143,11 @@ class StoreConnectionError(StoreError):
 
 class StoreReplyError(StoreError):
     """Redis answered a command with an error (`-ERR ...`)."""
+
+
+class StateLostError(StoreError):
+    """A running workflow's state is no longer in Redis (flushed, or a restart of a Redis without
+    persistence): what its tasks did cannot be known, so it ends Failed, never Running forever."""
 
 
 class CodeSourceError(KubecanvasError):

@@ -9,6 +9,10 @@
 5. let the program see the step (`after_step`: status, metrics, a progress display);
 6. once the workflow finished, say so (`done`, `on_finished`).
 
+If the store says the workflow's state is gone (`StateLostError`: a flushed Redis), nothing of
+the step is carried out; the host closes and tells the program (`on_lost`), which ends the
+workflow, since what its tasks did cannot be known any more.
+
 Steps of one workflow never overlap (a lock); steps of different workflows do.
 """
 
@@ -23,6 +27,7 @@ from typing import Any
 from kubecanvas.engine.effects import Step
 from kubecanvas.engine.events import Event
 from kubecanvas.engine.machine import Engine
+from kubecanvas.errors import StateLostError
 from kubecanvas.hosting.ports import Alarm, Launcher, StepHook, StepStore
 
 __all__ = ["EventMaker", "WorkflowHost", "merge_steps"]
@@ -47,6 +52,7 @@ class WorkflowHost:
         clock: Callable[[], float] = time.time,
         after_step: StepHook | None = None,
         on_finished: Callable[[WorkflowHost], Awaitable[None]] | None = None,
+        on_lost: Callable[[WorkflowHost, StateLostError], Awaitable[None]] | None = None,
         spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]] | None = None,
     ) -> None:
         """`store` None keeps nothing (eager mode, the simulator: the engine is the state).
@@ -61,6 +67,7 @@ class WorkflowHost:
         self.clock = clock
         self.after_step = after_step
         self.on_finished = on_finished
+        self.on_lost = on_lost
         self._spawn = spawn
         self.closed = False
         self._lock: asyncio.Lock | None = None
@@ -75,7 +82,14 @@ class WorkflowHost:
             now = self.clock()
             step = merge_steps(self.engine.feed(make(now)) for make in events)
             if self.store is not None and not step.empty:
-                await self.store.save_step(self.uid, self.engine, step.changed, step.new_nodes)
+                try:
+                    await self.store.save_step(self.uid, self.engine, step.changed, step.new_nodes)
+                except StateLostError as error:
+                    self.close()
+                    if self.on_lost is None:
+                        raise
+                    await self.on_lost(self, error)
+                    return None
             for kill in step.kills:
                 self.launcher.kill(self, kill)
             for launch in step.launches:

@@ -36,7 +36,8 @@ class StepStore(Protocol):
 
     async def save_step(
         self, uid: str, engine: Engine, changed: Iterable[str], new_nodes: Iterable[TaskNode]
-    ) -> None: ...
+    ) -> None:
+        """Persist what one step changed, atomically; StateLostError if the workflow's state is gone."""
 
 
 class Alarm(Protocol):

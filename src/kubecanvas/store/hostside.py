@@ -18,6 +18,7 @@ from redis import RedisError, ResponseError
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskRecord
+from kubecanvas.errors import StateLostError
 from kubecanvas.graph.nodes import (
     ErrbackAttachment,
     Graph,
@@ -146,7 +147,9 @@ class WorkflowStore:
     async def save_step(
         self, uid: str, engine: Engine, changed: Iterable[str], new_nodes: Iterable[TaskNode]
     ) -> None:
-        """Persist what one engine step changed, atomically."""
+        """Persist what one engine step changed, atomically; StateLostError if the workflow's
+        state is gone (its graph: written once, at creation), after taking back what this
+        write would have left behind of it."""
         keys = WorkflowKeys(uid)
         records = {node_id: encode(engine.records[node_id].to_json()) for node_id in changed}
         nodes = {node.id: encode(cast(JSON, node.to_json())) for node in new_nodes}
@@ -156,12 +159,16 @@ class WorkflowStore:
         if engine.finished_at is not None:
             meta["finishedAt"] = repr(engine.finished_at)
         async with self.client.pipeline(transaction=True) as pipe:
+            pipe.exists(keys.graph)  # in the same transaction: one round trip, no race
             if nodes:
                 pipe.hset(keys.nodes, mapping=_fields(nodes))
             for chunk in _chunks(list(records.items()), 5000):
                 pipe.hset(keys.records, mapping=_fields(dict(chunk)))
             pipe.hset(keys.meta, mapping=_fields(meta))
-            await pipe.execute()
+            replies = await pipe.execute()
+        if not replies[0]:
+            await self.delete(uid)
+            raise StateLostError(f"the state of workflow {uid} is no longer in Redis")
 
     async def put_outcome(
         self,
@@ -296,7 +303,9 @@ class WorkflowStore:
         await self.client.acl_deluser(task_user(uid))
 
     async def exists(self, uid: str) -> bool:
-        return bool(await self.client.exists(WorkflowKeys(uid).meta))
+        """Whether the workflow's state is here: its graph, written once at creation (a step
+        persisted after a flush may write other keys again, never this one)."""
+        return bool(await self.client.exists(WorkflowKeys(uid).graph))
 
     async def expire(self, uid: str, seconds: int) -> None:
         async with self.client.pipeline(transaction=True) as pipe:

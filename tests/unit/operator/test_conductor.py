@@ -482,6 +482,75 @@ def test_news_about_an_old_attempt_changes_nothing(redis_url: str) -> None:
     run(scenario())
 
 
+async def flush(test: Harness, uid: str) -> None:
+    """What FLUSHALL, or a restart of a Redis without persistence, does to one workflow."""
+    await test.store.delete(uid)
+
+
+def lost(status: dict[str, Any]) -> tuple[str, str, bool]:
+    return status["phase"], status["error"]["type"], "state was lost from Redis" in status["message"]
+
+
+def test_state_flushed_from_redis_is_noticed_by_the_periodic_reconcile(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("flushed", CHAIN)
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            await flush(test, uid)
+            await test.conductor.reconcile_running()
+            await test.conductor.drain()
+            assert lost(test.api.status("flushed")) == ("Failed", "StateLostError", True)
+            assert test.api.deleted_jobs == ["flushed-t0-1"]  # nothing keeps running for it
+            assert "StateLost" in [reason for reason, _ in test.notices]
+            assert not await test.store.exists(uid)
+            await test.conductor.reconcile_running()  # and it stays ended
+            assert test.api.status("flushed")["phase"] == "Failed"
+
+    run(scenario())
+
+
+def test_state_flushed_from_redis_is_noticed_by_the_next_step(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("next", CHAIN)
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            await flush(test, uid)
+            await test.report(uid, "t0", 1, Outcome("succeeded"), value=3)  # a pod still reports
+            assert lost(test.api.status("next")) == ("Failed", "StateLostError", True)
+            assert test.api.job_names() == [
+                "next-t0-1"
+            ]  # t1's Job never made (t0's ended; the Workflow owns it)
+            assert not await test.store.exists(uid)  # the step wrote nothing back
+
+    run(scenario())
+
+
+def test_a_restart_that_finds_a_started_workflow_gone_from_redis_ends_it(redis_url: str) -> None:
+    """Never started over: its Jobs of the same names exist, and its tasks would run twice."""
+
+    async def scenario() -> None:
+        async with harness(redis_url) as first:
+            body = first.body("restarted", CHAIN)
+            uid = body["metadata"]["uid"]
+            await first.conductor.admit(body)
+            await first.conductor.drain()
+            started = copy.deepcopy(first.api.workflows["restarted"])
+            await flush(first, uid)
+        async with harness(redis_url) as second:
+            second.api.workflows["restarted"] = started
+            await second.conductor.admit(started)
+            await second.conductor.drain()
+            assert lost(second.api.status("restarted")) == ("Failed", "StateLostError", True)
+            assert second.api.job_names() == []  # nothing started over
+            assert not await second.store.exists(uid)
+
+    run(scenario())
+
+
 def test_the_conductor_needs_nothing_but_its_protocols(tmp_path: Path) -> None:
     """The fake satisfies the Protocol the conductor is typed against (mypy checks the
     same): no test reaches the real API through a side door."""

@@ -126,6 +126,10 @@ def test_the_api_servers_word_is_believed_only_from_its_certificate() -> None:
     )
     caller = asyncio.run(check.authenticate(headers, values(headers), "front-proxy-client"))
     assert caller == Caller("bob", ("devs", "ops"), extra={"scopes": ("x",)})
+    # The aggregation layer's own calls (discovery, OpenAPI) name a user with no group header.
+    alone: CIMultiDict[str] = CIMultiDict([("X-Remote-User", "system:kube-aggregator")])
+    caller = asyncio.run(check.authenticate(alone, values(alone), "front-proxy-client"))
+    assert caller == Caller("system:kube-aggregator")
     # The same headers from anyone else (no client certificate, or another name) mean nothing.
     assert asyncio.run(check.authenticate(headers, values(headers), None)) is None
     assert asyncio.run(check.authenticate(headers, values(headers), "kubecanvas-admin")) is None

@@ -13,7 +13,7 @@ from kubecanvas.canvas.compiler import compile_spec
 from kubecanvas.canvas.validation import parse_spec
 from kubecanvas.engine.events import Start, Started, Succeeded
 from kubecanvas.engine.states import Phase, TaskFailure, TaskState
-from kubecanvas.errors import StoreConnectionError, StoreReplyError
+from kubecanvas.errors import StateLostError, StoreConnectionError, StoreReplyError
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas.store.layout import Outcome, WorkflowKeys, WorkflowMeta
 from kubecanvas.store.taskside import TaskStore, connect
@@ -194,6 +194,30 @@ def test_the_store_answers_what_hosts_and_clients_ask(redis_url: str) -> None:
         finally:
             await store.delete(old)
             await store.delete(new)
+            await store.client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_step_of_a_workflow_whose_state_was_flushed_is_refused_and_leaves_nothing(redis_url: str) -> None:
+    """A flushed Redis must not get half a workflow back from the next step (a meta hash and a
+    few records, no graph): that would read as a workflow, and never as one that can run."""
+    graph = compile_spec(parse_spec({"canvas": {"task": "m.a"}}))
+    uid = f"flushed-{time.time_ns()}"
+
+    async def scenario() -> None:
+        store = WorkflowStore(connect_async(redis_url), f"test:events:{uid}")
+        try:
+            await store.create(uid, graph, WorkflowMeta(name="flushed", namespace="ns"))
+            engine = (await store.load(uid)).engine()  # type: ignore[union-attr]
+            assert await store.exists(uid)
+            await store.client.delete(*WorkflowKeys(uid).all())  # FLUSHALL, for this workflow
+            engine.feed(Start(10.0))
+            with pytest.raises(StateLostError, match=uid):
+                await store.save_step(uid, engine, ["t0"], [])
+            assert await store.client.exists(*WorkflowKeys(uid).all()) == 0
+            assert not await store.exists(uid)
+        finally:
             await store.client.aclose()
 
     asyncio.run(scenario())
