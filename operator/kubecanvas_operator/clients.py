@@ -65,7 +65,14 @@ class Provisioner(Protocol):
     """Makes a namespace ready to run task pods (service account), and a workflow's pods
     able to reach Redis (its own Redis user and the Secret with its password)."""
 
-    async def prepare(self, namespace: str) -> None: ...
+    async def prepare(self, namespace: str) -> None:
+        """Make `namespace` able to run task pods; remembered, so the hot path pays once."""
+        ...
+
+    def forget(self, namespace: str) -> None:
+        """Check `namespace` again before its next Job: it may have been deleted and created
+        again since, and lost what was made there (its task ServiceAccount)."""
+        ...
 
     async def credentials(self, namespace: str, workflow: str, uid: str) -> RedisCredentials | None:
         """What the workflow's task pods authenticate with; None: Redis has no password.

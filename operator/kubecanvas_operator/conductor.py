@@ -162,6 +162,9 @@ class Conductor:
                 ttl=spec.ttl_seconds_after_finished,
                 created_at=self.clock(),
             )
+            # Each new workflow checks its namespace again: one deleted and created since the
+            # last lost its task ServiceAccount, and its pods could never be created.
+            self.provisioner.forget(namespace)
             # `kubecanvas retry`: what succeeded never runs again
             await reuse_results(self.store, self.api, self.notify, body, graph)
             await self.store.create(uid, graph, meta)
@@ -206,14 +209,18 @@ class Conductor:
     async def reconcile_running(self) -> None:
         """Look again at every running workflow, as after a restart: attempts whose report
         or Job event was lost (a watch gap, a Redis blip, an API outage) are adopted, Jobs
-        that should exist and do not are created. Costs one Redis read and one Job read per
-        attempt in flight."""
+        that should exist and do not are created, the Redis user of pods still running is
+        granted again (a Redis restart forgets ACL users). Costs one Redis read and one Job
+        read per attempt in flight."""
         for run in list(self.runs.values()):
             if run.host.closed:
                 continue
-            if not await self.store.exists(run.identity.uid):  # Redis flushed, or not persisted
-                await self._state_lost(run.identity, run)
+            identity = run.identity
+            if not await self.store.exists(identity.uid):  # Redis flushed, or not persisted
+                await self._state_lost(identity, run)
                 continue
+            if run.engine.in_flight:
+                await self.provisioner.credentials(identity.namespace, identity.name, identity.uid)
             await self._reconcile(run)
 
     def engines(self) -> list[Engine]:

@@ -78,6 +78,7 @@ class NamespaceProvisioner:
             self._ready.add(namespace)
 
     def forget(self, namespace: str) -> None:
+        """Ensure the namespace again at its next Job (two creates that usually answer 409)."""
         self._ready.discard(namespace)
 
     async def _task_identity(self, namespace: str, name: str) -> None:

@@ -50,10 +50,15 @@ async def consume_events(store: WorkflowStore, conductor: Conductor, group: str,
     while True:
         try:
             if first_round:
-                await store.ensure_group(group)
+                await store.ensure_group(group)  # a Redis that lost its data lost the group too
                 claimed = await claim_abandoned(store.client, store.events_stream, group, consumer)
                 if claimed:
                     logger.info("claimed %d unacknowledged task events from a previous operator", claimed)
+                if failures:
+                    # Back after an outage: what was lost meanwhile (task users, a flushed state,
+                    # news never sent) is looked at now, not at the next periodic reconcile.
+                    logger.info("Redis answers again; looking at every running workflow")
+                    await conductor.reconcile_running()
             # First drain what this consumer holds unacknowledged, then wait for new news.
             events = await store.read_events(group, consumer, pending=first_round)
             if first_round and not events:

@@ -88,15 +88,21 @@ class FakeProvisioner:
     def __init__(self) -> None:
         self.prepared: set[str] = set()
         self.released: list[str] = []
+        self.forgotten: list[str] = []
+        self.granted: list[str] = []
 
     async def prepare(self, namespace: str) -> None:
         self.prepared.add(namespace)
 
     async def credentials(self, namespace: str, workflow: str, uid: str) -> RedisCredentials | None:
+        self.granted.append(uid)
         return RedisCredentials(f"secret-{uid}", f"user-{uid}")
 
     async def release(self, uid: str) -> None:
         self.released.append(uid)
+
+    def forget(self, namespace: str) -> None:
+        self.forgotten.append(namespace)
 
 
 class Clock:
@@ -464,6 +470,36 @@ def test_a_restarted_conductor_creates_the_job_its_predecessor_never_made(redis_
                 assert second.api.job_names() == ["resumed-t0-1"]
                 await second.report(uid, "t0", 1, Outcome("succeeded"), value=3)
                 assert second.api.job_names() == ["resumed-t0-1", "resumed-t1-1"]
+
+    run(scenario())
+
+
+def test_the_periodic_reconcile_grants_running_pods_their_redis_user_again(redis_url: str) -> None:
+    """A Redis restart forgets ACL users: pods already running would be refused at their next
+    report. Each reconcile (and the return of Redis) grants the user of every workflow with
+    attempts in flight again."""
+
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("granted", CHAIN)
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            provisioner: Any = test.conductor.provisioner
+            launched = len(provisioner.granted)  # once per Job
+            await test.conductor.reconcile_running()
+            assert provisioner.granted[launched:] == [uid]
+
+    run(scenario())
+
+
+def test_each_new_workflow_has_its_namespace_checked_again(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("fresh", CHAIN)
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            assert test.conductor.provisioner.forgotten == [NAMESPACE]  # type: ignore[attr-defined]
 
     run(scenario())
 

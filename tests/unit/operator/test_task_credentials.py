@@ -130,3 +130,45 @@ def test_the_job_authenticates_as_the_workflows_user() -> None:
     assert env["KUBECANVAS_REDIS_PASSWORD"]["valueFrom"] == {
         "secretKeyRef": {"name": "kubecanvas-task-uid-1", "key": "password"}
     }
+
+
+class IdentityApi(FakeApi):
+    """Also the task identity's calls; `wipe()` is the namespace deleted and created again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accounts: set[tuple[str, str]] = set()
+
+    def create_namespaced_service_account(self, namespace: str, body: dict[str, Any]) -> None:
+        self.creates += 1
+        self.accounts.add((namespace, body["metadata"]["name"]))
+
+    def create_namespaced_role_binding(self, namespace: str, body: dict[str, Any]) -> None:
+        self.creates += 1
+
+    def wipe(self, namespace: str) -> None:
+        self.accounts = {account for account in self.accounts if account[0] != namespace}
+
+
+def test_a_namespace_is_checked_again_once_forgotten() -> None:
+    """Launches pay nothing once a namespace is ready; a new workflow makes the operator look
+    again (the conductor forgets its namespace), so a namespace deleted and created again gets
+    its task ServiceAccount back before its first Job."""
+    api = IdentityApi()
+    config = OperatorConfig(
+        runtime_image="r:1", manage_task_identity=True, task_service_account="kubecanvas-task"
+    )
+    provisioner = NamespaceProvisioner(api, config, None)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        await provisioner.prepare("team")
+        await provisioner.prepare("team")
+        assert (api.creates, api.accounts) == (2, {("team", "kubecanvas-task")})
+        api.wipe("team")
+        await provisioner.prepare("team")
+        assert api.accounts == set()  # remembered: a launch does not look
+        provisioner.forget("team")
+        await provisioner.prepare("team")
+        assert api.accounts == {("team", "kubecanvas-task")}
+
+    asyncio.run(main())
