@@ -113,6 +113,14 @@ bench: images ## benchmarks on the local cluster, Celery alongside (bench/result
 	$(PY) -m pip install --quiet -c hack/constraints.txt -e '.[dev,bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+# `make chaos`: faults on the local cluster while workflows run (operator kill -9 x30, the API
+# server down 15 s and 60 s, Redis restarted and flushed, task pods deleted, the kubelet
+# restarted), at full size; the report is .cluster/chaos/report.md. `make test` runs the same
+# scenarios small.
+.PHONY: chaos
+chaos: images ## the fault suite at full size on the local cluster (report: .cluster/chaos/report.md)
+	KUBECANVAS_CHAOS=full $(PY) -m pytest tests/e2e/test_chaos.py -o timeout=3600 $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layering contracts
 	$(VENV)/bin/ruff check .
