@@ -33,6 +33,15 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "redis": {"enabled": False, "external": {"url": "redis://127.0.0.1:6379/0"}},
         "webhook": {"url": "https://127.0.0.1:9443"},
     },
+    "redis-sentinel": {
+        "redis": {
+            "enabled": False,
+            "external": {
+                "url": "redis+sentinel://sentinel-0.redis:26379,sentinel-1.redis:26379/kcmaster/0",
+                "existingSecret": "managed-redis",
+            },
+        }
+    },
     "watch-namespaces": {"watchNamespaces": ["chart-team-a", "chart-team-b"]},
     "ha": {"ha": {"enabled": True, "replicas": 3}},
     "ha-watch-namespaces": {"ha": {"enabled": True}, "watchNamespaces": ["chart-team-a"]},

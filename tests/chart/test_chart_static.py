@@ -261,6 +261,12 @@ def test_external_redis_without_password(tmp_path: Path) -> None:
     assert not [rule for rule in rules if "secrets" in rule["resources"]]  # no password to copy
 
 
+def test_redis_behind_sentinel(tmp_path: Path) -> None:
+    env = container_env(deployment(render(tmp_path, COMBINATIONS["redis-sentinel"])))
+    assert env["KUBECANVAS_REDIS_URL"] == COMBINATIONS["redis-sentinel"]["redis"]["external"]["url"]
+    assert env["KUBECANVAS_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "managed-redis", "key": "password"}}
+
+
 def test_metrics_service(tmp_path: Path) -> None:
     docs = render(tmp_path, {})
     service = one(docs, "Service", "kc-kubecanvas-operator")

@@ -37,6 +37,7 @@ from kubecanvas.store.layout import (
     encode,
 )
 from kubecanvas.store.tenancy import task_user, task_user_rules
+from kubecanvas.store.wire import Address
 
 __all__ = ["PersistedWorkflow", "WorkflowStore", "connect_async"]
 
@@ -47,17 +48,31 @@ BLOCK_SECONDS = 5.0  # how long a read of the events stream waits for news
 
 
 def connect_async(url: str, password: str | None = None) -> aioredis.Redis:
-    """A client for long-lived hosts. Its socket timeout must exceed a blocking read of
-    the events stream (redis-py's default, 5 s, equals it: an idle operator then times
-    out, backs off, and hears the next news late)."""
-    client: aioredis.Redis = aioredis.Redis.from_url(
-        url,
-        password=password or None,
-        decode_responses=True,
-        health_check_interval=30,
-        socket_connect_timeout=10,
-        socket_timeout=BLOCK_SECONDS * 4,
-    )
+    """A client for long-lived hosts, for any URL the task pods' client takes (`store.wire`,
+    Sentinel included: redis-py asks the Sentinels for the master again after a failover).
+    Its socket timeout must exceed a blocking read of the events stream (redis-py's default,
+    5 s, equals it: an idle operator then times out, backs off, and hears the next news late)."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "health_check_interval": 30,
+        "socket_connect_timeout": 10,
+        "socket_timeout": BLOCK_SECONDS * 4,
+    }
+    address = Address.from_url(url, password or None)
+    if address.sentinels:
+        from redis.asyncio.sentinel import Sentinel
+
+        sentinels = Sentinel(list(address.sentinels), socket_connect_timeout=10, socket_timeout=10)  # type: ignore[no-untyped-call]
+        master: aioredis.Redis = sentinels.master_for(
+            address.master,
+            username=address.username,
+            password=address.password,
+            db=address.db,
+            ssl=address.tls,
+            **options,
+        )
+        return master
+    client: aioredis.Redis = aioredis.Redis.from_url(url, password=password or None, **options)
     return client
 
 

@@ -6,7 +6,14 @@ in a fresh task pod. A task needs a handful of commands, pipelined: this client 
 exactly that much of the protocol. The operator, which lives long, uses redis-py.
 
 Connection errors are retried with exponential backoff (a Redis restart must not fail
-every task); the commands the runtime sends are safe to repeat.
+every task); the commands the runtime sends are safe to repeat. So are refused credentials
+(a restarted Redis has forgotten the workflow's user until the operator grants it again) and,
+behind Redis Sentinel, a master that became a replica (a failover): the master is asked of
+the Sentinels again.
+
+    redis://[user[:password]@]host[:port][/db]      rediss:// for TLS; unix:///path?db=N
+    redis+sentinel://[user[:password]@]sentinel[:port][,sentinel[:port]...]/master[/db]
+                                                    rediss+sentinel:// for TLS to the master
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from urllib.parse import unquote, urlsplit
 
 from kubecanvas.errors import StoreConnectionError, StoreReplyError
 
-__all__ = ["Command", "Connection", "Reply"]
+__all__ = ["SENTINEL_PORT", "Address", "Command", "Connection", "Reply"]
+
+SENTINEL_PORT = 26379
+_SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 
 Reply: TypeAlias = "str | int | list[Reply] | StoreReplyError | None"
 Command: TypeAlias = Sequence[str | int | float]
@@ -35,14 +45,20 @@ class Address:
     username: str | None = None
     password: str | None = None
     db: int = 0
+    sentinels: tuple[tuple[str, int], ...] = ()  # ask these where the master is
+    master: str = ""  # ... by this name
 
     @classmethod
     def from_url(cls, url: str, password: str | None = None, username: str | None = None) -> Address:
-        """`redis://[user[:password]@]host[:port][/db]`, `rediss://` (TLS) or `unix:///path?db=N`;
-        `password` and `username`, when given, win over the URL's."""
+        """An address from a URL of the module's docstring; `password` and `username`, when
+        given, win over the URL's."""
         parts = urlsplit(url)
+        if parts.scheme in _SENTINEL_SCHEMES:
+            return cls._behind_sentinels(url, password, username)
         if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"not a Redis URL: {url!r} (expected redis://, rediss:// or unix://)")
+            raise ValueError(
+                f"not a Redis URL: {url!r} (expected redis://, rediss://, unix:// or redis+sentinel://)"
+            )
         query = dict(item.split("=", 1) for item in parts.query.split("&") if "=" in item)
         database = parts.path.lstrip("/") if parts.scheme != "unix" else query.get("db", "0")
         return cls(
@@ -54,6 +70,40 @@ class Address:
             password=password or (unquote(parts.password) if parts.password else None),
             db=int(database or 0),
         )
+
+    @classmethod
+    def _behind_sentinels(cls, url: str, password: str | None, username: str | None) -> Address:
+        parts = urlsplit(url)
+        credentials, _, hosts = parts.netloc.rpartition("@")
+        user, _, secret = credentials.partition(":")
+        sentinels = []
+        for item in hosts.split(","):
+            host, colon, port = item.rpartition(":")
+            if not colon:
+                host, port = item, ""
+            if not host:
+                raise ValueError(f"{url!r}: a Sentinel without a host")
+            sentinels.append((host, int(port or SENTINEL_PORT)))
+        segments = [unquote(segment) for segment in parts.path.split("/") if segment]
+        if not segments:
+            raise ValueError(f"{url!r}: name the master, as redis+sentinel://host:26379/<master>[/db]")
+        return cls(
+            host="",
+            port=0,
+            tls=_SENTINEL_SCHEMES[parts.scheme],
+            username=username or (unquote(user) if user else None),
+            password=password or (unquote(secret) if secret else None),
+            db=int(segments[1]) if len(segments) > 1 else 0,
+            sentinels=tuple(sentinels),
+            master=segments[0],
+        )
+
+    @property
+    def where(self) -> str:
+        """Where this is, for messages (never with its password)."""
+        if self.sentinels:
+            return f"master {self.master!r} of Sentinels " + ",".join(f"{h}:{p}" for h, p in self.sentinels)
+        return self.path or f"{self.host}:{self.port}"
 
 
 class Connection:
@@ -97,13 +147,20 @@ class Connection:
                 sock = self._connected()
                 sock.sendall(payload)
                 replies = [self._read() for _ in batch]
+                if self.address.sentinels and any(_read_only(reply) for reply in replies):
+                    raise ConnectionResetError("the master it was given is a replica now (a failover)")
                 break
             except OSError as error:
                 self.close()
                 if time.monotonic() + delay > give_up_at:
-                    where = self.address.path or f"{self.address.host}:{self.address.port}"
+                    if isinstance(error, _Refused):
+                        raise StoreReplyError(
+                            f"{error.reply} (Redis at {self.address.where}, "
+                            f"{attempt} attempts in {self.retry_for:g}s)"
+                        ) from None
                     raise StoreConnectionError(
-                        f"Redis at {where}: {error} (after {attempt} attempts in {self.retry_for:g}s)"
+                        f"Redis at {self.address.where}: {error} "
+                        f"(after {attempt} attempts in {self.retry_for:g}s)"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -126,12 +183,13 @@ class Connection:
             sock.settimeout(self.timeout)
             sock.connect(address.path)
         else:
-            sock = socket.create_connection((address.host, address.port), timeout=self.timeout)
+            host, port = self._master() if address.sentinels else (address.host, address.port)
+            sock = socket.create_connection((host, port), timeout=self.timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if address.tls:
                 import ssl  # only for rediss://: most pods never pay for it
 
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=address.host)
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         self._socket, self._buffer = sock, b""
         handshake: list[Command] = []
         if address.password:
@@ -145,8 +203,29 @@ class Connection:
                 reply = self._read()
                 if isinstance(reply, StoreReplyError):
                     self.close()
+                    if str(reply).startswith(("WRONGPASS", "NOAUTH")):
+                        # Retried: a restarted Redis forgot the workflow's user until the
+                        # operator grants it again (at most a reconcile interval away).
+                        raise _Refused(reply)
                     raise reply
         return sock
+
+    def _master(self) -> tuple[str, int]:
+        """Where the master is now, as the first Sentinel that answers says."""
+        said: list[str] = []
+        for host, port in self.address.sentinels:
+            sentinel = Connection(Address(host=host, port=port), timeout=self.timeout, retry_for=0)
+            try:
+                reply = sentinel.execute("SENTINEL", "get-master-addr-by-name", self.address.master)
+            except (StoreConnectionError, StoreReplyError) as error:
+                said.append(f"{host}:{port}: {error}")
+                continue
+            finally:
+                sentinel.close()
+            if isinstance(reply, list) and len(reply) == 2:
+                return str(reply[0]), int(str(reply[1]))
+            said.append(f"{host}:{port}: no master named {self.address.master!r}")
+        raise ConnectionRefusedError("no Sentinel gave the master: " + "; ".join(said))
 
     def _line(self) -> bytes:
         while b"\r\n" not in self._buffer:
@@ -183,6 +262,18 @@ class Connection:
             count = int(rest)
             return None if count < 0 else [self._read() for _ in range(count)]
         raise StoreConnectionError(f"unexpected reply from Redis: {line[:40]!r}")
+
+
+class _Refused(PermissionError):
+    """Credentials refused: retried like a connection error, reported as Redis said it."""
+
+    def __init__(self, reply: StoreReplyError) -> None:
+        super().__init__(f"Redis refused the credentials: {reply}")
+        self.reply = reply
+
+
+def _read_only(reply: Reply) -> bool:
+    return isinstance(reply, StoreReplyError) and str(reply).startswith("READONLY")
 
 
 def _encode(command: Command) -> bytes:
