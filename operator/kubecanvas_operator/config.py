@@ -23,6 +23,7 @@ class OperatorConfig:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password: str | None = None
     task_redis_url: str | None = None  # as seen from task pods, when it differs
+    redis_ca: str | None = None  # PEM of a private CA of Redis' TLS certificate, for task pods
     events_stream: str = DEFAULT_EVENTS_STREAM
     consumer_group: str = "kubecanvas-operator"
     runtime_image: str = "ghcr.io/kubecanvas/runtime:0.1.0"
@@ -103,9 +104,11 @@ class OperatorConfig:
                 raise ConfigurationError("KUBECANVAS_RUNTIME_COMMAND must be a JSON list of strings")
         defaults = cls()
         namespaces = tuple(filter(None, (get("WATCH_NAMESPACES") or "").replace(",", " ").split()))
+        redis_url = get("REDIS_URL", defaults.redis_url) or defaults.redis_url
         return cls(
-            redis_url=get("REDIS_URL", defaults.redis_url) or defaults.redis_url,
+            redis_url=redis_url,
             redis_password=get("REDIS_PASSWORD"),
+            redis_ca=get("REDIS_CA") or _ca_of(redis_url),
             task_redis_url=get("TASK_REDIS_URL"),
             events_stream=get("EVENTS_STREAM", defaults.events_stream) or defaults.events_stream,
             consumer_group=get("CONSUMER_GROUP", defaults.consumer_group) or defaults.consumer_group,
@@ -133,3 +136,22 @@ class OperatorConfig:
             watch_namespaces=namespaces,
             api_concurrency=int(number("API_CONCURRENCY", defaults.api_concurrency)),
         )
+
+
+def _ca_of(url: str) -> str | None:
+    """The CA file a Redis URL names (`?ssl_ca_certs=`), read: task pods get it as PEM."""
+    from kubecanvas.store.wire import Address
+
+    try:
+        path = Address.from_url(url).ca_file
+    except ValueError as error:
+        raise ConfigurationError(f"KUBECANVAS_REDIS_URL: {error}") from None
+    if path is None:
+        return None
+    try:
+        with open(path) as file:
+            return file.read()
+    except OSError as error:
+        raise ConfigurationError(
+            f"KUBECANVAS_REDIS_URL names a CA file that cannot be read: {error}"
+        ) from None

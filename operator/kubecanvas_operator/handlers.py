@@ -77,7 +77,9 @@ async def start(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     api = KubeApi(config.api_concurrency)
-    store = WorkflowStore(connect_async(config.redis_url, config.redis_password), config.events_stream)
+    store = WorkflowStore(
+        connect_async(config.redis_url, config.redis_password, ca=config.redis_ca), config.events_stream
+    )
     await until_redis_answers(store)
     events = EventPoster(api)
     events.start()

@@ -173,6 +173,8 @@ def _environment(
         ours.append({"name": runtime_env.CODE, "value": dumps(workflow.code)})
     if expires_at is not None:
         ours.append({"name": runtime_env.EXPIRES_AT, "value": repr(expires_at)})
+    if config.redis_ca:  # a CA is public: the pod gets it inline, not a file it has not got
+        ours.append({"name": runtime_env.REDIS_CA, "value": config.redis_ca})
     if redis is not None:
         ours.append(
             {

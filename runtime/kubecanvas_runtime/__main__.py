@@ -59,7 +59,12 @@ def run_in_pod() -> int:
     label = f"task {settings.task_id} attempt {settings.attempt} of workflow {workflow}"
     try:
         store = TaskStore(
-            connect(settings.redis_url, settings.redis_password, username=settings.redis_username),
+            connect(
+                settings.redis_url,
+                settings.redis_password,
+                username=settings.redis_username,
+                ca=settings.redis_ca,
+            ),
             settings.workflow_uid,
             settings.events_stream,
         )

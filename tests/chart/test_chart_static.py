@@ -261,6 +261,15 @@ def test_external_redis_without_password(tmp_path: Path) -> None:
     assert not [rule for rule in rules if "secrets" in rule["resources"]]  # no password to copy
 
 
+def test_a_private_ca_of_an_external_redis(tmp_path: Path) -> None:
+    values = {
+        "redis": {"enabled": False, "external": {"url": "rediss://r.example:6380/0", "caSecret": "redis-ca"}}
+    }
+    env = container_env(deployment(render(tmp_path, values)))
+    assert env["KUBECANVAS_REDIS_CA"] == {"secretKeyRef": {"name": "redis-ca", "key": "ca.crt"}}
+    assert "KUBECANVAS_REDIS_CA" not in container_env(deployment(render(tmp_path, {})))
+
+
 def test_redis_behind_sentinel(tmp_path: Path) -> None:
     env = container_env(deployment(render(tmp_path, COMBINATIONS["redis-sentinel"])))
     assert env["KUBECANVAS_REDIS_URL"] == COMBINATIONS["redis-sentinel"]["redis"]["external"]["url"]

@@ -19,6 +19,7 @@ __all__ = [
     "CODE",
     "EVENTS_STREAM",
     "EXPIRES_AT",
+    "REDIS_CA",
     "REDIS_PASSWORD",
     "REDIS_URL",
     "REDIS_USERNAME",
@@ -34,6 +35,7 @@ WORKFLOW = "KUBECANVAS_WORKFLOW"  # namespace/name, for logs and the task's requ
 WORKFLOW_UID = "KUBECANVAS_WORKFLOW_UID"  # where the workflow lives in Redis
 REDIS_URL = "KUBECANVAS_REDIS_URL"
 REDIS_PASSWORD = "KUBECANVAS_REDIS_PASSWORD"  # noqa: S105 - a variable name; its value comes from a Secret
+REDIS_CA = "KUBECANVAS_REDIS_CA"  # PEM of a private CA that signed Redis' TLS certificate
 REDIS_USERNAME = "KUBECANVAS_REDIS_USERNAME"  # the workflow's own Redis user (store/tenancy.py)
 EVENTS_STREAM = "KUBECANVAS_EVENTS_STREAM"
 CODE = "KUBECANVAS_CODE"  # the workflow's spec.code as JSON; absent when code is in the image
@@ -50,6 +52,7 @@ class RuntimeSettings:
     redis_password: str | None
     events_stream: str
     redis_username: str | None
+    redis_ca: str | None
     code: dict[str, object] | None
     expires_at: float | None
 
@@ -78,6 +81,7 @@ class RuntimeSettings:
             redis_password=environ.get(REDIS_PASSWORD) or None,
             events_stream=environ.get(EVENTS_STREAM) or DEFAULT_EVENTS_STREAM,
             redis_username=environ.get(REDIS_USERNAME) or None,
+            redis_ca=environ.get(REDIS_CA) or None,
             code=code if isinstance(code, dict) else None,
             expires_at=float(expires) if expires else None,
         )

@@ -47,9 +47,10 @@ logger = logging.getLogger(__name__)
 BLOCK_SECONDS = 5.0  # how long a read of the events stream waits for news
 
 
-def connect_async(url: str, password: str | None = None) -> aioredis.Redis:
+def connect_async(url: str, password: str | None = None, *, ca: str | None = None) -> aioredis.Redis:
     """A client for long-lived hosts, for any URL the task pods' client takes (`store.wire`,
     Sentinel included: redis-py asks the Sentinels for the master again after a failover).
+    `ca`: the PEM of a private CA of Redis' TLS certificate (else the URL's `ssl_ca_certs`).
     Its socket timeout must exceed a blocking read of the events stream (redis-py's default,
     5 s, equals it: an idle operator then times out, backs off, and hears the next news late)."""
     options: dict[str, Any] = {
@@ -59,8 +60,13 @@ def connect_async(url: str, password: str | None = None) -> aioredis.Redis:
         "socket_timeout": BLOCK_SECONDS * 4,
     }
     address = Address.from_url(url, password or None)
+    if address.tls and ca:
+        options["ssl_ca_data"] = ca
     if address.sentinels:
         from redis.asyncio.sentinel import Sentinel
+
+        if address.tls:
+            options.update(ssl=True, ssl_ca_certs=None if ca else address.ca_file)
 
         sentinels = Sentinel(list(address.sentinels), socket_connect_timeout=10, socket_timeout=10)  # type: ignore[no-untyped-call]
         master: aioredis.Redis = sentinels.master_for(
@@ -68,7 +74,6 @@ def connect_async(url: str, password: str | None = None) -> aioredis.Redis:
             username=address.username,
             password=address.password,
             db=address.db,
-            ssl=address.tls,
             **options,
         )
         return master

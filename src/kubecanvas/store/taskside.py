@@ -29,12 +29,17 @@ MISSING: Any = object()
 
 
 def connect(
-    url: str, password: str | None = None, *, username: str | None = None, retry_for: float = 30.0
+    url: str,
+    password: str | None = None,
+    *,
+    username: str | None = None,
+    ca: str | None = None,
+    retry_for: float = 30.0,
 ) -> Connection:
     """A connection (as `username`: the workflow's own Redis user, store/tenancy.py) that
     retries connection errors with exponential backoff for `retry_for` seconds, so a Redis
     restart does not fail every task."""
-    return Connection.from_url(url, password, username=username, retry_for=retry_for)
+    return Connection.from_url(url, password, username=username, ca=ca, retry_for=retry_for)
 
 
 @dataclass(frozen=True, slots=True)

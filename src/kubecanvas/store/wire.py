@@ -14,6 +14,10 @@ the Sentinels again.
     redis://[user[:password]@]host[:port][/db]      rediss:// for TLS; unix:///path?db=N
     redis+sentinel://[user[:password]@]sentinel[:port][,sentinel[:port]...]/master[/db]
                                                     rediss+sentinel:// for TLS to the master
+
+A Redis whose TLS certificate a private CA signed: `?ssl_ca_certs=/path/ca.pem` in the URL
+(redis-py's own name, so the operator and the CLI read the same URL), or the CA itself
+(`ca`, PEM) where the file is not at hand: a task pod gets it in its environment.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 from urllib.parse import unquote, urlsplit
 
@@ -47,6 +51,8 @@ class Address:
     db: int = 0
     sentinels: tuple[tuple[str, int], ...] = ()  # ask these where the master is
     master: str = ""  # ... by this name
+    ca_file: str | None = None  # the CA of a TLS certificate (the URL's `ssl_ca_certs`)
+    ca: str | None = None  # ... or the CA itself, PEM (wins over `ca_file`)
 
     @classmethod
     def from_url(cls, url: str, password: str | None = None, username: str | None = None) -> Address:
@@ -69,6 +75,7 @@ class Address:
             username=username or (unquote(parts.username) if parts.username else None),
             password=password or (unquote(parts.password) if parts.password else None),
             db=int(database or 0),
+            ca_file=unquote(query["ssl_ca_certs"]) if query.get("ssl_ca_certs") else None,
         )
 
     @classmethod
@@ -85,6 +92,7 @@ class Address:
                 raise ValueError(f"{url!r}: a Sentinel without a host")
             sentinels.append((host, int(port or SENTINEL_PORT)))
         segments = [unquote(segment) for segment in parts.path.split("/") if segment]
+        query = dict(item.split("=", 1) for item in parts.query.split("&") if "=" in item)
         if not segments:
             raise ValueError(f"{url!r}: name the master, as redis+sentinel://host:26379/<master>[/db]")
         return cls(
@@ -96,6 +104,7 @@ class Address:
             db=int(segments[1]) if len(segments) > 1 else 0,
             sentinels=tuple(sentinels),
             master=segments[0],
+            ca_file=unquote(query["ssl_ca_certs"]) if query.get("ssl_ca_certs") else None,
         )
 
     @property
@@ -119,9 +128,15 @@ class Connection:
 
     @classmethod
     def from_url(
-        cls, url: str, password: str | None = None, *, username: str | None = None, **options: float
+        cls,
+        url: str,
+        password: str | None = None,
+        *,
+        username: str | None = None,
+        ca: str | None = None,
+        **options: float,
     ) -> Connection:
-        return cls(Address.from_url(url, password, username), **options)
+        return cls(replace(Address.from_url(url, password, username), ca=ca or None), **options)
 
     def close(self) -> None:
         if self._socket is not None:
@@ -189,7 +204,10 @@ class Connection:
             if address.tls:
                 import ssl  # only for rediss://: most pods never pay for it
 
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+                context = ssl.create_default_context(
+                    cafile=None if address.ca else address.ca_file, cadata=address.ca
+                )
+                sock = context.wrap_socket(sock, server_hostname=host)
         self._socket, self._buffer = sock, b""
         handshake: list[Command] = []
         if address.password:
