@@ -26,7 +26,7 @@ from aiohttp import web
 from kubecanvas_operator.memo import OperatorMemo
 from kubecanvas_operator.metrics import OperatorMetrics
 
-__all__ = ["DEFAULT_PORT", "build_app", "http_settings", "serve_http", "track_workflow_phase"]
+__all__ = ["DEFAULT_PORT", "build_app", "http_settings", "port_setting", "serve_http", "track_workflow_phase"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +37,21 @@ HOST_ENV = "KUBECANVAS_HTTP_HOST"
 _METRICS: web.AppKey[OperatorMetrics] = web.AppKey("metrics", OperatorMetrics)
 
 
-def http_settings(environ: Mapping[str, str] = os.environ) -> tuple[str, int]:
-    """(host, port) from the environment; port 0 means no server."""
-    text = environ.get(PORT_ENV) or str(DEFAULT_PORT)
+def port_setting(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A port from the environment (0: no server); ValueError naming the variable."""
+    text = environ.get(name) or str(default)
     try:
         port = int(text)
     except ValueError:
-        raise ValueError(f"{PORT_ENV} must be a port number, not {text!r}") from None
+        raise ValueError(f"{name} must be a port number, not {text!r}") from None
     if not 0 <= port <= 65535:
-        raise ValueError(f"{PORT_ENV} must be between 0 and 65535, not {port}")
+        raise ValueError(f"{name} must be between 0 and 65535, not {port}")
+    return port
+
+
+def http_settings(environ: Mapping[str, str] = os.environ) -> tuple[str, int]:
+    """(host, port) from the environment; port 0 means no server."""
+    port = port_setting(environ, PORT_ENV, DEFAULT_PORT)
     return environ.get(HOST_ENV) or "0.0.0.0", port  # noqa: S104 - a pod serves on its pod IP
 
 

@@ -37,6 +37,7 @@ from kubecanvas.resources import WORKFLOW_RESULT
 from kubecanvas.store.hostside import WorkflowStore
 from kubecanvas_operator.callers import AUTHENTICATION_CONFIGMAP, Caller, CallerCheck, RequestHeaders
 from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.httpapi import port_setting
 from kubecanvas_operator.kube import KubeApi
 
 __all__ = ["DEFAULT_API_PORT", "build_results_app", "results_api_settings", "serve_results_api"]
@@ -59,13 +60,7 @@ _GROUP_VERSION = f"/apis/{WORKFLOW_RESULT.group}/{WORKFLOW_RESULT.version}"
 
 def results_api_settings(environ: Mapping[str, str] = os.environ) -> tuple[int, str, str] | None:
     """(port, certificate file, key file), or None when the API is off."""
-    text = environ.get(PORT_ENV) or str(DEFAULT_API_PORT)
-    try:
-        port = int(text)
-    except ValueError:
-        raise ValueError(f"{PORT_ENV} must be a port number, not {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{PORT_ENV} must be between 0 and 65535, not {port}")
+    port = port_setting(environ, PORT_ENV, DEFAULT_API_PORT)
     cert, key = environ.get(CERT_ENV), environ.get(KEY_ENV)
     if port == 0 or not cert or not key:
         return None

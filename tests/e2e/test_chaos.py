@@ -105,6 +105,26 @@ def chord(name: str, size: int = SIZE) -> tuple[dict[str, Any], int]:
     return workflow(name, canvas, parallelism=PARALLELISM), sum(2 * i for i in range(size))
 
 
+@dataclass
+class Run:
+    """A scenario's chord, applied and under way: its name, exact result and start time."""
+
+    row: Row
+    name: str
+    expected: int
+    started: float
+
+
+def start(report: Report, workflows: Workflows, row: Row, name: str, *, done_before_fault: int) -> Run:
+    """Add the scenario's row, apply its chord, and wait until it is far enough along."""
+    report.rows.append(row)
+    manifest, expected = chord(name)
+    started = time.monotonic()
+    applied = workflows.apply(manifest)
+    wait_progress(workflows, applied, done_before_fault)
+    return Run(row, applied, expected, started)
+
+
 def done_count(workflows: Workflows, name: str) -> int:
     progress = str((workflows.get(name).get("status") or {}).get("progress") or "0/1")
     return int(progress.split("/", maxsplit=1)[0])
@@ -157,11 +177,8 @@ def test_operator_killed_again_and_again(
 ) -> None:
     kills = 30 if FULL else 3
     row = Row(f"operator kill -9 x{kills}", "Succeeded, exact, every task run once")
-    report.rows.append(row)
-    manifest, expected = chord("operator-kills")
-    started = time.monotonic()
-    name = workflows.apply(manifest)
-    wait_progress(workflows, name, 1)
+    run = start(report, workflows, row, "operator-kills", done_before_fault=1)
+    name, expected, started = run.name, run.expected, run.started
     for _ in range(kills):
         if phase_of(workflows, name) in FINISHED:
             row.notes.append(f"finished before all kills: {row.faults} done")
@@ -178,11 +195,8 @@ def test_operator_killed_again_and_again(
 @pytest.mark.parametrize("seconds", [15, 60] if FULL else [15])
 def test_api_server_down(report: Report, cluster: Cluster, workflows: Workflows, seconds: int) -> None:
     row = Row(f"kube-apiserver down {seconds} s", "Succeeded, exact, every task run once")
-    report.rows.append(row)
-    manifest, expected = chord(f"api-down-{seconds}")
-    started = time.monotonic()
-    name = workflows.apply(manifest)
-    wait_progress(workflows, name, SIZE // 4)
+    run = start(report, workflows, row, f"api-down-{seconds}", done_before_fault=SIZE // 4)
+    name, expected, started = run.name, run.expected, run.started
     with component_down(cluster, "kube-apiserver", seconds):
         row.faults = 1
     fault_ended = time.monotonic()
@@ -195,11 +209,8 @@ def test_redis_restarted_with_its_data(report: Report, cluster: Cluster, workflo
     """The local Redis keeps an append-only file, as the chart's does: a restart (10 s down)
     loses nothing. Task pods ride it out (they retry for 30 s); nothing is left waiting."""
     row = Row("redis-server restarted (AOF, 10 s down)", "Succeeded, exact")
-    report.rows.append(row)
-    manifest, expected = chord("redis-restart")
-    started = time.monotonic()
-    name = workflows.apply(manifest)
-    wait_progress(workflows, name, SIZE // 4)
+    run = start(report, workflows, row, "redis-restart", done_before_fault=SIZE // 4)
+    name, expected, started = run.name, run.expected, run.started
     with component_down(cluster, "redis", 10, signal.SIGTERM):  # shut down as a pod is: AOF flushed
         row.faults = 1
     fault_ended = time.monotonic()
@@ -216,11 +227,8 @@ def test_redis_flushed(
     """State really lost: the workflow ends Failed saying so, within the reconcile interval
     (30 s) of the loss, and no attempt of it is left running."""
     row = Row("redis FLUSHALL mid-run", "Failed (StateLostError) within 30 s, nothing left running")
-    report.rows.append(row)
-    manifest, _ = chord("redis-flushed")
-    started = time.monotonic()
-    name = workflows.apply(manifest)
-    wait_progress(workflows, name, SIZE // 4)
+    run = start(report, workflows, row, "redis-flushed", done_before_fault=SIZE // 4)
+    name, started = run.name, run.started
     client = redis.Redis.from_url(cluster.redis_url)
     try:
         client.flushall()
@@ -257,11 +265,8 @@ def test_task_pods_deleted_mid_run(report: Report, cluster: Cluster, workflows: 
     """Evictions: running task pods deleted at random are lost workers, retried per policy."""
     deletions = 20 if FULL else 3
     row = Row(f"task pods deleted x{deletions}", "Succeeded, exact, retried per policy")
-    report.rows.append(row)
-    manifest, expected = chord("pods-deleted")
-    started = time.monotonic()
-    name = workflows.apply(manifest)
-    wait_progress(workflows, name, 1)
+    run = start(report, workflows, row, "pods-deleted", done_before_fault=1)
+    name, expected, started = run.name, run.expected, run.started
     while row.faults < deletions and phase_of(workflows, name) not in FINISHED:
         running = [pod for pod in workflows.pods(name) if pod["status"].get("phase") == "Running"]
         if not running:
@@ -281,11 +286,8 @@ def test_task_pods_deleted_mid_run(report: Report, cluster: Cluster, workflows: 
 @pytest.mark.skipif(not FULL, reason="test_node_faults restarts the kubelet in `make test`")
 def test_kubelet_restarted(report: Report, cluster: Cluster, workflows: Workflows) -> None:
     row = Row("kubelet killed and restarted", "Succeeded, exact")
-    report.rows.append(row)
-    manifest, expected = chord("kubelet-restart")
-    started = time.monotonic()
-    name = workflows.apply(manifest)
-    wait_progress(workflows, name, SIZE // 4)
+    run = start(report, workflows, row, "kubelet-restart", done_before_fault=SIZE // 4)
+    name, expected, started = run.name, run.expected, run.started
     with component_down(cluster, "kubelet", 5):
         row.faults = 1
     judge(row, workflows, name, expected, started=started, fault_ended=time.monotonic())
