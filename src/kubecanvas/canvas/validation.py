@@ -28,7 +28,8 @@ def parse_workflow(document: Any) -> Workflow:
     """A validated Workflow, or InvalidWorkflow listing every problem."""
     if not isinstance(document, Mapping):
         raise InvalidWorkflow([Problem("", f"a Workflow must be a mapping, not {type(document).__name__}")])
-    _refuse_too_deep(document, "")
+    for key, value in document.items():  # depth counts from the spec, as where a spec is read alone
+        _refuse_too_deep(value, str(key))
     try:
         return Workflow.model_validate(document)
     except ValidationError as error:
