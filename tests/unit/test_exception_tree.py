@@ -17,6 +17,7 @@ PROGRAM_INTERNAL = {
     "kubecanvas.cli.errors.CliError",  # printed by the CLI and turned into an exit code
     "kubecanvas.graph.arguments.MissingResult",  # caught where results are assembled
     "kubecanvas.sdk.call_options._Bad",
+    "kubecanvas.store.wire._Refused",  # retried in the wire client, then a StoreReplyError
 }
 
 
