@@ -20,7 +20,12 @@ from pathlib import Path
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
 from kubecanvas.execution.attempt import Execution, describe_exception, run_attempt
-from kubecanvas.execution.exit_codes import EXIT_CODES, EXIT_RUNTIME_ERROR, EXIT_STORE_UNREACHABLE
+from kubecanvas.execution.exit_codes import (
+    EXIT_CLUSTER_UNREACHABLE,
+    EXIT_CODES,
+    EXIT_RUNTIME_ERROR,
+    EXIT_STORE_UNREACHABLE,
+)
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import MISSING, TaskInputs
 
@@ -45,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_in_pod() -> int:
     # Imported here: the local mode needs neither Redis nor the code-source machinery.
-    from kubecanvas.errors import CodeSourceError, ConfigurationError, StoreConnectionError, StoreError
+    from kubecanvas.errors import (
+        CodeSourceError,
+        ConfigurationError,
+        KubeApiError,
+        StoreConnectionError,
+        StoreError,
+    )
     from kubecanvas.execution.environment import RuntimeSettings
     from kubecanvas.store.taskside import TaskStore, connect
     from kubecanvas_runtime.codesource import install_code
@@ -77,6 +88,9 @@ def run_in_pod() -> int:
         namespace = settings.workflow.split("/", 1)[0] if "/" in settings.workflow else "default"
         try:
             install_code(settings.code, namespace)
+        except KubeApiError as error:  # the API server stayed away: no fault of the task
+            log(f"{label}: {error}")
+            return EXIT_CLUSTER_UNREACHABLE
         except CodeSourceError as error:
             log(f"{label}: {error}")
             failure = describe_exception(error)

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kubecanvas.errors import ClusterError, CodeSourceError
+from kubecanvas.errors import CodeSourceError, KubeApiError
 
 __all__ = ["install_code"]
 
@@ -49,8 +49,11 @@ def _from_config_map(name: str, namespace: str, target: Path) -> str:
 
     try:
         config_map = get_object(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
-    except ClusterError as error:
-        raise CodeSourceError(f"cannot read code from ConfigMap {namespace}/{name}: {error}") from None
+    except KubeApiError as error:
+        message = f"cannot read code from ConfigMap {namespace}/{name}: {error}"
+        if error.status in {0, 429} or error.status >= 500:
+            raise KubeApiError(error.status, message) from None  # the API server was away: no task fault
+        raise CodeSourceError(message) from None
     files = config_map.get("data") or {}
     if not files:
         raise CodeSourceError(f"ConfigMap {namespace}/{name} has no data: put one key per Python file")

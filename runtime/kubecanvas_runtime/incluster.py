@@ -14,22 +14,36 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubecanvas.errors import ClusterError
+from kubecanvas.errors import ClusterError, KubeApiError
 
-__all__ = ["get_object"]
+__all__ = ["RETRY_FOR", "get_object"]
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
+RETRY_FOR = 120.0
+"""Seconds an API server that does not answer (or answers 429/5xx) is tried again: restarts
+of the control plane (an upgrade, a crash) last tens of seconds, and a task must not fail
+for one. The pod waits, holding its slot; then it exits as unable to reach the API."""
 
-def get_object(path: str, *, timeout: float = 5.0, attempts: int = 4) -> dict[str, Any]:
+
+def get_object(
+    path: str,
+    *,
+    timeout: float = 5.0,
+    retry_for: float = RETRY_FOR,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
     """GET an API path such as `/api/v1/namespaces/ns/configmaps/name`.
 
     A connection that does not answer, or a 429/5xx, is tried again on a new connection
-    (`attempts` in all, `timeout` each, short pauses between): one lost SYN would otherwise
-    hold the task for the kernel's whole retransmission schedule (~15 s) or fail it outright.
+    (`timeout` each, backing off from 0.2 s to 5 s) for `retry_for` seconds: one lost SYN
+    would otherwise hold the task for the kernel's whole retransmission schedule (~15 s),
+    and an API server restart would fail it. A refusal (403, 404) is a KubeApiError with its
+    status at once; giving up on an unreachable server, one with status 0.
     """
     host = os.environ.get("KUBERNETES_SERVICE_HOST")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
@@ -47,7 +61,9 @@ def get_object(path: str, *, timeout: float = 5.0, attempts: int = 4) -> dict[st
         f"https://{address}:{port}{urllib.parse.quote(path)}",
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )
-    for attempt in range(1, attempts + 1):
+    give_up_at, delay, attempt = clock() + retry_for, 0.2, 0
+    while True:
+        attempt += 1
         try:
             with urllib.request.urlopen(request, context=context, timeout=timeout) as response:  # noqa: S310 - https only
                 body: dict[str, Any] = json.load(response)
@@ -56,11 +72,12 @@ def get_object(path: str, *, timeout: float = 5.0, attempts: int = 4) -> dict[st
             detail = error.read().decode(errors="replace")
             with contextlib.suppress(ValueError, AttributeError):
                 detail = json.loads(detail).get("message", detail)
-            failure = ClusterError(f"GET {path}: HTTP {error.code}: {detail}")
+            failure = KubeApiError(error.code, f"GET {path}: HTTP {error.code}: {detail}")
             if error.code != 429 and error.code < 500:
                 raise failure from None
         except (urllib.error.URLError, OSError) as error:
-            failure = ClusterError(f"GET {path}: {error} (after {attempt} attempts)")
-        if attempt < attempts:
-            time.sleep(0.2 * attempt)
-    raise failure
+            failure = KubeApiError(0, f"GET {path}: {error}")
+        if clock() + delay > give_up_at:
+            raise KubeApiError(failure.status, f"{failure} (after {attempt} attempts in {retry_for:g}s)")
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)

@@ -100,8 +100,8 @@ def report() -> Iterator[Report]:
 def chord(name: str, size: int = SIZE) -> tuple[dict[str, Any], int]:
     """A chord of `size` adds and their sum: its result is exact only if every header ran and
     the body saw each result once. Each task may be retried (a lost worker is retryable)."""
-    header = [sig("add", i, i, retries=3) for i in range(size)]
-    canvas = {"chord": {"header": header, "body": sig("tsum", retries=3)}}
+    header = [sig("add", i, i, retries={"max": 3}) for i in range(size)]
+    canvas = {"chord": {"header": header, "body": sig("tsum", retries={"max": 3})}}
     return workflow(name, canvas, parallelism=PARALLELISM), sum(2 * i for i in range(size))
 
 

@@ -4,7 +4,13 @@ ended without reporting. Codes follow `kubectl get jobs` and BSD's sysexits."""
 
 from __future__ import annotations
 
-__all__ = ["EXIT_CODES", "EXIT_RUNTIME_ERROR", "EXIT_STORE_UNREACHABLE", "exit_meaning"]
+__all__ = [
+    "EXIT_CLUSTER_UNREACHABLE",
+    "EXIT_CODES",
+    "EXIT_RUNTIME_ERROR",
+    "EXIT_STORE_UNREACHABLE",
+    "exit_meaning",
+]
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "retry": 3, "expired": 4}
 """An attempt that reported: its outcome's kind, as the process's exit code."""
@@ -16,10 +22,16 @@ EXIT_STORE_UNREACHABLE = 75  # EX_TEMPFAIL
 """Redis stayed unreachable for the runtime's whole retry budget: worth another attempt."""
 
 
+EXIT_CLUSTER_UNREACHABLE = 69  # EX_UNAVAILABLE
+"""The Kubernetes API stayed unreachable while the runtime fetched its task's code (a ConfigMap)."""
+
+
 def exit_meaning(code: int | None) -> str | None:
     """What an exit code without a report says, for the task's error message."""
     if code == EXIT_STORE_UNREACHABLE:
         return "the task runtime could not reach Redis, where its inputs and outcome live"
+    if code == EXIT_CLUSTER_UNREACHABLE:
+        return "the task runtime could not reach the Kubernetes API to fetch its task's code"
     if code == EXIT_RUNTIME_ERROR:
         return "the task runtime itself failed before the task could report (see its log)"
     return None

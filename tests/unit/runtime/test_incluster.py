@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kubecanvas.errors import ClusterError
+from kubecanvas.errors import ClusterError, KubeApiError
 from kubecanvas_runtime import incluster
 
 
@@ -53,7 +53,23 @@ def test_a_refusal_is_not_retried(in_a_pod: list[Any]) -> None:
     assert in_a_pod == [{"never": "read"}]
 
 
-def test_giving_up_says_how_often_it_tried(in_a_pod: list[Any]) -> None:
-    in_a_pod += [OSError("unreachable")] * 4
-    with pytest.raises(ClusterError, match="after 4 attempts"):
-        incluster.get_object("/api/v1/namespaces/n/configmaps/c")
+def test_an_api_server_away_for_a_while_is_waited_for(
+    in_a_pod: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart of the control plane (tens of seconds) must not fail a task that starts then."""
+    now = [0.0]
+    monkeypatch.setattr(incluster.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    in_a_pod += [ConnectionRefusedError("refused")] * 12 + [{"data": {"a.py": "x = 1"}}]
+    assert incluster.get_object("/api/v1/namespaces/n/configmaps/c", clock=lambda: now[0]) == {
+        "data": {"a.py": "x = 1"}
+    }
+    assert 30 < now[0] < incluster.RETRY_FOR  # waited ~40 s of backoff, within the budget
+
+
+def test_giving_up_says_how_long_it_tried(in_a_pod: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(incluster.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    in_a_pod += [OSError("unreachable")] * 100
+    with pytest.raises(KubeApiError, match=r"after \d+ attempts in 120s") as raised:
+        incluster.get_object("/api/v1/namespaces/n/configmaps/c", clock=lambda: now[0])
+    assert raised.value.status == 0  # never reached: the runtime exits as unable to reach the API
