@@ -547,6 +547,9 @@ class Engine:
             )
             self._finish(task_id, TaskState.REVOKED, now, error=upstream, reason="upstream", cause=cause)
 
+    def _index(self, task_id: str) -> int:
+        return self.nodes[task_id].index
+
     def _root_cause(self, task_id: str) -> str:
         record = self.records[task_id]
         if record.failed_on_its_own or record.cause is None:
@@ -554,13 +557,19 @@ class Engine:
         return record.cause
 
     def _settle_unit(self, unit: _Unit, now: float) -> None:
-        """A unit finished: if one of its tasks failed on its own, run the errback once."""
+        """A unit finished: if one of its tasks failed, on its own or as a chord body whose
+        header failed (Celery runs a body's own errback then), run the errback once, for the
+        root cause."""
         if unit.fired or self.phase != Phase.RUNNING:
             return
         culprits = [node_id for node_id in unit.nodes if self.records[node_id].failed_on_its_own]
-        if not culprits:
+        joins = [node_id for node_id in unit.nodes if self.records[node_id].reason == "chord"]
+        if culprits:
+            root = min(culprits, key=self._index)
+        elif joins:
+            root = self._root_cause(min(joins, key=self._index))
+        else:
             return
-        root = min(culprits, key=lambda node_id: self.nodes[node_id].index)
         unit.fired = True
         attachment = self.graph.errbacks[unit.attachment]
         first_index = self._errback_base[unit.attachment] + unit.index * len(attachment.template)

@@ -288,3 +288,30 @@ def test_the_real_conftasks_agree_with_the_stand_ins() -> None:
     ]
     assert failing.error is not None
     assert failing.error.type == "ExpectedException"
+
+
+@pytest.mark.parametrize("how", ORDERS, ids=ORDER_IDS)
+def test_a_chord_bodys_own_errback_runs_once_when_the_header_fails(how: dict[str, Any]) -> None:
+    """`group(...) | xsum.s().on_error(on_chord_error.s())`, straight from Celery's canvas guide:
+    the errback is on the body alone, which never runs. Celery calls it; so do we, once, with
+    the root cause (the failing header task), as a chord's own errback is called."""
+    canvas = chord(
+        [sig("add", 1, 2), sig("fail"), sig("fail")],
+        sig("tsum", linkError=[sig("log_error")]),
+    )
+    run = simulate(canvas, **how)
+    assert run.phase == Phase.FAILED
+    assert not run.calls_of("conftasks.tsum")
+    assert run.state("t3") == TaskState.FAILURE  # the body: ChordError
+    assert [call.args for call in run.calls_of("conftasks.log_error")] == [["t1"]]
+    assert run.error is not None
+    assert run.error.task_id == "t1"
+    _assert_clean_end(run)
+
+
+def test_an_errback_on_a_task_that_never_ran_for_an_upstream_failure_does_not_run() -> None:
+    """Only a join (a chord body) has its errback called for its dependencies' failure: a task
+    revoked because an earlier task of its chain failed is not sent, as in Celery."""
+    run = simulate(chain(sig("fail"), sig("add", 1, linkError=[sig("log_error")])))
+    assert run.state("t1") == TaskState.REVOKED
+    assert not run.calls_of("conftasks.log_error")

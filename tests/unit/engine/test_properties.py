@@ -323,6 +323,7 @@ def _check_end(run: SimulationResult, revoked: bool = False) -> None:
             assert record.cause is not None
             assert engine.records[record.cause].failed_on_its_own
     # errbacks: at most once per unit, and exactly for the units where a task failed on its own
+    # or a chord body failed because its header did (Celery calls a body's own errback then)
     fired = {node_id.rsplit(".", 1)[0] for node_id in engine.nodes if node_id.startswith("e")}
     instances = [node_id for node_id in engine.nodes if node_id.startswith("e")]
     assert len(instances) == len(set(instances))
@@ -330,7 +331,10 @@ def _check_end(run: SimulationResult, revoked: bool = False) -> None:
         return  # a unit finished by the revoke fires nothing; the caller checks that no call followed
     for attachment in engine.graph.errbacks:
         for unit_index, unit in enumerate(attachment.units):
-            failed = any(engine.records[node_id].failed_on_its_own for node_id in unit)
+            failed = any(
+                engine.records[node_id].failed_on_its_own or engine.records[node_id].reason == "chord"
+                for node_id in unit
+            )
             assert (f"{attachment.id}.{unit_index}" in fired) == failed
     # the root cause: the first main-line failure in canvas order, else the first failed callback
     culprits = sorted(
