@@ -1,4 +1,5 @@
-"""The contract's public cases 1-30 (shared/canvas-semantics.md, section 5) as data.
+"""The contract's public cases 1-30 (shared/canvas-semantics.md, section 5) as data, and
+ours from 31 on, written the same way (31: a chord body's own errback, as Celery runs it).
 
 Each case names its Workflow file under examples/contract/ and what must come out.
 Expectations read only the workflow document (`{name, phase, result, error, tasks}`),
@@ -130,6 +131,21 @@ def _chord_errback_once(observed: Observed) -> None:
     )
 
 
+def _body_errback_once(observed: Observed) -> None:
+    header = observed.tasks[:3]
+    assert [task["state"] for task in header] == ["SUCCESS", "FAILURE", "FAILURE"]
+    (body,) = observed.named("conftasks.tsum")
+    assert (body["state"], body["attempts"]) == ("FAILURE", 0)
+    assert body["error"]["type"] == "ChordError"
+    errbacks = observed.named("conftasks.log_error")
+    assert len(errbacks) == 1, "the body's errback runs exactly once"
+    assert errbacks[0]["state"] == "SUCCESS"
+    assert (
+        errbacks[0]["result"]
+        == f"conftasks.fail[{header[1]['id']}] raised ExpectedException: Task expected to fail"
+    )
+
+
 def _group_errback_per_failure(observed: Observed) -> None:
     first, identity, third = observed.tasks[:3]
     assert (first["state"], third["state"]) == ("FAILURE", "FAILURE")
@@ -223,6 +239,7 @@ CASES: list[Case] = [
     ),
     Case(29, "case-29-countdown.yaml", "Succeeded", 2, check=_counted_down),
     Case(30, "case-30-revoke.yaml", "Revoked", None, check=_revoked, revoke_after=2.0),
+    Case(31, "case-31-chord-body-errback.yaml", "Failed", None, "ExpectedException", 1, _body_errback_once),
 ]
 
 

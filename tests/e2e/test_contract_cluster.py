@@ -20,7 +20,7 @@ from support.waiting import wait_until
 
 @pytest.fixture(scope="module")
 def contract(cluster: Cluster, operator: OperatorProcess) -> Iterator[Workflows]:
-    """All 30 cases applied at once in one namespace, as a user would submit them."""
+    """All the contract cases applied at once in one namespace, as a user would submit them."""
     namespace = f"t-contract-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     workflows = Workflows(cluster, namespace)

@@ -1,4 +1,4 @@
-"""The contract's public cases 1-30 (shared/canvas-semantics.md, section 5), run through
+"""The contract's public cases 1-30 (shared/canvas-semantics.md, section 5) and ours, run through
 the in-process simulation in several completion orders, with and without a resume
 after every engine call."""
 
@@ -315,3 +315,10 @@ def test_an_errback_on_a_task_that_never_ran_for_an_upstream_failure_does_not_ru
     run = simulate(chain(sig("fail"), sig("add", 1, linkError=[sig("log_error")])))
     assert run.state("t1") == TaskState.REVOKED
     assert not run.calls_of("conftasks.log_error")
+
+
+def test_the_chain_form_of_a_chord_calls_its_bodys_errback_too() -> None:
+    """`group(...) | tsum.s().on_error(...)` is a chain whose second step joins (contract 3.7)."""
+    canvas = chain(group(sig("add", 1, 2), sig("fail")), sig("tsum", linkError=[sig("log_error")]))
+    run = simulate(canvas)
+    assert [call.args for call in run.calls_of("conftasks.log_error")] == [["t1"]]

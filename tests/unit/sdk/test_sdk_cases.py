@@ -187,6 +187,17 @@ CASES: list[tuple[int, Canvas, dict[str, Any], dict[str, Any]]] = [
     ),
     (29, add.s(1, 1).set(countdown=3), {**t("add", 1, 1), "options": {"countdown": 3}}, {}),
     (30, sleep.s(30), t("sleep", 30), {}),
+    (
+        31,
+        group(add.s(1, 2), fail.s(), fail.s()) | tsum.s().on_error(log_error.s()),  # Celery's canvas guide
+        {  # `group | task` is a chain that joins, i.e. a chord (contract 3.7)
+            "chain": [
+                {"group": [t("add", 1, 2), t("fail"), t("fail")]},
+                {**t("tsum"), "linkError": [t("log_error")]},
+            ]
+        },
+        {},
+    ),
 ]
 
 
@@ -202,7 +213,7 @@ def test_public_case_gives_the_contract_canvas(
 
 
 def test_the_cases_cover_the_contract() -> None:
-    assert [case[0] for case in CASES] == list(range(1, 31))
+    assert [case[0] for case in CASES] == list(range(1, 32))
 
 
 def test_case_30_revoke_is_a_spec_field_the_sdk_reads_back() -> None:
