@@ -65,6 +65,7 @@ _FINISH_REASONS = {
 # A finished workflow's status is its last write: an API blip must not leave it Running.
 # (An operator restart rewrites it too: resuming a finished workflow settles it again.)
 _FINAL_STATUS_RETRIES = (0.5, 2.0, 5.0, 15.0, 30.0)
+_PROBLEMS_IN_MESSAGE = 3
 SETTLED_MEMORY = 10_000  # finished workflows remembered, to ignore late news about them
 
 
@@ -662,7 +663,11 @@ class Conductor:
         """An invalid Workflow ends Failed at once, its status and an Event naming the field."""
         metadata = body["metadata"]
         problems = [str(problem) for problem in error.problems]
-        message = "invalid workflow: " + "; ".join(problems)
+        # The MESSAGE column of `kubectl get workflows`: the first few; all in status.problems.
+        more = len(problems) - _PROBLEMS_IN_MESSAGE
+        message = "invalid workflow: " + "; ".join(problems[:_PROBLEMS_IN_MESSAGE])
+        if more > 0:
+            message += f" (and {more} more in status.problems)"
         await self.api.patch_workflow_status(
             metadata["namespace"], metadata["name"], invalid_status(message, problems, self.clock())
         )

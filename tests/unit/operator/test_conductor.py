@@ -371,6 +371,24 @@ def test_an_invalid_workflow_ends_failed_with_its_field_path(redis_url: str) -> 
     run(scenario())
 
 
+def test_a_workflow_with_many_problems_keeps_its_message_short(redis_url: str) -> None:
+    """The MESSAGE column of `kubectl get workflows` names the first three; all are in
+    status.problems (40 tasks with the same bad option made a message of 40 problems)."""
+
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            header = [{"task": "m.a", "options": {"retries": 3}} for _ in range(40)]
+            body = test.body("many", {"canvas": {"group": header}})
+            await test.conductor.admit(body)
+            status = test.api.status("many")
+            assert status["phase"] == "Failed"
+            assert len(status["problems"]) == 40
+            assert status["message"].count("spec.canvas.group[") == 3
+            assert status["message"].endswith("(and 37 more in status.problems)")
+
+    run(scenario())
+
+
 def test_revoking_deletes_the_running_jobs(redis_url: str) -> None:
     async def scenario() -> None:
         async with harness(redis_url) as test:
