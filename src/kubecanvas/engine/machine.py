@@ -272,9 +272,14 @@ class Engine:
             self._retry(task_id, error or TaskFailure("Retry", "retry requested"), delay, limit, now)
         else:
             node = self.nodes[task_id]
-            failure = error or TaskFailure.of(
-                MaxRetriesExceededError,
-                f"Can't retry {node.task}[{task_id}] args:{list(node.args)} kwargs:{node.kwargs}",
+            # `self.retry(exc=e)` fails with e; a bare `self.retry()` with Celery's error.
+            failure = (
+                error
+                if error is not None and error.type != "Retry"
+                else TaskFailure.of(
+                    MaxRetriesExceededError,
+                    f"Can't retry {node.task}[{task_id}] args:{list(node.args)} kwargs:{node.kwargs}",
+                )
             )
             self._finish(task_id, TaskState.FAILURE, now, error=failure)
             self._notice(

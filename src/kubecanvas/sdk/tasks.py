@@ -147,8 +147,10 @@ class Task(Generic[P, R]):
         """Ask for another attempt (always raises): `raise self.retry(exc=e, countdown=5)`.
 
         Without a countdown the retry rule's delay applies (Workflow `retries.delay`,
-        else this task's `default_retry_delay` or backoff). Called directly, outside the
-        runtime, it raises `exc` (or the exception being handled) as Celery does: there
+        else this task's `default_retry_delay` or backoff). Past the last retry the task
+        fails with `exc` when given, else with MaxRetriesExceededError, as in Celery (the
+        exception being handled is named in the retry's message). Called directly, outside
+        the runtime, it raises `exc` (or the exception being handled) as Celery does: there
         is nobody to retry it.
         """
         if eta is not None:
@@ -160,7 +162,9 @@ class Task(Generic[P, R]):
             if handled is not None:
                 raise handled
             raise Retry("Task can be retried", countdown=countdown, max_retries=max_retries)
-        raise Retry(exc=exc if exc is not None else handled, countdown=countdown, max_retries=max_retries)
+        when = f"Retry in {countdown:g}s" if countdown is not None else "Retry"
+        message = f"{when}: {type(handled).__name__}({handled})" if handled is not None else when
+        raise Retry(message, exc=exc, countdown=countdown, max_retries=max_retries)
 
     def retry_rule(self) -> JSONObject:
         """This task's retry policy in the engine's vocabulary (`engine.retries.retry_rule`

@@ -293,3 +293,14 @@ def test_task_option_overrides_one_field_of_the_default_retries() -> None:
     )
     assert len(run.calls) == 2
     assert _gaps(run) == [4.0]
+
+
+def test_a_bare_retry_while_handling_fails_with_max_retries_exceeded_as_in_celery() -> None:
+    """Celery's `self.retry()` past the limit raises `exc` only when it is given; inside an
+    `except` block without it, MaxRetriesExceededError. The runtime reports such a retry as a
+    `Retry` naming the handled error (tests/unit/sdk/test_sdk_calls.py), never as that error."""
+    handled = RetryRequest(max_retries=1, exc=Raise("Retry", "Retry: KeyError('k')"))
+    run = simulate(sig("add", 1, 1), script={"t0": lambda attempt: handled})
+    assert len(run.calls) == 2
+    assert run.error is not None
+    assert run.error.type == "MaxRetriesExceededError"
