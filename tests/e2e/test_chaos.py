@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -162,7 +163,26 @@ def judge(
     row.max_runs = max(runs, default=0)
     row.runs_over_one = sum(run > 1 for run in runs)
     row.unfinished = sum(task["state"] not in ("SUCCESS", "FAILURE", "REVOKED") for task in tasks)
+    if row.runs_over_one:
+        row.notes += retry_reasons(workflows)
     return dict(status)
+
+
+def retry_reasons(workflows: Workflows) -> list[str]:
+    """Why attempts were retried, from the operator's TaskRetry Events (task ids and numbers
+    blanked out, counted): the report says what made a task run again, not only that it did."""
+    events = json.loads(
+        workflows.cluster.kubectl(
+            "get", "events", "-n", workflows.namespace, "--field-selector", "reason=TaskRetry", "-o", "json"
+        )
+    )["items"]
+    counts: dict[str, int] = {}
+    for event in events:
+        text = re.sub(r"\bt\d+\b|\d+(\.\d+)?", "#", str(event.get("message") or ""))[:160]
+        counts[text] = counts.get(text, 0) + int(event.get("count") or 1)
+    return [
+        f"retried {count}x: {text}" for text, count in sorted(counts.items(), key=lambda item: -item[1])[:4]
+    ]
 
 
 def ends_exact(row: Row) -> bool:
