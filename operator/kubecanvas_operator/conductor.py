@@ -27,6 +27,7 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas._kits.timestamps import from_rfc3339
+from kubecanvas.canvas.model import WorkflowSpec
 from kubecanvas.check import checked_spec
 from kubecanvas.engine.effects import Launch, Notice, Step
 from kubecanvas.engine.events import Failed, Revoke, Start
@@ -588,7 +589,7 @@ class Conductor:
             "runs it again"
         )
         logger.error("workflow %s: %s", identity.qualified, message, extra=identity.log_fields())
-        ttl: int | None = (spec or {}).get("ttlSecondsAfterFinished", 86400)
+        ttl = _ttl_after_finished(spec)
         if run is not None:
             ttl = run.ttl
             run.host.close()
@@ -618,7 +619,7 @@ class Conductor:
                 await self.api.patch_workflow_status(identity.namespace, identity.name, status)
                 return
             except KubeApiError as error:
-                if 400 <= error.status < 500 and error.status not in (409, 429):
+                if not error.transient:
                     logger.error(
                         "cannot end workflow %s: %s", identity.qualified, error, extra=identity.log_fields()
                     )
@@ -627,13 +628,13 @@ class Conductor:
             tries += 1
 
     def _schedule_expiry(self, body: Mapping[str, Any]) -> None:
-        ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished", 86400)
+        ttl = _ttl_after_finished(body.get("spec"))
         finished = (body.get("status") or {}).get("finishedAt")
         if ttl is None or not finished:
             return
         metadata = body["metadata"]
         identity = WorkflowIdentity(metadata["name"], metadata["namespace"], metadata["uid"])
-        self._schedule_deletion(identity, from_rfc3339(finished) + int(ttl))
+        self._schedule_deletion(identity, from_rfc3339(finished) + ttl)
 
     def _schedule_deletion(self, identity: WorkflowIdentity, at: float) -> None:
         """`ttlSecondsAfterFinished`: delete the Workflow (and so its Jobs and keys) later."""
@@ -696,6 +697,13 @@ class Conductor:
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
         return task
+
+
+def _ttl_after_finished(spec: Mapping[str, Any] | None) -> int | None:
+    """A raw spec's `ttlSecondsAfterFinished`, with the Workflow model's default when unset."""
+    default = WorkflowSpec.model_fields["ttl_seconds_after_finished"].default
+    ttl = (spec or {}).get("ttlSecondsAfterFinished", default)
+    return int(ttl) if ttl is not None else None
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -51,7 +51,7 @@ def _from_config_map(name: str, namespace: str, target: Path) -> str:
         config_map = get_object(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
     except KubeApiError as error:
         message = f"cannot read code from ConfigMap {namespace}/{name}: {error}"
-        if error.status in {0, 429} or error.status >= 500:
+        if error.transient:
             raise KubeApiError(error.status, message) from None  # the API server was away: no task fault
         raise CodeSourceError(message) from None
     files = config_map.get("data") or {}

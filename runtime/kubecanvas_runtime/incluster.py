@@ -73,7 +73,7 @@ def get_object(
             with contextlib.suppress(ValueError, AttributeError):
                 detail = json.loads(detail).get("message", detail)
             failure = KubeApiError(error.code, f"GET {path}: HTTP {error.code}: {detail}")
-            if error.code != 429 and error.code < 500:
+            if not failure.transient:
                 raise failure from None
         except (urllib.error.URLError, OSError) as error:
             failure = KubeApiError(0, f"GET {path}: {error}")
