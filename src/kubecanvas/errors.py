@@ -209,7 +209,8 @@ class Retry(KubecanvasError):
     """Raised by `self.retry()` inside a task: ask for another attempt.
 
     `countdown` is the delay before it, `exc` the error to report if no retries are
-    left, `max_retries` an override of the task's limit.
+    left, `max_retries` an override of the task's limit; `cause`, the exception being
+    handled when it was asked for, is named in the message only.
     """
 
     def __init__(
@@ -219,8 +220,13 @@ class Retry(KubecanvasError):
         exc: BaseException | None = None,
         countdown: float | None = None,
         max_retries: int | None = None,
+        cause: BaseException | None = None,
     ) -> None:
         self.exc = exc
         self.countdown = countdown
         self.max_retries = max_retries
-        super().__init__(message or (f"Retry in {countdown}s" if countdown is not None else "Retry"))
+        if message is None:
+            message = f"Retry in {countdown}s" if countdown is not None else "Retry"
+            if cause is not None:
+                message += f": {type(cause).__name__}({cause})"
+        super().__init__(message)

@@ -43,7 +43,7 @@ from kubecanvas.engine.events import (
 )
 from kubecanvas.engine.retries import retry_rule
 from kubecanvas.engine.states import TERMINAL, Phase, TaskFailure, TaskRecord, TaskState
-from kubecanvas.errors import ChordError, MaxRetriesExceededError, TaskRevokedError
+from kubecanvas.errors import ChordError, MaxRetriesExceededError, Retry, TaskRevokedError
 from kubecanvas.graph.errback_units import errback_node_id, instantiate_errback
 from kubecanvas.graph.nodes import Graph, TaskNode, ref_node_ids
 
@@ -269,13 +269,13 @@ class Engine:
         limit = rule.max if max_retries is None else max_retries
         if attempt - 1 < limit:
             delay = rule.countdown(attempt, task_id) if countdown is None else countdown
-            self._retry(task_id, error or TaskFailure("Retry", "retry requested"), delay, limit, now)
+            self._retry(task_id, error or TaskFailure(Retry.__name__, "retry requested"), delay, limit, now)
         else:
             node = self.nodes[task_id]
             # `self.retry(exc=e)` fails with e; a bare `self.retry()` with Celery's error.
             failure = (
                 error
-                if error is not None and error.type != "Retry"
+                if error is not None and error.type != Retry.__name__
                 else TaskFailure.of(
                     MaxRetriesExceededError,
                     f"Can't retry {node.task}[{task_id}] args:{list(node.args)} kwargs:{node.kwargs}",

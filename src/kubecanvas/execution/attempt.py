@@ -106,7 +106,11 @@ def run_attempt(
         with executing(request), _time_limit(_timeout(node, function)):
             value = _call(function, node, call_args, kwargs)
     except Retry as retry:
-        cause = describe_exception(retry.exc) if retry.exc is not None else TaskFailure("Retry", str(retry))
+        cause = (
+            describe_exception(retry.exc)
+            if retry.exc is not None
+            else TaskFailure(Retry.__name__, str(retry))
+        )
         return finish("retry", cause, countdown=retry.countdown, max_retries=retry.max_retries)
     except Exception as error:  # noqa: BLE001 - the task's failure, reported not raised
         return finish("failed", describe_exception(error, task=node.task))

@@ -162,9 +162,7 @@ class Task(Generic[P, R]):
             if handled is not None:
                 raise handled
             raise Retry("Task can be retried", countdown=countdown, max_retries=max_retries)
-        when = f"Retry in {countdown:g}s" if countdown is not None else "Retry"
-        message = f"{when}: {type(handled).__name__}({handled})" if handled is not None else when
-        raise Retry(message, exc=exc, countdown=countdown, max_retries=max_retries)
+        raise Retry(exc=exc, countdown=countdown, max_retries=max_retries, cause=handled)
 
     def retry_rule(self) -> JSONObject:
         """This task's retry policy in the engine's vocabulary (`engine.retries.retry_rule`
