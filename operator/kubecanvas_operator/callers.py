@@ -1,6 +1,6 @@
 """Who is asking the results API, and whether they may read that Workflow.
 
-The results API (`httpapi`) answers with a workflow's whole state: its arguments, results and
+The results API (`resultsapi`) answers with a workflow's whole state: its arguments, results and
 errors. So it believes no one by default, and it decides as an aggregated API server built
 on k8s.io/apiserver does (its DelegatingAuthenticationOptions and
 DelegatingAuthorizationOptions):

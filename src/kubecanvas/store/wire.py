@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TypeAlias
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from kubecanvas.errors import StoreConnectionError, StoreReplyError
 
@@ -59,13 +59,14 @@ class Address:
         """An address from a URL of the module's docstring; `password` and `username`, when
         given, win over the URL's."""
         parts = urlsplit(url)
+        query = dict(item.split("=", 1) for item in parts.query.split("&") if "=" in item)
+        ca_file = unquote(query["ssl_ca_certs"]) if query.get("ssl_ca_certs") else None
         if parts.scheme in _SENTINEL_SCHEMES:
-            return cls._behind_sentinels(url, password, username)
+            return cls._behind_sentinels(url, parts, password, username, ca_file)
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError(
                 f"not a Redis URL: {url!r} (expected redis://, rediss://, unix:// or redis+sentinel://)"
             )
-        query = dict(item.split("=", 1) for item in parts.query.split("&") if "=" in item)
         database = parts.path.lstrip("/") if parts.scheme != "unix" else query.get("db", "0")
         return cls(
             host=parts.hostname or "127.0.0.1",
@@ -75,12 +76,13 @@ class Address:
             username=username or (unquote(parts.username) if parts.username else None),
             password=password or (unquote(parts.password) if parts.password else None),
             db=int(database or 0),
-            ca_file=unquote(query["ssl_ca_certs"]) if query.get("ssl_ca_certs") else None,
+            ca_file=ca_file,
         )
 
     @classmethod
-    def _behind_sentinels(cls, url: str, password: str | None, username: str | None) -> Address:
-        parts = urlsplit(url)
+    def _behind_sentinels(
+        cls, url: str, parts: SplitResult, password: str | None, username: str | None, ca_file: str | None
+    ) -> Address:
         credentials, _, hosts = parts.netloc.rpartition("@")
         user, _, secret = credentials.partition(":")
         sentinels = []
@@ -92,7 +94,6 @@ class Address:
                 raise ValueError(f"{url!r}: a Sentinel without a host")
             sentinels.append((host, int(port or SENTINEL_PORT)))
         segments = [unquote(segment) for segment in parts.path.split("/") if segment]
-        query = dict(item.split("=", 1) for item in parts.query.split("&") if "=" in item)
         if not segments:
             raise ValueError(f"{url!r}: name the master, as redis+sentinel://host:26379/<master>[/db]")
         return cls(
@@ -104,7 +105,7 @@ class Address:
             db=int(segments[1]) if len(segments) > 1 else 0,
             sentinels=tuple(sentinels),
             master=segments[0],
-            ca_file=unquote(query["ssl_ca_certs"]) if query.get("ssl_ca_certs") else None,
+            ca_file=ca_file,
         )
 
     @property
