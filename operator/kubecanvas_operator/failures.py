@@ -15,7 +15,7 @@ from typing import Any
 
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
-from kubecanvas.execution.exit_codes import exit_meaning
+from kubecanvas.execution.exit_codes import exit_meaning, last_words
 
 __all__ = [
     "AttemptFailure",
@@ -88,15 +88,16 @@ def _describe_pod_end(pod: dict[str, Any]) -> str | None:
         if not terminated:
             continue
         reason, code = terminated.get("reason") or "Error", terminated.get("exitCode")
-        detail = f": {terminated['message']}" if terminated.get("message") else ""
+        said = last_words(terminated.get("message") or "")
+        quoted = f"; it said: {said}" if said else ""
         if reason == "OOMKilled":
             return f"pod {pod['metadata']['name']} ran out of memory (OOMKilled, exit code {code})"
         if isinstance(code, int) and code > 128:
-            return f"pod {pod['metadata']['name']} was killed by signal {code - 128} ({reason}{detail})"
+            return f"pod {pod['metadata']['name']} was killed by signal {code - 128} ({reason}){quoted}"
         meaning = exit_meaning(code if isinstance(code, int) else None)
         also = f": {meaning}" if meaning else ""
         name = pod["metadata"]["name"]
-        return f"pod {name} exited with code {code} ({reason}{detail}) without reporting{also}"
+        return f"pod {name} exited with code {code} ({reason}) without reporting{also}{quoted}"
     if status.get("phase") == "Failed":
         detail = f"{status.get('reason', '')} {status.get('message', '')}".strip()
         return f"pod {pod['metadata']['name']} failed: {detail}"

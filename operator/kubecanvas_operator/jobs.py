@@ -15,6 +15,7 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSONObject, dumps
 from kubecanvas.execution import environment as runtime_env
+from kubecanvas.execution.exit_codes import TERMINATION_MESSAGE_PATH
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.resources import (
     ATTEMPT_LABEL,
@@ -104,6 +105,9 @@ def build_job(
         "command": list(config.runtime_command),
         "env": _environment(workflow, node, attempt, config, expires_at=expires_at, redis=redis),
         "securityContext": copy.deepcopy(CONTAINER_SECURITY),
+        # A runtime that cannot report leaves its reason here (execution/exit_codes.py).
+        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         # The root filesystem is read-only: the task's code and scratch files go to /tmp.
         "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],  # noqa: S108 - a private emptyDir
     }

@@ -12,6 +12,7 @@ itself could not work, 75 Redis stayed unreachable (worth another attempt).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from kubecanvas.execution.exit_codes import (
     EXIT_CODES,
     EXIT_RUNTIME_ERROR,
     EXIT_STORE_UNREACHABLE,
+    TERMINATION_MESSAGE_PATH,
 )
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import MISSING, TaskInputs
@@ -32,6 +34,17 @@ from kubecanvas.store.taskside import MISSING, TaskInputs
 
 def log(message: str) -> None:
     print(f"[kubecanvas] {message}", file=sys.stderr, flush=True)
+
+
+def give_up(message: str, code: int) -> int:
+    """Log why the attempt ends without a report and leave it where the kubelet shows it to
+    the operator (the pod's termination message), so the task's error can say it too."""
+    log(message)
+    path = Path(TERMINATION_MESSAGE_PATH)
+    if path.exists():  # the kubelet made it: in a pod (never create it on a host)
+        with contextlib.suppress(OSError):
+            path.write_text(message + "\n")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +77,7 @@ def run_in_pod() -> int:
     try:
         settings = RuntimeSettings.from_environ()
     except ConfigurationError as error:
-        log(f"cannot start: {error}")
-        return EXIT_RUNTIME_ERROR
+        return give_up(f"cannot start: {error}", EXIT_RUNTIME_ERROR)
     workflow = settings.workflow or settings.workflow_uid
     label = f"task {settings.task_id} attempt {settings.attempt} of workflow {workflow}"
     try:
@@ -89,8 +101,7 @@ def run_in_pod() -> int:
         try:
             install_code(settings.code, namespace)
         except KubeApiError as error:  # the API server stayed away: no fault of the task
-            log(f"{label}: {error}")
-            return EXIT_CLUSTER_UNREACHABLE
+            return give_up(f"{label}: {error}", EXIT_CLUSTER_UNREACHABLE)
         except CodeSourceError as error:
             log(f"{label}: {error}")
             failure = describe_exception(error)
@@ -108,14 +119,15 @@ def run_in_pod() -> int:
         value = execution.value if execution.succeeded else MISSING
         store.record_outcome(settings.task_id, settings.attempt, execution.outcome, value)
     except StoreConnectionError as error:
-        log(f"{label}: Redis at {_safe_url(settings.redis_url)} is unreachable after retrying: {error}")
-        return EXIT_STORE_UNREACHABLE
+        where = _safe_url(settings.redis_url)
+        return give_up(
+            f"{label}: Redis at {where} is unreachable after retrying: {error}", EXIT_STORE_UNREACHABLE
+        )
     except StoreError as error:
-        log(f"{label}: Redis at {_safe_url(settings.redis_url)} refused a command: {error}")
-        return EXIT_RUNTIME_ERROR
+        where = _safe_url(settings.redis_url)
+        return give_up(f"{label}: Redis at {where} refused a command: {error}", EXIT_RUNTIME_ERROR)
     except LookupError as error:
-        log(f"{label}: {error}")
-        return EXIT_RUNTIME_ERROR
+        return give_up(f"{label}: {error}", EXIT_RUNTIME_ERROR)
     return report(execution)
 
 

@@ -21,6 +21,11 @@ PROBE_TASKS = textwrap.dedent(
     """
     import os
 
+    def vanish(reason):
+        import sys
+        print(reason, file=sys.stderr, flush=True)
+        os._exit(9)  # as a crashing extension would: no report, no Python traceback
+
     def hog(megabytes):
         block = bytearray(megabytes * 1024 * 1024)
         return len(block)
@@ -67,6 +72,25 @@ def test_a_task_over_its_memory_limit_is_oom_killed_and_retried_with_the_reason(
     assert "OOMKilled" in status["error"]["message"]
     [task] = workflows.document(name)["tasks"]
     assert task["attempts"] == 2  # retried once, as its policy says, then failed
+
+
+def test_a_pod_that_ended_without_reporting_is_explained_with_its_last_words(
+    workflows: Workflows, tmp_path: Path
+) -> None:
+    """The kubelet keeps the tail of a failed container's log as its termination message
+    (FallbackToLogsOnError, on a non-root pod with a read-only root): the error quotes it."""
+    (tmp_path / "probetasks.py").write_text(PROBE_TASKS)
+    workflows.config_map_from("probetasks", [tmp_path / "probetasks.py"])
+    task = {"task": "probetasks.vanish", "args": ["libfoo: cannot map /dev/shm"]}
+    name = workflows.apply(workflow("vanish", task, code={"configMap": {"name": "probetasks"}}))
+
+    status = workflows.wait_finished(name, timeout=120)["status"]
+
+    assert status["phase"] == "Failed"
+    assert status["error"]["type"] == "WorkerLostError"
+    assert status["error"]["message"].endswith(
+        "exited with code 9 (Error) without reporting; it said: libfoo: cannot map /dev/shm"
+    ), status["error"]
 
 
 def test_a_task_pod_deleted_mid_run_is_retried(cluster: Cluster, workflows: Workflows) -> None:

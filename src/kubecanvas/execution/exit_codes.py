@@ -9,7 +9,9 @@ __all__ = [
     "EXIT_CODES",
     "EXIT_RUNTIME_ERROR",
     "EXIT_STORE_UNREACHABLE",
+    "TERMINATION_MESSAGE_PATH",
     "exit_meaning",
+    "last_words",
 ]
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "retry": 3, "expired": 4}
@@ -24,6 +26,20 @@ EXIT_STORE_UNREACHABLE = 75  # EX_TEMPFAIL
 
 EXIT_CLUSTER_UNREACHABLE = 69  # EX_UNAVAILABLE
 """The Kubernetes API stayed unreachable while the runtime fetched its task's code (a ConfigMap)."""
+
+
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+"""Where a runtime in a pod leaves its last words when it exits without reporting: the kubelet
+puts the file's text in the pod's `state.terminated.message` (and, with the policy
+`FallbackToLogsOnError`, the tail of the log when the file is empty: a crash's traceback), so
+the task's error says *why* Redis or the API could not be reached, not only that."""
+
+
+def last_words(message: str) -> str:
+    """The line of a pod's termination message that a task's error quotes: its last non-empty
+    line (a traceback ends with the exception), at most 300 characters."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def exit_meaning(code: int | None) -> str | None:

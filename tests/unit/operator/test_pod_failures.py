@@ -117,16 +117,34 @@ def test_a_passing_pull_error_is_given_the_timeout() -> None:
     assert "pull QPS exceeded" in failure.error.message
 
 
-def failed_job_with_pod_exit(code: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def failed_job_with_pod_exit(code: int, message: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
     job = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
+    terminated: dict[str, Any] = {"reason": "Error", "exitCode": code}
+    if message:
+        terminated["message"] = message
     pod = {
         "metadata": {"name": "wf-t0-1-abcde"},
-        "status": {
-            "phase": "Failed",
-            "containerStatuses": [{"state": {"terminated": {"reason": "Error", "exitCode": code}}}],
-        },
+        "status": {"phase": "Failed", "containerStatuses": [{"state": {"terminated": terminated}}]},
     }
     return job, [pod]
+
+
+def test_the_runtimes_last_words_are_quoted_from_the_termination_message() -> None:
+    """What the runtime wrote to its termination file (or, on a crash, the log's tail the
+    kubelet kept): the task's error says why, not only that it could not report."""
+    said = "task t3 attempt 1 of workflow ns/wf: Redis at redis://r:6379/0 is unreachable after retrying: timed out"
+    failure = job_failure(*failed_job_with_pod_exit(EXIT_STORE_UNREACHABLE, said + "\n"))
+    assert failure is not None
+    assert failure.error.message.endswith(
+        f"could not reach Redis, where its inputs and outcome live; it said: {said}"
+    )
+    traceback = 'Traceback (most recent call last):\n  File "x.py", line 1\nMemoryError: ' + "x" * 500
+    crashed = job_failure(*failed_job_with_pod_exit(1, traceback))
+    assert crashed is not None
+    quoted = crashed.error.message.split("; it said: ", 1)[1]
+    assert len(quoted) == 300
+    assert quoted.startswith("MemoryError: x")
+    assert "Traceback" not in crashed.error.message  # only the last line: the exception
 
 
 def test_a_runtime_that_could_not_reach_redis_says_so_and_is_retried_as_lost() -> None:
