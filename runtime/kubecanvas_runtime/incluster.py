@@ -30,6 +30,15 @@ of the control plane (an upgrade, a crash) last tens of seconds, and a task must
 for one. The pod waits, holding its slot; then it exits as unable to reach the API."""
 
 
+def _ready(base: str, context: ssl.SSLContext | None, timeout: float) -> bool:
+    """Whether the API server says it is ready (`/readyz`: open to everyone, no token)."""
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", context=context, timeout=timeout):  # noqa: S310 - https only
+            return True
+    except (urllib.error.URLError, OSError):  # an HTTPError (not ready) is a URLError too
+        return False
+
+
 def get_object(
     path: str,
     *,
@@ -43,7 +52,8 @@ def get_object(
     (`timeout` each, backing off from 0.2 s to 5 s) for `retry_for` seconds: one lost SYN
     would otherwise hold the task for the kernel's whole retransmission schedule (~15 s),
     and an API server restart would fail it. A refusal (403, 404) is a KubeApiError with its
-    status at once; giving up on an unreachable server, one with status 0.
+    status at once, unless the server says it is not ready yet (a 401/403 of a server still
+    filling its caches); giving up on an unreachable server, one with status 0.
     """
     host = os.environ.get("KUBERNETES_SERVICE_HOST")
     port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
@@ -57,8 +67,9 @@ def get_object(
         ) from None
     context = ssl.create_default_context(cafile=str(SERVICE_ACCOUNT_DIR / "ca.crt"))
     address = f"[{host}]" if ":" in host else host
-    request = urllib.request.Request(
-        f"https://{address}:{port}{urllib.parse.quote(path)}",
+    base = f"https://{address}:{port}"
+    request = urllib.request.Request(  # noqa: S310 - https only
+        f"{base}{urllib.parse.quote(path)}",
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )
     give_up_at, delay, attempt = clock() + retry_for, 0.2, 0
@@ -72,7 +83,8 @@ def get_object(
             detail = error.read().decode(errors="replace")
             with contextlib.suppress(ValueError, AttributeError):
                 detail = json.loads(detail).get("message", detail)
-            failure = KubeApiError(error.code, f"GET {path}: HTTP {error.code}: {detail}")
+            unready = error.code in KubeApiError.UNSURE and not _ready(base, context, timeout)
+            failure = KubeApiError(error.code, f"GET {path}: HTTP {error.code}: {detail}", unready=unready)
             if not failure.transient:
                 raise failure from None
         except (urllib.error.URLError, OSError) as error:

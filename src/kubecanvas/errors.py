@@ -117,16 +117,26 @@ class ClusterError(KubecanvasError):
 
 
 class KubeApiError(ClusterError):
-    """A Kubernetes API call failed; `status` is the HTTP status (0 when unreachable)."""
+    """A Kubernetes API call failed; `status` is the HTTP status (0 when unreachable).
 
-    def __init__(self, status: int, message: str) -> None:
+    `unready`: a refusal (401, 403) from an API server that also said it is not ready yet.
+    One just started answers before its token and RBAC caches are filled: on the local node a
+    task pod was refused its own ConfigMap a second after a restart. Such a refusal is
+    transient; the same refusal from a ready server is believed."""
+
+    UNSURE = frozenset({401, 403})
+    """Refusals believed only once the server says it is ready (`/readyz`)."""
+
+    def __init__(self, status: int, message: str, *, unready: bool = False) -> None:
         self.status = status
-        super().__init__(message)
+        self.unready = unready
+        super().__init__(f"{message} (the API server is not ready yet)" if unready else message)
 
     @property
     def transient(self) -> bool:
-        """Worth trying again: not reached, throttled, or a server-side failure."""
-        return self.status in (0, 429) or self.status >= 500
+        """Worth trying again: not reached, throttled, a server-side failure, or a refusal
+        from a server still starting."""
+        return self.unready or self.status in (0, 429) or self.status >= 500
 
 
 class WorkflowNotFound(ClusterError):

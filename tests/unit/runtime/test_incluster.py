@@ -47,10 +47,26 @@ def test_a_connection_that_times_out_is_tried_again(in_a_pod: list[Any]) -> None
 
 
 def test_a_refusal_is_not_retried(in_a_pod: list[Any]) -> None:
-    in_a_pod += [http_error(403), {"never": "read"}]
+    in_a_pod += [http_error(403), "ok (/readyz)", {"never": "read"}]
     with pytest.raises(ClusterError, match="HTTP 403: status 403"):
         incluster.get_object("/api/v1/namespaces/n/configmaps/c")
     assert in_a_pod == [{"never": "read"}]
+
+
+def test_a_not_found_is_believed_at_once(in_a_pod: list[Any]) -> None:
+    in_a_pod += [http_error(404), {"never": "read"}]
+    with pytest.raises(ClusterError, match="HTTP 404"):
+        incluster.get_object("/api/v1/namespaces/n/configmaps/c")
+    assert in_a_pod == [{"never": "read"}]
+
+
+@pytest.mark.parametrize("code", [401, 403])
+def test_a_refusal_from_a_server_not_ready_yet_is_tried_again(in_a_pod: list[Any], code: int) -> None:
+    """A kube-apiserver that just restarted answers before its RBAC and token caches are
+    filled: a task pod was refused its own ConfigMap (403) a second after a restart."""
+    in_a_pod += [http_error(code), http_error(500), {"data": {"a.py": "x = 1"}}]  # 500: /readyz
+    assert incluster.get_object("/api/v1/namespaces/n/configmaps/c") == {"data": {"a.py": "x = 1"}}
+    assert in_a_pod == []
 
 
 def test_an_api_server_away_for_a_while_is_waited_for(
