@@ -46,7 +46,7 @@ from kubecanvas.errors import (
 
 if TYPE_CHECKING:
     from kubecanvas.execution.request import Request
-    from kubecanvas.sdk.canvas import Canvas
+    from kubecanvas.sdk.canvas import Canvas, maybe_signature
     from kubecanvas.sdk.composition import chain, chord, chunks, group, xmap, xstarmap
     from kubecanvas.sdk.signatures import Signature, signature
     from kubecanvas.sdk.tasks import Task, shared_task, task
@@ -80,6 +80,7 @@ _SDK = dict.fromkeys(
         "from_canvas",
         "from_workflow",
         "load_workflow",
+        "maybe_signature",
         "to_workflow",
     ),
     "kubecanvas.sdk",
@@ -126,6 +127,7 @@ __all__ = [
     "from_workflow",
     "group",
     "load_workflow",
+    "maybe_signature",
     "shared_task",
     "signature",
     "task",

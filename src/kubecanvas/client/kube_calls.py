@@ -43,7 +43,9 @@ def ready(function: Callable[..., Any]) -> bool:
     if api_client is None:
         return True
     try:
-        method, url, headers, _, _ = api_client.param_serialize("GET", "/readyz", auth_settings=["BearerToken"])
+        method, url, headers, _, _ = api_client.param_serialize(
+            "GET", "/readyz", auth_settings=["BearerToken"]
+        )
         response = api_client.call_api(method, url, header_params=headers, _request_timeout=5)
     except (ApiException, urllib3.exceptions.HTTPError, OSError):
         return False  # gone again

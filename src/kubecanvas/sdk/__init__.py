@@ -13,7 +13,7 @@ from kubecanvas._kits.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kubecanvas.execution.request import Request, current_request, executing
-    from kubecanvas.sdk.canvas import Canvas
+    from kubecanvas.sdk.canvas import Canvas, maybe_signature
     from kubecanvas.sdk.composition import chain, chord, chunks, group, xmap, xstarmap
     from kubecanvas.sdk.signatures import Signature, signature
     from kubecanvas.sdk.tasks import Task, shared_task, task
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "Canvas": "kubecanvas.sdk.canvas",
+    "maybe_signature": "kubecanvas.sdk.canvas",
     "Request": "kubecanvas.execution.request",
     "current_request": "kubecanvas.execution.request",
     "executing": "kubecanvas.execution.request",
@@ -62,6 +63,7 @@ __all__ = [
     "from_workflow",
     "group",
     "load_workflow",
+    "maybe_signature",
     "shared_task",
     "signature",
     "task",

@@ -185,6 +185,10 @@ class Canvas(ABC):
         """`apply_async` with star arguments."""
         return self.apply_async(args, kwargs)
 
+    def __invert__(self) -> Any:
+        """`~sig`: submit and wait for the result (Celery's `sig.delay().get()`)."""
+        return self.delay().get()
+
     def apply(
         self, args: Iterable[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any
     ) -> Any:
@@ -250,6 +254,16 @@ def as_canvas(value: object) -> Canvas:
 
         return from_canvas(value)
     raise TypeError(f"expected a signature or canvas (such as add.s(2)), not {value!r}")
+
+
+def maybe_signature(value: object, app: object = None, clone: bool = False) -> Canvas | None:
+    """Celery's `maybe_signature`: None stays None, a canvas is itself (a copy with `clone`),
+    a mapping is read as a canvas (the YAML form a Workflow and `to_canvas()` hold). `app` is
+    accepted for Celery's signature and means nothing here (no app to bind)."""
+    if value is None:
+        return None
+    canvas = as_canvas(value)
+    return canvas.clone() if clone else canvas
 
 
 def _one_or_many(value: object) -> list[Any]:

@@ -9,7 +9,7 @@ starmap runs it here, as Celery's `xmap(...)()` does.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Self
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
@@ -99,6 +99,14 @@ class group(Canvas):  # noqa: N801 - Celery's name; used like a function
         for task in self.tasks:
             task.set(immutable=immutable)
 
+    def skew(self, start: float = 1.0, stop: float | None = None, step: float = 1.0) -> Self:
+        """Spread the members' start (Celery's `group.skew`): member i gets the countdown
+        `start + i * step`, held at its last value once `stop` would be passed."""
+        countdowns = _fxrange(start, stop, step)
+        for task in self.tasks:
+            task.set(countdown=next(countdowns))
+        return self
+
     def _emit(self, path: str, *, strict: bool) -> JSONObject:
         members: list[JSON] = [
             task._emit(f"{path}.group[{i}]", strict=strict) for i, task in enumerate(self.tasks)
@@ -115,6 +123,17 @@ class group(Canvas):  # noqa: N801 - Celery's name; used like a function
 
     def __repr__(self) -> str:
         return f"group([{', '.join(map(repr, self.tasks))}])"
+
+
+def _fxrange(start: float, stop: float | None, step: float) -> Iterator[float]:
+    """Celery's `fxrange(start, stop, step, repeatlast=True)`, edge cases included."""
+    current = float(start)
+    while True:
+        if not stop or current <= stop:
+            yield current
+            current += step
+        else:
+            yield current - step
 
 
 class chord(Canvas):  # noqa: N801 - Celery's name; used like a function
