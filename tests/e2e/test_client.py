@@ -4,7 +4,9 @@ backed by Redis, as Celery's do, and `get()` waits on Redis notifications."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -215,3 +217,14 @@ def test_without_redis_the_client_says_what_to_set(ns: str) -> None:
     res = add.apply_async((1, 1), namespace=ns, code=CONFTASKS)  # submitting needs no Redis
     with pytest.raises(KubecanvasError, match="reading results needs Redis: set KUBECANVAS_REDIS_URL"):
         res.get(timeout=5)
+
+
+def test_celerys_json_values_cross_the_cluster_as_their_types(ns: str) -> None:
+    """Decimal, UUID and bytes go into pods and come back as themselves (Celery's envelopes):
+    a chord of Decimals sums exactly, where floats would not."""
+    header = [add.s(Decimal("0.1"), Decimal("0.2")), add.s(Decimal("1"), Decimal("2"))]
+    exact = chord(header, tsum.s()).apply_async(namespace=ns, code=CONFTASKS)
+    ident = uuid.UUID("2f0c6d2e-4f8b-4a8e-9b39-1c1f7c2a3d4e")
+    mixed = add.apply_async(([ident], [b"\x00\xff", b"text"]), namespace=ns, code=CONFTASKS)
+    assert exact.get(timeout=120) == Decimal("3.3")
+    assert mixed.get(timeout=120) == [ident, b"\x00\xff", b"text"]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
+from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas._kits.wirevalues import from_wire, to_wire
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import NotJSONError, Retry, TaskImportError, TimeLimitExceeded
 from kubecanvas.execution.errback_calls import errback_call, recorded_errback_args
@@ -104,7 +105,7 @@ def run_attempt(
         on_start(args, kwargs)
     try:
         with executing(request), _time_limit(_timeout(node, function)):
-            value = _call(function, node, call_args, kwargs)
+            value = _call(function, node, from_wire(call_args), from_wire(kwargs))
     except Retry as retry:
         cause = (
             describe_exception(retry.exc)
@@ -115,7 +116,7 @@ def run_attempt(
     except Exception as error:  # noqa: BLE001 - the task's failure, reported not raised
         return finish("failed", describe_exception(error, task=node.task))
     try:
-        return finish("succeeded", value=to_json_value(value))
+        return finish("succeeded", value=to_wire(value))
     except NotJSONError as error:
         return finish(
             "failed",
@@ -123,11 +124,11 @@ def run_attempt(
         )
 
 
-def _call(function: Callable[..., Any], node: TaskNode, args: list[Any], kwargs: JSONObject) -> Any:
+def _call(function: Callable[..., Any], node: TaskNode, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if node.call == "map":
-        return [function(item) for item in node.items or ()]
+        return [function(from_wire(item)) for item in node.items or ()]
     if node.call == "starmap":
-        return [function(*item) for item in node.items or ()]  # type: ignore[misc]
+        return [function(*from_wire(item)) for item in node.items or ()]
     return function(*args, **kwargs)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas._kits.wirevalues import from_wire
 from kubecanvas.canvas.model import CANVAS_FORMS
 from kubecanvas.check import checked_workflow
 from kubecanvas.engine.effects import Kill, Launch
@@ -77,7 +78,7 @@ class EagerResult:
 
         Celery's timeout/interval arguments are accepted and ignored: the run is over."""
         if self.successful():
-            return self.document["result"]
+            return from_wire(self.document["result"])
         error = self._exception()
         if propagate:
             raise error

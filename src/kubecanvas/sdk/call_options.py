@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
@@ -53,13 +53,17 @@ _RETRY_FIELDS: dict[str, str] = {
     "autoretryFor": "autoretryFor",
 }
 
+_JSON_ONLY = (
+    "arguments and results travel as Celery's JSON (with its datetime, date, time, Decimal, "
+    "UUID and bytes forms); serializer='json' is accepted, pickle never"
+)
+
 # Celery options with no meaning here, and what to do instead.
 _CELERY_ONLY: dict[str, str] = {
     "queue": "there are no queues: choose where a task runs with node_selector= or tolerations=",
     "routing_key": "there are no queues: choose where a task runs with node_selector= or tolerations=",
     "exchange": "there are no queues: choose where a task runs with node_selector= or tolerations=",
     "soft_time_limit": "only a hard limit exists: use time_limit= (or timeout=)",
-    "serializer": "arguments and results always travel as JSON",
     "compression": "arguments and results always travel as JSON",
     "retry_policy": "that is Celery's publish retry; task retries are retries={'max': ..., 'delay': ...}",
     "task_id": "task ids are given by the operator",
@@ -77,6 +81,12 @@ def normalize_options(
     given_as: dict[str, str] = {}
     problems: list[Problem] = []
     for key, value in options.items():
+        if key == "serializer":  # what every value here travels as: nothing to record
+            if value != "json":
+                problems.append(
+                    Problem(f"{path}.{key}", f"serializer {value!r} is not supported: {_JSON_ONLY}")
+                )
+            continue
         field = _FIELDS.get(key)
         if field is None:
             problems.append(Problem(f"{path}.{key}", _unknown_option(key, also_known)))
@@ -112,10 +122,11 @@ def normalize_code(code: Mapping[str, Any], path: str = "spec.code") -> JSONObje
 
 
 def rfc3339(moment: datetime, path: str) -> str:
+    """The time as RFC 3339; a naive one is read as UTC, as Celery (`enable_utc`, its default)
+    reads the `datetime.utcnow() + timedelta(...)` its guides write."""
+    del path  # every datetime has a reading now
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise _Bad(
-            path, f"{moment!r} has no timezone; use an aware time such as datetime.now(UTC) + timedelta(...)"
-        )
+        moment = moment.replace(tzinfo=UTC)
     return moment.isoformat().replace("+00:00", "Z")
 
 

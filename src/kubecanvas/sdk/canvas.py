@@ -13,7 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
+from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas._kits.wirevalues import to_wire
 from kubecanvas.canvas.merging import merge_options
 from kubecanvas.errors import InvalidWorkflow, NotJSONError
 from kubecanvas.sdk.call_options import normalize_options
@@ -277,11 +278,12 @@ def _one_or_many(value: object) -> list[Any]:
 
 
 def emit_value(value: Any, path: str, *, strict: bool) -> JSON:
-    """`value` as JSON (tuples become lists); not JSON: InvalidWorkflow when strict."""
+    """`value` as JSON (tuples become lists, Celery's extensions enveloped); not JSON:
+    InvalidWorkflow when strict."""
     if strict:
-        return json_at(value, path)
+        return json_at(value, path, wire=True)
     try:
-        return to_json_value(value)
+        return to_wire(value)
     except NotJSONError:
         result: JSON = value  # compared, never sent
         return result

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
+from kubecanvas._kits.wirevalues import to_wire
 from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.resources import API_VERSION
 from kubecanvas.sdk.call_options import normalize_code, normalize_options
@@ -41,9 +42,9 @@ def build_manifest(
     spec: JSONObject = {"canvas": canvas}
     args = list(args)
     if args:
-        spec["args"] = json_at(args, "spec.args")
+        spec["args"] = json_at(args, "spec.args", wire=True)
     if kwargs:
-        spec["kwargs"] = json_at(dict(kwargs), "spec.kwargs")
+        spec["kwargs"] = json_at(dict(kwargs), "spec.kwargs", wire=True)
     if code is not None:
         spec["code"] = normalize_code(code)
     if defaults:
@@ -77,10 +78,11 @@ def unique_name(label: str) -> str:
     return f"{slug(label)}-{uuid.uuid4().hex[:10]}"
 
 
-def json_at(value: Any, path: str) -> JSON:
-    """`value` as JSON (tuples become lists), or InvalidWorkflow naming where it is not."""
+def json_at(value: Any, path: str, *, wire: bool = False) -> JSON:
+    """`value` as JSON (tuples become lists), or InvalidWorkflow naming where it is not.
+    With `wire` (a task's arguments), Celery's JSON extensions too (`_kits/wirevalues.py`)."""
     try:
-        return to_json_value(value)
+        return to_wire(value) if wire else to_json_value(value)
     except NotJSONError as error:
         where = path + ("" if not error.path or error.path.startswith("[") else ".") + error.path
         raise InvalidWorkflow(

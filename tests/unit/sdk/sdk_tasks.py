@@ -140,3 +140,17 @@ def backing_off() -> None:
 )
 def configured(x: int) -> int:
     return x
+
+
+@task(name="sdk_tasks.describe_values")
+def describe_values(when: Any, amount: Any, ident: Any, blob: Any) -> dict[str, Any]:
+    """What a task receives, by type, and values of those types back."""
+    import uuid
+    from datetime import datetime, timedelta
+    from decimal import Decimal
+
+    assert isinstance(when, datetime), when
+    assert isinstance(amount, Decimal), amount
+    assert isinstance(ident, uuid.UUID), ident
+    assert isinstance(blob, bytes), blob
+    return {"later": when + timedelta(days=1), "double": amount * 2, "ident": ident, "blob": blob[::-1]}

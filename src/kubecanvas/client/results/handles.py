@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from kubecanvas._kits.jsonvalues import JSON
+from kubecanvas._kits.wirevalues import from_wire
 from kubecanvas.client.results.states import READY_STATES, View, celery_state
 from kubecanvas.client.results.workflow import RemoteWorkflow
 from kubecanvas.client.settings import resolve
@@ -207,7 +208,7 @@ class _Result:
     def _outcome(self, view: View, *, propagate: bool, missing: Any) -> Any:
         state = celery_state(view, self._ref, self._top)
         if state == "SUCCESS":
-            return self._workflow.read(lambda store: self._value(store, view))
+            return from_wire(self._workflow.read(lambda store: self._value(store, view)))
         if state not in READY_STATES:
             return missing
         failure = self._workflow.read(lambda store: self._failure(store, view))
