@@ -240,8 +240,7 @@ class Engine:
             return self._advance(now)
         node = self.nodes[task_id]
         rule = retry_rule(node.options.get("retries"), task_rule)
-        eligible = lost or rule.autoretry_for is None or error.matches(rule.autoretry_for)
-        if rule.automatic and eligible and attempt - 1 < rule.max:
+        if rule.retries(error, attempt, lost=lost):
             self._retry(task_id, error, rule.countdown(attempt, task_id), rule.max, now)
         else:
             self._finish(task_id, TaskState.FAILURE, now, error=error)

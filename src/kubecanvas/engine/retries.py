@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubecanvas._kits.determinism import stable_fraction
+from kubecanvas.engine.states import TaskFailure
 
 __all__ = ["DEFAULT_MAX_RETRIES", "RetryRule", "retry_rule"]
 
@@ -31,6 +32,14 @@ class RetryRule:
     jitter: bool = False
     autoretry_for: tuple[str, ...] | None = None  # None: any exception
     automatic: bool = False  # retry raised exceptions and lost pods without being asked
+
+    def retries(self, error: TaskFailure, attempt: int, *, lost: bool = False) -> bool:
+        """Whether attempt `attempt`, failed with `error`, is retried without being asked:
+        the rule is automatic, retries are left, and the exception is one `autoretryFor`
+        names (a lost pod always is). The engine decides by it; a task's `on_retry` handler
+        (execution/hooks.py) is chosen by it."""
+        eligible = lost or self.autoretry_for is None or error.matches(self.autoretry_for)
+        return self.automatic and eligible and attempt - 1 < self.max
 
     def countdown(self, retry_number: int, task_id: str) -> float:
         """Seconds before retry number `retry_number` (1 for the first retry)."""

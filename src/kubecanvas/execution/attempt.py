@@ -17,9 +17,11 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas._kits.wirevalues import from_wire, to_wire
+from kubecanvas.engine.retries import retry_rule
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import NotJSONError, Retry, TaskImportError, TimeLimitExceeded
 from kubecanvas.execution.errback_calls import errback_call, recorded_errback_args
+from kubecanvas.execution.hooks import ExceptionInfo, TaskHooks, quietly
 from kubecanvas.execution.request import Request, executing
 from kubecanvas.execution.task_import import resolve_task
 from kubecanvas.graph.arguments import build_call
@@ -103,25 +105,68 @@ def run_attempt(
     )
     if on_start is not None:
         on_start(args, kwargs)
-    try:
-        with executing(request), _time_limit(_timeout(node, function)):
-            value = _call(function, node, from_wire(call_args), from_wire(kwargs))
-    except Retry as retry:
-        cause = (
-            describe_exception(retry.exc)
-            if retry.exc is not None
-            else TaskFailure(Retry.__name__, str(retry))
-        )
-        return finish("retry", cause, countdown=retry.countdown, max_retries=retry.max_retries)
-    except Exception as error:  # noqa: BLE001 - the task's failure, reported not raised
-        return finish("failed", describe_exception(error, task=node.task))
-    try:
-        return finish("succeeded", value=to_wire(value))
-    except NotJSONError as error:
-        return finish(
-            "failed",
-            TaskFailure.of(TypeError, f"task {node.task!r} returned a value that is not JSON: {error}"),
-        )
+    task_object: object = function  # a plain function, or a Task with handlers
+    hooks = task_object if isinstance(task_object, TaskHooks) else None
+    the_args: tuple[Any, ...] = tuple(from_wire(call_args))
+    call_kwargs: dict[str, Any] = from_wire(kwargs)
+    with executing(request):  # the handlers see `self.request` too, as in a worker
+        try:
+            with _time_limit(_timeout(node, function)):
+                if hooks is not None:
+                    hooks.before_start(node.id, the_args, call_kwargs)
+                value = _call(function, node, list(the_args), call_kwargs)
+            try:
+                wire = to_wire(value)
+            except NotJSONError as error:
+                raise TypeError(f"task {node.task!r} returned a value that is not JSON: {error}") from None
+            if hooks is not None:
+                hooks.on_success(value, node.id, the_args, call_kwargs)
+        except Retry as retry:
+            cause = (
+                describe_exception(retry.exc)
+                if retry.exc is not None
+                else TaskFailure(Retry.__name__, str(retry))
+            )
+            if hooks is not None:
+                raised = retry.exc if retry.exc is not None else retry
+                einfo = ExceptionInfo.of(raised)
+                quietly("on_retry", hooks.on_retry, raised, node.id, the_args, call_kwargs, einfo)
+                quietly(
+                    "after_return",
+                    hooks.after_return,
+                    "RETRY",
+                    raised,
+                    node.id,
+                    the_args,
+                    call_kwargs,
+                    einfo,
+                )
+            return finish("retry", cause, countdown=retry.countdown, max_retries=retry.max_retries)
+        except Exception as error:  # noqa: BLE001 - the task's failure, reported not raised
+            failure = describe_exception(error, task=node.task)
+            if hooks is not None:
+                # Celery's autoretry is a retry, so it calls on_retry: the engine's own rule says
+                # whether this failure will be retried.
+                retried = retry_rule(node.options.get("retries"), task_rule).retries(failure, attempt)
+                status, handler = ("RETRY", hooks.on_retry) if retried else ("FAILURE", hooks.on_failure)
+                einfo = ExceptionInfo.of(error)
+                quietly(handler.__name__, handler, error, node.id, the_args, call_kwargs, einfo)
+                quietly(
+                    "after_return",
+                    hooks.after_return,
+                    status,
+                    error,
+                    node.id,
+                    the_args,
+                    call_kwargs,
+                    einfo,
+                )
+            return finish("failed", failure)
+        if hooks is not None:
+            quietly(
+                "after_return", hooks.after_return, "SUCCESS", value, node.id, the_args, call_kwargs, None
+            )
+    return finish("succeeded", value=wire)
 
 
 def _call(function: Callable[..., Any], node: TaskNode, args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, ParamSpec, TypedDict, TypeVar, overload
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
@@ -46,6 +47,9 @@ class TaskSettings(TypedDict, total=False):
     retry_backoff: bool | float
     retry_backoff_max: float
     retry_jitter: bool
+    retry_kwargs: Mapping[str, Any]
+    ignore_result: bool
+    acks_late: bool
     time_limit: float
     countdown: float | timedelta
     expires: float | timedelta | datetime
@@ -68,20 +72,40 @@ _SETTINGS = (
     "retry_backoff",
     "retry_backoff_max",
     "retry_jitter",
+    "retry_kwargs",
+    "ignore_result",
+    "acks_late",
 )
+_RETRY_KWARGS = {"max_retries", "countdown"}
+"""What Celery's `retry_kwargs` (the autoretry's `self.retry(...)` arguments) can say here."""
+_REFUSED_SETTINGS = {
+    "rate_limit": "limit how many tasks run at once with the Workflow's parallelism "
+    "(spec.parallelism, or parallelism= when building it)",
+}
 
 
 class Task(Generic[P, R]):
-    """A task function with Celery's task API. Calling it calls the function."""
+    """A task function with Celery's task API. Calling it calls the function.
+
+    Subclass it as a Celery Task class and use it with `@task(base=MyTask)`: class
+    attributes are the defaults of `@task`'s settings (`max_retries = 5`), and the handlers
+    `before_start`, `on_success`, `on_failure`, `on_retry`, `after_return` run around each
+    attempt where the task runs (`execution/hooks.py`), not when it is called directly."""
 
     name: str
     bind: bool
-    max_retries: int | None
-    default_retry_delay: float
-    autoretry_for: tuple[type[BaseException], ...]
-    retry_backoff: bool | float
-    retry_backoff_max: float
-    retry_jitter: bool
+    max_retries: int | None = 3
+    default_retry_delay: float = 180
+    autoretry_for: tuple[type[BaseException], ...] = ()
+    retry_backoff: bool | float = False
+    retry_backoff_max: float = 600
+    retry_jitter: bool = True
+    retry_kwargs: Mapping[str, Any] = MappingProxyType({})
+    ignore_result: bool = False
+    """Accepted for Celery's sake: results are always kept (the next task of a chain needs them)."""
+    acks_late: bool = True
+    """Accepted for Celery's sake: a task whose pod dies is retried per its retry policy,
+    as Celery does with `acks_late=True` and `task_reject_on_worker_lost`."""
     options: JSONObject
     """Default options of the task's signatures, in the Workflow's spelling."""
     __wrapped__: Callable[..., R]
@@ -94,17 +118,29 @@ class Task(Generic[P, R]):
         functools.update_wrapper(self, function)
         self._function = function
         given: dict[str, Any] = dict(settings)
+        for key, instead in _REFUSED_SETTINGS.items():
+            if key in given:
+                raise TypeError(f"@task({key}=...) is not supported: {instead}")
+        cls = type(self)
         self.name = given.pop("name", None) or callable_name(function)
         self.bind = bind
-        self.max_retries = given.pop("max_retries", 3)
-        self.default_retry_delay = float(given.pop("default_retry_delay", 180))
-        kinds = given.pop("autoretry_for", ())
+        self.max_retries = given.pop("max_retries", cls.max_retries)
+        self.default_retry_delay = float(given.pop("default_retry_delay", cls.default_retry_delay))
+        kinds = given.pop("autoretry_for", cls.autoretry_for)
         self.autoretry_for = (kinds,) if isinstance(kinds, type) else tuple(kinds)
         for kind in self.autoretry_for:
             exception_name(kind)  # TypeError now, not when the first retry is due
-        self.retry_backoff = given.pop("retry_backoff", False)
-        self.retry_backoff_max = float(given.pop("retry_backoff_max", 600))
-        self.retry_jitter = bool(given.pop("retry_jitter", True))
+        self.retry_backoff = given.pop("retry_backoff", cls.retry_backoff)
+        self.retry_backoff_max = float(given.pop("retry_backoff_max", cls.retry_backoff_max))
+        self.retry_jitter = bool(given.pop("retry_jitter", cls.retry_jitter))
+        self.retry_kwargs = dict(given.pop("retry_kwargs", cls.retry_kwargs))
+        if unknown := sorted(set(self.retry_kwargs) - _RETRY_KWARGS):
+            raise TypeError(
+                f"@task({self.name}): retry_kwargs {unknown} mean nothing here; "
+                f"it takes {sorted(_RETRY_KWARGS)} (the retry policy's limit and delay)"
+            )
+        self.ignore_result = bool(given.pop("ignore_result", cls.ignore_result))
+        self.acks_late = bool(given.pop("acks_late", cls.acks_late))
         self.options = normalize_options(given, f"@task({self.name})", also_known=(*_SETTINGS, "bind"))
 
     # -- calling --------------------------------------------------------------------
@@ -177,14 +213,46 @@ class Task(Generic[P, R]):
         else:
             delay, backoff, backoff_max, jitter = self.default_retry_delay, 1.0, None, False
         kinds: list[JSON] = [exception_name(kind) for kind in self.autoretry_for]
+        limit = self.retry_kwargs.get("max_retries", self.max_retries)
+        if "countdown" in self.retry_kwargs and not self.retry_backoff:  # backoff wins, as in Celery
+            delay = float(self.retry_kwargs["countdown"])
         return {
-            "max": UNBOUNDED_RETRIES if self.max_retries is None else self.max_retries,
+            "max": UNBOUNDED_RETRIES if limit is None else limit,
             "delay": delay,
             "backoff": backoff,
             "backoffMax": backoff_max,
             "jitter": jitter,
             "autoretryFor": kinds,
         }
+
+    # -- handlers (run where the task runs: execution/hooks.py) ----------------------
+
+    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Before the task runs."""
+
+    def on_success(self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """After the task returned `retval` (raising here fails the attempt)."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
+        """After the task raised `exc`; `einfo.traceback` is its traceback text."""
+
+    def on_retry(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
+        """After the task asked for a retry (`exc`: the error it retries for)."""
+
+    def after_return(  # noqa: PLR0917 - Celery's signature
+        self,
+        status: str,
+        retval: Any,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
+    ) -> None:
+        """After any of the above; `status` is SUCCESS, FAILURE or RETRY."""
 
     # -- signatures -----------------------------------------------------------------
 
@@ -248,28 +316,42 @@ def task(function: Callable[P, R], /) -> Task[P, R]: ...
 
 @overload
 def task(
-    *, bind: Literal[True], **settings: Unpack[TaskSettings]
+    *, bind: Literal[True], base: type[Task[Any, Any]] | None = None, **settings: Unpack[TaskSettings]
 ) -> Callable[[Callable[Concatenate[Any, P], R]], Task[P, R]]: ...
 
 
 @overload
 def task(
-    *, bind: Literal[False] = False, **settings: Unpack[TaskSettings]
+    *,
+    bind: Literal[False] = False,
+    base: type[Task[Any, Any]] | None = None,
+    **settings: Unpack[TaskSettings],
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
-def task(function: Callable[..., Any] | None = None, /, *, bind: bool = False, **settings: Any) -> Any:
-    """Make a function a task: `@task` or `@task(bind=True, max_retries=5, image=...)`.
+def task(
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    bind: bool = False,
+    base: type[Task[Any, Any]] | None = None,
+    **settings: Any,
+) -> Any:
+    """Make a function a task: `@task` or `@task(bind=True, max_retries=5, image=...)`;
+    `base=MyTask` makes it an instance of that Task subclass (its handlers and defaults).
 
     The task's name is the function's dotted path (`module.qualname`), which is how
     the runtime imports it in its pod: define tasks in an importable module, not in
     `__main__` or inside another function (or give `name=`).
     """
+    kind = Task if base is None else base
+    if not (isinstance(kind, type) and issubclass(kind, Task)):
+        raise TypeError(f"@task(base=...) takes a subclass of kubecanvas.Task, not {base!r}")
     if function is not None:
-        return Task(function, bind=bind, **settings)
+        return kind(function, bind=bind, **settings)
 
     def decorate(target: Callable[..., Any]) -> Task[Any, Any]:
-        return Task(target, bind=bind, **settings)
+        return kind(target, bind=bind, **settings)
 
     return decorate
 

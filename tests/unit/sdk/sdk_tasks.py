@@ -154,3 +154,55 @@ def describe_values(when: Any, amount: Any, ident: Any, blob: Any) -> dict[str, 
     assert isinstance(ident, uuid.UUID), ident
     assert isinstance(blob, bytes), blob
     return {"later": when + timedelta(days=1), "double": amount * 2, "ident": ident, "blob": blob[::-1]}
+
+
+class Recorded(Task[Any, Any]):
+    """A Celery-style Task class: its handlers write down what they were called with."""
+
+    max_retries = 1
+    default_retry_delay = 0
+    calls: list[tuple[Any, ...]] = []
+
+    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.calls.append(("before_start", self.name, args, kwargs, self.request.called_directly))
+
+    def on_success(self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.calls.append(("on_success", retval, task_id))
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
+        self.calls.append(("on_failure", repr(exc), "Traceback" in einfo.traceback))
+
+    def on_retry(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
+        self.calls.append(("on_retry", repr(exc)))
+
+    def after_return(  # noqa: PLR0917 - Celery's signature
+        self,
+        status: str,
+        retval: Any,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
+    ) -> None:
+        self.calls.append(("after_return", status, repr(retval)))
+
+
+@task(base=Recorded, name="sdk_tasks.recorded_add")
+def recorded_add(x: int, y: int) -> int:
+    return x + y
+
+
+@task(base=Recorded, bind=True, name="sdk_tasks.recorded_flaky", autoretry_for=(KeyError,))
+def recorded_flaky(self: Task[Any, Any], key: str) -> str:
+    if self.request.attempt == 1:
+        raise KeyError(key)
+    return key
+
+
+@task(base=Recorded, name="sdk_tasks.recorded_fail")
+def recorded_fail() -> None:
+    raise ValueError("no")
