@@ -19,6 +19,7 @@
     │   ├── ChordError             a chord body that never ran: a header task failed
     │   ├── TaskRevokedError       revoked, or expired before it started
     │   ├── TimeLimitExceeded      ran past its `timeout`
+    │   ├── SoftTimeLimitExceeded  raised inside a task at its `softTimeout`, to catch and clean up
     │   ├── WorkerLostError        its process or pod died without reporting
     │   ├── MaxRetriesExceededError    asked for one retry too many
     │   ├── TaskImportError        the task named in the Workflow cannot be imported (ImportError)
@@ -50,6 +51,7 @@ __all__ = [
     "ResultExpiredError",
     "ResultTimeoutError",
     "Retry",
+    "SoftTimeLimitExceeded",
     "StateLostError",
     "StoreConnectionError",
     "StoreError",
@@ -197,6 +199,11 @@ class TaskRevokedError(TaskError):
 
 class TimeLimitExceeded(TaskError):
     """A task that ran past its `timeout`."""
+
+
+class SoftTimeLimitExceeded(TaskError):
+    """Raised inside a task when its `softTimeout` (Celery's `soft_time_limit`) is reached:
+    the task may catch it and finish up before `timeout` stops it; uncaught, it fails it."""
 
 
 class WorkerLostError(TaskError):

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from kubecanvas._kits.jsonvalues import JSONObject
@@ -52,6 +52,9 @@ class TaskOptions(Strict):
     eta: AwareDatetime | None = None
     expires: Seconds | AwareDatetime | None = None
     timeout: Annotated[float, Field(gt=0, allow_inf_nan=False), NotBool] | None = None
+    soft_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False), NotBool] | None = None
+    """Celery's `soft_time_limit`: SoftTimeLimitExceeded is raised inside the task, which may
+    catch it and clean up before `timeout` (when both are set, it must come first)."""
     retries: RetryPolicy | None = None
     image: Annotated[str, Field(min_length=1)] | None = None
     resources: Resources | None = None
@@ -90,6 +93,17 @@ class TaskOptions(Strict):
             "must be a number of seconds or an RFC 3339 time such as 2030-01-01T00:00:00Z, not {value}",
             {"value": repr(value)},
         )
+
+    @model_validator(mode="after")
+    def _soft_before_hard(self) -> TaskOptions:
+        if self.soft_timeout is not None and self.timeout is not None and self.soft_timeout >= self.timeout:
+            raise PydanticCustomError(
+                "soft_timeout_order",
+                "softTimeout ({soft}) must be shorter than timeout ({hard}): "
+                "the task is warned before it is stopped",
+                {"soft": f"{self.soft_timeout:g}", "hard": f"{self.timeout:g}"},
+            )
+        return self
 
     def to_json(self) -> JSONObject:
         """The options that were set, in the Workflow's spelling (times as RFC 3339)."""

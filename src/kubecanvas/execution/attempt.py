@@ -19,7 +19,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas._kits.wirevalues import from_wire, to_wire
 from kubecanvas.engine.retries import retry_rule
 from kubecanvas.engine.states import TaskFailure
-from kubecanvas.errors import NotJSONError, Retry, TaskImportError, TimeLimitExceeded
+from kubecanvas.errors import NotJSONError, Retry, SoftTimeLimitExceeded, TaskImportError, TimeLimitExceeded
 from kubecanvas.execution.errback_calls import errback_call, recorded_errback_args
 from kubecanvas.execution.hooks import ExceptionInfo, TaskHooks, quietly
 from kubecanvas.execution.request import Request, executing
@@ -111,7 +111,8 @@ def run_attempt(
     call_kwargs: dict[str, Any] = from_wire(kwargs)
     with executing(request):  # the handlers see `self.request` too, as in a worker
         try:
-            with _time_limit(_timeout(node, function)):
+            soft = _timeout(node, function, "softTimeout", "soft_time_limit")
+            with _time_limit(_timeout(node, function), soft):
                 if hooks is not None:
                     hooks.before_start(node.id, the_args, call_kwargs)
                 value = _call(function, node, list(the_args), call_kwargs)
@@ -183,29 +184,42 @@ def _task_rule(function: Any) -> JSONObject | None:
     return rule() if callable(rule) else None
 
 
-def _timeout(node: TaskNode, function: Any) -> float | None:
-    """The Workflow's `timeout` wins over the decorator's `time_limit`."""
-    value = node.options.get("timeout")
+def _timeout(
+    node: TaskNode, function: Any, option: str = "timeout", setting: str = "time_limit"
+) -> float | None:
+    """The Workflow's `timeout` wins over the decorator's `time_limit` (`softTimeout` over
+    `soft_time_limit` likewise)."""
+    value = node.options.get(option)
     if isinstance(value, int | float):
         return float(value)
-    limit = getattr(function, "time_limit", None)
+    limit = getattr(function, setting, None)
     return float(limit) if isinstance(limit, int | float) else None
 
 
 @contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise TimeLimitExceeded inside the task after `seconds` (the Job's
-    activeDeadlineSeconds, a little later, is the hard stop). SIGALRM exists only in
-    the main thread: an eager `.apply()` from another thread runs without the limit."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
+def _time_limit(seconds: float | None, soft: float | None = None) -> Iterator[None]:
+    """Raise SoftTimeLimitExceeded inside the task after `soft` seconds, then
+    TimeLimitExceeded after `seconds` (the Job's activeDeadlineSeconds, a little later, is the
+    hard stop). A soft limit not before the hard one is never reached. SIGALRM exists only in
+    the main thread: an eager `.apply()` from another thread runs without limits."""
+    if soft is not None and seconds is not None and soft >= seconds:
+        soft = None
+    if not (seconds or soft) or threading.current_thread() is not threading.main_thread():
         yield
         return
+    started = time.monotonic()
 
     def expire(signum: int, frame: FrameType | None) -> None:
+        nonlocal soft
+        if soft is not None:
+            warned, soft = soft, None
+            if seconds:  # on to the hard limit
+                signal.setitimer(signal.ITIMER_REAL, max(seconds - (time.monotonic() - started), 0.001))
+            raise SoftTimeLimitExceeded(f"SoftTimeLimitExceeded({warned:g})")
         raise TimeLimitExceeded(f"TimeLimitExceeded({seconds:g})")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, soft or seconds or 0)
     try:
         yield
     finally:

@@ -29,6 +29,9 @@ _FIELDS: dict[str, str] = {
     "expires": "expires",
     "timeout": "timeout",
     "time_limit": "timeout",  # Celery's hard limit
+    "soft_timeout": "softTimeout",
+    "soft_time_limit": "softTimeout",  # Celery's soft limit
+    "softTimeout": "softTimeout",
     "retries": "retries",
     "image": "image",
     "resources": "resources",
@@ -63,7 +66,6 @@ _CELERY_ONLY: dict[str, str] = {
     "queue": "there are no queues: choose where a task runs with node_selector= or tolerations=",
     "routing_key": "there are no queues: choose where a task runs with node_selector= or tolerations=",
     "exchange": "there are no queues: choose where a task runs with node_selector= or tolerations=",
-    "soft_time_limit": "only a hard limit exists: use time_limit= (or timeout=)",
     "compression": "arguments and results always travel as JSON",
     "retry_policy": "that is Celery's publish retry; task retries are retries={'max': ..., 'delay': ...}",
     "task_id": "task ids are given by the operator",
@@ -243,6 +245,7 @@ _CONVERT = {
     "eta": _eta,
     "expires": _expires,
     "timeout": _timeout,
+    "softTimeout": _timeout,
     "retries": _retries,
     "image": _text,
     "resources": _mapping,

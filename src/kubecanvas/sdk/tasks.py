@@ -51,6 +51,7 @@ class TaskSettings(TypedDict, total=False):
     ignore_result: bool
     acks_late: bool
     time_limit: float
+    soft_time_limit: float
     countdown: float | timedelta
     expires: float | timedelta | datetime
     timeout: float | timedelta
@@ -169,6 +170,12 @@ class Task(Generic[P, R]):
         """Celery's `time_limit`: the hard limit, kept as the signatures' `timeout` option."""
         timeout = self.options.get("timeout")
         return float(timeout) if isinstance(timeout, int | float) else None
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        """Celery's `soft_time_limit`, kept as the signatures' `softTimeout` option."""
+        soft = self.options.get("softTimeout")
+        return float(soft) if isinstance(soft, int | float) else None
 
     # -- retries --------------------------------------------------------------------
 

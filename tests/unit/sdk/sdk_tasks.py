@@ -206,3 +206,22 @@ def recorded_flaky(self: Task[Any, Any], key: str) -> str:
 @task(base=Recorded, name="sdk_tasks.recorded_fail")
 def recorded_fail() -> None:
     raise ValueError("no")
+
+
+@task(name="sdk_tasks.soft_cleanup")
+def soft_cleanup(seconds: float, again: bool = False) -> str:
+    from kubecanvas import SoftTimeLimitExceeded
+
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        if again:  # a task that goes on regardless meets the hard limit
+            time.sleep(seconds)
+        return "cleaned up"
+    return "finished"
+
+
+@task(name="sdk_tasks.soft_ignored")
+def soft_ignored(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds

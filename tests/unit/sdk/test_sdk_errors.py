@@ -20,8 +20,8 @@ def test_unknown_option_is_named_with_a_hint() -> None:
         add.s(1).set(countdwn=3)
     assert problems(error) == [
         "options.countdwn: unknown option 'countdwn' (did you mean 'countdown'?); "
-        "options are: countdown, eta, expires, timeout, time_limit, retries, image, resources, env, "
-        "node_selector, tolerations, service_account_name, priority"
+        "options are: countdown, eta, expires, timeout, time_limit, soft_timeout, soft_time_limit, retries, "
+        "image, resources, env, node_selector, tolerations, service_account_name, priority"
     ]
     assert isinstance(error.value, KubecanvasError)
     assert isinstance(error.value, ValueError)
@@ -30,8 +30,8 @@ def test_unknown_option_is_named_with_a_hint() -> None:
 def test_celery_only_options_say_what_to_do_instead() -> None:
     with pytest.raises(InvalidWorkflow, match="'queue' is not supported: there are no queues"):
         add.s(1).set(queue="fast")
-    with pytest.raises(InvalidWorkflow, match="use time_limit="):
-        add.signature((1,), soft_time_limit=3)
+    with pytest.raises(InvalidWorkflow, match="'exchange' is not supported: there are no queues"):
+        add.signature((1,), exchange="tasks")
 
 
 def test_every_bad_option_is_reported_at_once() -> None:
