@@ -47,6 +47,7 @@ from kubecanvas.errors import (
 
 if TYPE_CHECKING:
     from kubecanvas.execution.request import Request
+    from kubecanvas.sdk.app import Celery, Kubecanvas, current_app
     from kubecanvas.sdk.canvas import Canvas, maybe_signature
     from kubecanvas.sdk.composition import chain, chord, chunks, group, xmap, xstarmap
     from kubecanvas.sdk.signatures import Signature, signature
@@ -64,6 +65,9 @@ if TYPE_CHECKING:
 _SDK = dict.fromkeys(
     (
         "Canvas",
+        "Celery",
+        "Kubecanvas",
+        "current_app",
         "Request",
         "Signature",
         "signature",
@@ -91,6 +95,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Canvas",
+    "Celery",
     "ChordError",
     "ClusterError",
     "CodeSourceError",
@@ -98,6 +103,7 @@ __all__ = [
     "InvalidWorkflow",
     "JobCreationError",
     "KubeApiError",
+    "Kubecanvas",
     "KubecanvasError",
     "MaxRetriesExceededError",
     "NotJSONError",
@@ -125,6 +131,7 @@ __all__ = [
     "chain",
     "chord",
     "chunks",
+    "current_app",
     "from_canvas",
     "from_workflow",
     "group",

@@ -33,5 +33,8 @@ def kube_configuration(kubeconfig: str | None = None) -> client.Configuration:
         else:
             config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError) as error:
-        raise ClusterError(f"no cluster credentials: {error}") from None
+        raise ClusterError(
+            f"no cluster credentials ({error}): set KUBECONFIG, or KUBECANVAS_BACKEND=local "
+            "to run workflows here without a cluster"
+        ) from None
     return configuration

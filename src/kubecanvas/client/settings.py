@@ -8,6 +8,11 @@ Explicit arguments win over `configure()`, which wins over the environment:
 | Redis password   | `KUBECANVAS_REDIS_PASSWORD`     | none (or the one in the URL)          |
 | events stream    | `KUBECANVAS_EVENTS_STREAM`      | `kubecanvas:events`                   |
 | kubeconfig       | `KUBECONFIG`                    | `~/.kube/config`, or in-cluster       |
+| back end         | `KUBECANVAS_BACKEND`            | `cluster`                             |
+
+The back end is where `apply_async`/`delay`/`canvas()` go: `cluster` submits a Workflow;
+`local` runs it on the local runner (a process per task, no cluster, no Redis); `eager`
+runs it in this process (Celery's `task_always_eager`). Each returns a result with `get()`.
 
 `configure(namespace=..., code=...)` also sets where `apply_async`/`delay` submit by
 default and the `spec.code` of Workflows submitted without one (`delay()` takes neither).
@@ -23,6 +28,8 @@ from typing import Any
 from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM
 
 __all__ = [
+    "BACKENDS",
+    "BACKEND_ENV",
     "EVENTS_STREAM_ENV",
     "REDIS_PASSWORD_ENV",
     "REDIS_URL_ENV",
@@ -34,6 +41,8 @@ __all__ = [
 REDIS_URL_ENV = "KUBECANVAS_REDIS_URL"
 REDIS_PASSWORD_ENV = "KUBECANVAS_REDIS_PASSWORD"  # noqa: S105 - a variable's name
 EVENTS_STREAM_ENV = "KUBECANVAS_EVENTS_STREAM"
+BACKEND_ENV = "KUBECANVAS_BACKEND"
+BACKENDS = ("cluster", "local", "eager")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,7 @@ class ClientSettings:
     kubeconfig: str | None = None
     namespace: str | None = None  # where to submit when the caller says nowhere
     code: Mapping[str, Any] | None = None  # spec.code for Workflows submitted without one
+    backend: str = "cluster"  # where calls go: one of BACKENDS
 
 
 _configured = ClientSettings()
@@ -57,6 +67,7 @@ def configure(
     kubeconfig: str | None = None,
     namespace: str | None = None,
     code: Mapping[str, Any] | None = None,
+    backend: str | None = None,
 ) -> ClientSettings:
     """Set process-wide defaults for `apply_async`, `delay` and `AsyncResult` (which take
     no connection arguments). Returns the settings now in force."""
@@ -68,6 +79,7 @@ def configure(
         "kubeconfig": kubeconfig,
         "namespace": namespace,
         "code": dict(code) if code is not None else None,
+        "backend": _backend(backend, "configure(backend=...)") if backend is not None else None,
     }
     _configured = replace(_configured, **{key: value for key, value in changes.items() if value is not None})
     return resolve()
@@ -96,4 +108,15 @@ def resolve(
         kubeconfig=kubeconfig or _configured.kubeconfig,  # else the client library reads KUBECONFIG
         namespace=_configured.namespace,
         code=_configured.code,
+        backend=_configured.backend
+        if _configured.backend != "cluster"
+        else _backend(env(BACKEND_ENV) or "cluster", BACKEND_ENV),
     )
+
+
+def _backend(value: str, where: str) -> str:
+    if value not in BACKENDS:
+        from kubecanvas.errors import ConfigurationError
+
+        raise ConfigurationError(f"{where}: {value!r} is not a back end; use one of {', '.join(BACKENDS)}")
+    return value

@@ -38,7 +38,7 @@ from kubecanvas.report.document import WorkflowDocument, workflow_document
 from kubecanvas.report.exceptions import rebuild_exception
 from kubecanvas.resources import API_VERSION
 
-__all__ = ["EagerResult", "run_eagerly"]
+__all__ = ["EagerResult", "run_eagerly", "run_to_end"]
 
 _STATES = {Phase.SUCCEEDED: "SUCCESS", Phase.FAILED: "FAILURE", Phase.REVOKED: "REVOKED"}
 
@@ -51,6 +51,13 @@ class EagerResult:
     failure: TaskFailure | None  # the root cause, with what it takes to rebuild the exception
     started_at: float | None = None  # epoch seconds, when the workflow started
     finished_at: float | None = None
+
+    @classmethod
+    def of(cls, document: WorkflowDocument, engine: Engine) -> EagerResult:
+        """The result of a finished run: its document, and the root cause from its engine."""
+        error = engine.error()
+        failure = engine.records[error.task_id].error if error is not None else None
+        return cls(document, failure, engine.started_at, engine.finished_at)
 
     def __repr__(self) -> str:
         return f"<EagerResult {self.id} {self.state}>"
@@ -67,7 +74,7 @@ class EagerResult:
     @property
     def result(self) -> Any:
         """The value on success, else the exception `get()` would raise (as Celery)."""
-        return self.document["result"] if self.successful() else self._exception()
+        return from_wire(self.document["result"]) if self.successful() else self._exception()
 
     @property
     def traceback(self) -> str | None:
@@ -112,11 +119,8 @@ def run_eagerly(
     engine = Engine(checked.graph, parallelism=1)
     name = workflow.metadata.name or "eager"
     runner = _EagerRunner(engine, name)
-    _run_to_end(runner.run(revoke=workflow.spec.revoke))
-    document = workflow_document(name, engine, runner.results, runner.calls)
-    error = engine.error()
-    failure = engine.records[error.task_id].error if error is not None else None
-    return EagerResult(document, failure, engine.started_at, engine.finished_at)
+    run_to_end(runner.run(revoke=workflow.spec.revoke))
+    return EagerResult.of(workflow_document(name, engine, runner.results, runner.calls), engine)
 
 
 def _manifest(canvas: Mapping[str, Any], args: Any, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -144,7 +148,8 @@ def _manifest(canvas: Mapping[str, Any], args: Any, kwargs: Mapping[str, Any] | 
     return manifest
 
 
-def _run_to_end(coroutine: Any) -> None:
+def run_to_end(coroutine: Any) -> None:
+    """Run `coroutine` to its end from synchronous code, even under a running event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -13,6 +13,7 @@ from kubecanvas._kits.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kubecanvas.execution.request import Request, current_request, executing
+    from kubecanvas.sdk.app import Celery, Kubecanvas, current_app
     from kubecanvas.sdk.canvas import Canvas, maybe_signature
     from kubecanvas.sdk.composition import chain, chord, chunks, group, xmap, xstarmap
     from kubecanvas.sdk.signatures import Signature, signature
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "Canvas": "kubecanvas.sdk.canvas",
+    "Celery": "kubecanvas.sdk.app",
+    "Kubecanvas": "kubecanvas.sdk.app",
+    "current_app": "kubecanvas.sdk.app",
     "maybe_signature": "kubecanvas.sdk.canvas",
     "Request": "kubecanvas.execution.request",
     "current_request": "kubecanvas.execution.request",
@@ -50,6 +54,8 @@ _EXPORTS = {
 }
 __all__ = [
     "Canvas",
+    "Celery",
+    "Kubecanvas",
     "Request",
     "Signature",
     "Task",
@@ -57,6 +63,7 @@ __all__ = [
     "chain",
     "chord",
     "chunks",
+    "current_app",
     "current_request",
     "executing",
     "from_canvas",

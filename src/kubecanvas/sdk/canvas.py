@@ -171,15 +171,28 @@ class Canvas(ABC):
         code: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Any:
-        """Submit the canvas to the cluster as a Workflow; returns what the cluster
-        client returns. `options` are call-time options: they win over the canvas's."""
-        # Imported at call time: the cluster client (Kubernetes, Redis) is heavy, and task pods
-        # import the SDK with their tasks but never submit.
-        from kubecanvas.client import submit
+        """Send the canvas where calls go (`sdk/app.py` `calling_backend`): submitted to the
+        cluster as a Workflow (an AsyncResult), or run to its end on the local runner or in
+        this process (an EagerResult). `options` are call-time options: they win over the
+        canvas's."""
+        from kubecanvas.sdk.app import calling_backend
 
         manifest = self._with_options(options).to_workflow(
             name or unique_name(self._label()), namespace=namespace, code=code, args=args or (), kwargs=kwargs
         )
+        # Imported at call time: the cluster client (Kubernetes, Redis) and the runners are
+        # heavy, and task pods import the SDK with their tasks but never submit.
+        backend = calling_backend()
+        if backend == "eager":
+            from kubecanvas.local.eager import run_eagerly
+
+            return run_eagerly(manifest)
+        if backend == "local":
+            from kubecanvas.local.calling import run_locally
+
+            return run_locally(manifest)
+        from kubecanvas.client import submit
+
         return submit(manifest, namespace=namespace)
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
     from typing import Concatenate, Unpack
 
-__all__ = ["UNBOUNDED_RETRIES", "Task", "TaskSettings", "shared_task", "task"]
+__all__ = ["UNBOUNDED_RETRIES", "Task", "TaskSettings", "make_task", "shared_task", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -351,16 +351,27 @@ def task(
     the runtime imports it in its pod: define tasks in an importable module, not in
     `__main__` or inside another function (or give `name=`).
     """
+    if function is not None:
+        return make_task(function, bind=bind, base=base, settings=settings)
+
+    def decorate(target: Callable[..., Any]) -> Task[Any, Any]:
+        return make_task(target, bind=bind, base=base, settings=settings)
+
+    return decorate
+
+
+def make_task(
+    function: Callable[..., Any],
+    *,
+    bind: bool = False,
+    base: type[Task[Any, Any]] | None = None,
+    settings: Mapping[str, Any],
+) -> Task[Any, Any]:
+    """What `@task(...)` does to `function` (and `@app.task`, with the app's defaults)."""
     kind = Task if base is None else base
     if not (isinstance(kind, type) and issubclass(kind, Task)):
         raise TypeError(f"@task(base=...) takes a subclass of kubecanvas.Task, not {base!r}")
-    if function is not None:
-        return kind(function, bind=bind, **settings)
-
-    def decorate(target: Callable[..., Any]) -> Task[Any, Any]:
-        return kind(target, bind=bind, **settings)
-
-    return decorate
+    return kind(function, bind=bind, **settings)
 
 
 shared_task = task
