@@ -13,6 +13,7 @@ import pytest
 
 import kubecanvas.sdk.app as apps
 from kubecanvas import ClusterError, ConfigurationError
+from kubecanvas.sdk.calling import use_settings
 
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -32,6 +33,7 @@ def proj(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
     yield proj.calls
     apps._current = previous
+    use_settings(previous.conf if previous is not None else None)
 
 
 @pytest.mark.parametrize("backend", ["local", "eager"])

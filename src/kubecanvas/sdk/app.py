@@ -11,7 +11,7 @@ the result backend, so the app holds only what means something:
   Other Celery settings (`broker_url`, `result_backend`, `timezone`, ...) are kept, so a
   config module loads unchanged, and mean nothing here.
 - the current app: the last one made (Celery's `set_as_current=True`) decides where the
-  calls of every task and canvas go.
+  calls of every task and canvas go (`sdk/calling.py`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from kubecanvas.sdk.calling import use_settings
 from kubecanvas.sdk.signatures import Signature, signature
 from kubecanvas.sdk.tasks import Task, make_task
 
-__all__ = ["Celery", "Kubecanvas", "calling_backend", "current_app"]
+__all__ = ["Celery", "Kubecanvas", "current_app"]
 
 # Celery settings that become defaults of every `@app.task` (Celery's name -> the task's).
 _TASK_DEFAULTS = {
@@ -78,6 +79,7 @@ class Kubecanvas:
         self.tasks: dict[str, Task[Any, Any]] = {}
         if set_as_current:
             _current = self
+            use_settings(self.conf)
 
     def __repr__(self) -> str:
         return f"<Kubecanvas {self.main or '__main__'}>"
@@ -138,24 +140,3 @@ Celery = Kubecanvas
 
 def current_app() -> Kubecanvas | None:
     return _current
-
-
-def calling_backend() -> str:
-    """Where calls go now: the current app's `task_always_eager` or `kubecanvas_backend`, then
-    `configure(backend=)`, then `KUBECANVAS_BACKEND`, else the cluster."""
-    from kubecanvas.client.settings import BACKENDS, resolve
-
-    if _current is not None:
-        if _current.conf.get("task_always_eager"):
-            return "eager"
-        chosen = _current.conf.get("kubecanvas_backend")
-        if chosen is not None:
-            if chosen not in BACKENDS:
-                from kubecanvas.errors import ConfigurationError
-
-                choices = ", ".join(BACKENDS)
-                raise ConfigurationError(
-                    f"app.conf.kubecanvas_backend: {chosen!r} is not a back end; use one of {choices}"
-                )
-            return str(chosen)
-    return resolve().backend

@@ -171,11 +171,11 @@ class Canvas(ABC):
         code: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Any:
-        """Send the canvas where calls go (`sdk/app.py` `calling_backend`): submitted to the
+        """Send the canvas where calls go (`sdk/calling.py`): submitted to the
         cluster as a Workflow (an AsyncResult), or run to its end on the local runner or in
         this process (an EagerResult). `options` are call-time options: they win over the
         canvas's."""
-        from kubecanvas.sdk.app import calling_backend
+        from kubecanvas.sdk.calling import calling_backend
 
         manifest = self._with_options(options).to_workflow(
             name or unique_name(self._label()), namespace=namespace, code=code, args=args or (), kwargs=kwargs

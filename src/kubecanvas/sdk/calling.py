@@ -1,0 +1,43 @@
+"""Where calls go: the back end that `delay`, `apply_async`, calling a canvas and `send_task`
+use (`client/settings.py` names them: cluster, local, eager).
+
+The current app's settings win (Celery's `task_always_eager`, or `kubecanvas_backend`), then
+`configure(backend=)`, then `KUBECANVAS_BACKEND`, else the cluster. The app registers its
+settings here (`sdk/app.py`), so that a canvas, below the app, reads them without knowing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["calling_backend", "use_settings"]
+
+_settings: Mapping[str, Any] | None = None
+
+
+def use_settings(settings: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Make `settings` (the current app's `conf`) the ones calls follow; returns the previous."""
+    global _settings
+    previous, _settings = _settings, settings
+    return previous
+
+
+def calling_backend() -> str:
+    """The back end a call goes to now."""
+    from kubecanvas.client.settings import BACKENDS, resolve  # light, but only when calling
+
+    if _settings is not None:
+        if _settings.get("task_always_eager"):
+            return "eager"
+        chosen = _settings.get("kubecanvas_backend")
+        if chosen is not None:
+            if chosen not in BACKENDS:
+                from kubecanvas.errors import ConfigurationError
+
+                choices = ", ".join(BACKENDS)
+                raise ConfigurationError(
+                    f"app.conf.kubecanvas_backend: {chosen!r} is not a back end; use one of {choices}"
+                )
+            return str(chosen)
+    return resolve().backend
