@@ -4,36 +4,10 @@ and eagerly (`task_always_eager`). `programs/proj` is Celery's own example proje
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 import kubecanvas.sdk.app as apps
 from kubecanvas import ClusterError, ConfigurationError
-from kubecanvas.sdk.calling import use_settings
-
-PROGRAMS = Path(__file__).parent / "programs"
-
-
-@pytest.fixture
-def proj(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """The project imported fresh (its app current), importable by task processes too."""
-    monkeypatch.syspath_prepend(str(PROGRAMS))
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(PROGRAMS), os.environ.get("PYTHONPATH")]))
-    )
-    monkeypatch.delenv("KUBECANVAS_BACKEND", raising=False)
-    for name in [name for name in sys.modules if name == "proj" or name.startswith("proj.")]:
-        del sys.modules[name]
-    previous = apps._current
-    import proj.calls
-
-    yield proj.calls
-    apps._current = previous
-    use_settings(previous.conf if previous is not None else None)
 
 
 @pytest.mark.parametrize("backend", ["local", "eager"])

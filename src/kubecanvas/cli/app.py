@@ -33,6 +33,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("kubecanvas.cli.revoke", "revoke", "revoke"),
     ("kubecanvas.cli.retry", "retry", "retry"),
     ("kubecanvas.cli.graph", "graph", "graph"),
+    ("kubecanvas.cli.beat", "beat", "beat"),
 ]
 
 

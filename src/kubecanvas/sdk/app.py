@@ -130,6 +130,47 @@ class Kubecanvas:
 
         return AsyncResult(id, namespace)
 
+    def beat_manifests(
+        self, *, namespace: str | None = None, code: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """`conf.beat_schedule` as CronWorkflow manifests (`kubecanvas beat` prints them):
+        one per entry, named after it, its cron times read in `conf.timezone` (default UTC).
+        Each is checked as the cluster would check it (InvalidWorkflow, by field path)."""
+        import re
+
+        from kubecanvas.check import checked_cron_workflow
+        from kubecanvas.resources import CRON_WORKFLOW
+        from kubecanvas.sdk.schedules import schedule_field
+
+        manifests = []
+        for entry_name, entry in dict(self.conf.get("beat_schedule") or {}).items():
+            where = f"beat_schedule[{entry_name!r}]"
+            if not isinstance(entry, Mapping) or "task" not in entry or "schedule" not in entry:
+                raise TypeError(f"{where}: an entry is a mapping with 'task' and 'schedule'")
+            call = signature(
+                entry["task"], args=tuple(entry.get("args") or ()), kwargs=dict(entry.get("kwargs") or {})
+            )
+            if entry.get("options"):
+                call.set(**dict(entry["options"]))
+            spec = call.to_workflow("beat", code=code)["spec"]
+            name = re.sub(r"[^a-z0-9-]+", "-", str(entry_name).lower()).strip("-")[:52] or "beat"
+            metadata: dict[str, Any] = {"name": name}
+            if namespace:
+                metadata["namespace"] = namespace
+            manifest = {
+                "apiVersion": CRON_WORKFLOW.api_version,
+                "kind": CRON_WORKFLOW.kind,
+                "metadata": metadata,
+                "spec": {
+                    "schedule": schedule_field(entry["schedule"], f"{where}['schedule']"),
+                    "timezone": str(self.conf.get("timezone") or "UTC"),
+                    "workflowSpec": spec,
+                },
+            }
+            checked_cron_workflow(manifest)
+            manifests.append(manifest)
+        return manifests
+
     def autodiscover_tasks(self, *_: Any, **__: Any) -> None:
         """Accepted: tasks are found by their dotted names when they run, not registered up front."""
 
