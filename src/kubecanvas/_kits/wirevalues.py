@@ -62,23 +62,7 @@ def _extension(value: object) -> JSON:
 
 def to_wire(value: object, path: str = "") -> JSON:
     """`value` as JSON with Celery's envelopes; NotJSONError (with the path) for anything else."""
-    try:
-        return to_json_value(value, path)
-    except NotJSONError:
-        pass  # rare: walk again, enveloping what Celery's serializer would
-    if isinstance(value, list | tuple):
-        return [to_wire(item, f"{path}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, dict):
-        result: dict[str, JSON] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise NotJSONError(f"{path}{{key {key!r}}}", key)
-            result[key] = to_wire(item, f"{path}.{key}" if path else key)
-        return result
-    try:
-        return _extension(value)
-    except NotJSONError:
-        raise NotJSONError(path, value) from None
+    return to_json_value(value, path, _extension)
 
 
 def from_wire(value: JSON) -> Any:

@@ -23,21 +23,28 @@ __all__ = ["ExceptionInfo", "TaskHooks", "quietly"]
 
 @runtime_checkable
 class TaskHooks(Protocol):
-    """Celery's Task handlers, by their Celery signatures."""
+    """Celery's Task handlers, by their Celery signatures; `kubecanvas.Task` inherits these
+    do-nothing defaults, and a Task class overrides the ones it needs."""
 
-    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
+    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Before the task runs."""
+        return
 
-    def on_success(
-        self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None: ...
+    def on_success(self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """After the task returned `retval` (raising here fails the attempt)."""
+        return
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
-    ) -> None: ...
+    ) -> None:
+        """After the task raised `exc`; `einfo.traceback` is its traceback text."""
+        return
 
     def on_retry(
         self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
-    ) -> None: ...
+    ) -> None:
+        """After the task asked for a retry, or failed in a way its retry policy retries."""
+        return
 
     def after_return(  # noqa: PLR0917 - Celery's signature
         self,
@@ -47,7 +54,9 @@ class TaskHooks(Protocol):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         einfo: Any,
-    ) -> None: ...
+    ) -> None:
+        """After any of the above; `status` is SUCCESS, FAILURE or RETRY."""
+        return
 
 
 @dataclass(frozen=True, slots=True)

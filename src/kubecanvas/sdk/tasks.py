@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, ParamSpec, Ty
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.errors import Retry
+from kubecanvas.execution.hooks import TaskHooks
 from kubecanvas.execution.request import Request, current_request, task_call
 from kubecanvas.sdk.call_options import normalize_options
 from kubecanvas.sdk.composition import chunks, xmap, xstarmap
@@ -85,7 +86,7 @@ _REFUSED_SETTINGS = {
 }
 
 
-class Task(Generic[P, R]):
+class Task(TaskHooks, Generic[P, R]):
     """A task function with Celery's task API. Calling it calls the function.
 
     Subclass it as a Celery Task class and use it with `@task(base=MyTask)`: class
@@ -231,35 +232,6 @@ class Task(Generic[P, R]):
             "jitter": jitter,
             "autoretryFor": kinds,
         }
-
-    # -- handlers (run where the task runs: execution/hooks.py) ----------------------
-
-    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Before the task runs."""
-
-    def on_success(self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """After the task returned `retval` (raising here fails the attempt)."""
-
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
-    ) -> None:
-        """After the task raised `exc`; `einfo.traceback` is its traceback text."""
-
-    def on_retry(
-        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
-    ) -> None:
-        """After the task asked for a retry (`exc`: the error it retries for)."""
-
-    def after_return(  # noqa: PLR0917 - Celery's signature
-        self,
-        status: str,
-        retval: Any,
-        task_id: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        einfo: Any,
-    ) -> None:
-        """After any of the above; `status` is SUCCESS, FAILURE or RETRY."""
 
     # -- signatures -----------------------------------------------------------------
 
