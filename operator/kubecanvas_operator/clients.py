@@ -82,3 +82,7 @@ class Provisioner(Protocol):
     async def release(self, uid: str) -> None:
         """The workflow ended: its task pods need Redis no more."""
         ...
+
+    async def restore(self, namespace: str, workflow: str, uid: str) -> None:
+        """Make the workflow's task Secret (and Redis user) again: someone deleted it."""
+        ...

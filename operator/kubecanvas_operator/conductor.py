@@ -36,7 +36,14 @@ from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, KubeApiError, StateLostError, WorkerLostError
 from kubecanvas.graph.nodes import ref_node_ids
 from kubecanvas.hosting import EventMaker, LoopAlarm, WorkflowHost
-from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW, WORKFLOW_UID_LABEL, job_name
+from kubecanvas.resources import (
+    ATTEMPT_LABEL,
+    TASK_ID_LABEL,
+    WORKFLOW,
+    WORKFLOW_UID_LABEL,
+    job_name,
+    task_secret_name,
+)
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent, WorkflowMeta
 from kubecanvas_operator.clients import ConductorClient, Provisioner
@@ -68,6 +75,10 @@ _FINISH_REASONS = {
 _FINAL_STATUS_RETRIES = (0.5, 2.0, 5.0, 15.0, 30.0)
 _PROBLEMS_IN_MESSAGE = 3
 SETTLED_MEMORY = 10_000  # finished workflows remembered, to ignore late news about them
+
+SECRET_RESTORED_GRACE = 60.0
+"""Seconds a pod whose task Secret was made again has to start (the kubelet retries a
+container it could not configure with a backoff of its own) before its attempt fails."""
 
 
 @dataclass(eq=False)
@@ -121,6 +132,7 @@ class Conductor:
         self._loading: dict[str, asyncio.Future[WorkflowRun | None]] = {}
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._pod_rechecks: dict[str, asyncio.TimerHandle] = {}  # pod uid -> its next look
+        self._restored: OrderedDict[str, None] = OrderedDict()  # pods whose Secret was made again
         # Workflows this operator settled: late news about them (their Jobs completing or
         # being deleted) is ignored rather than reloading a large workflow from Redis.
         self._settled: OrderedDict[str, None] = OrderedDict()
@@ -381,11 +393,41 @@ class Conductor:
         if run.engine.in_flight <= 1:  # no attempt of its own workflow holds the room it waits for
             check = check_pod_start(dict(pod), now, timeout, capacity_is_ours=False)
         if check.failure is not None:
+            if await self._restored_secret(run, pod, check.failure):
+                self._recheck_pod_at(pod, now + SECRET_RESTORED_GRACE)
+                return
             await self._attempt_ended(run, task_id, attempt, check.failure)
             await run.launcher.delete(task_id, attempt)
         elif check.look_again_at is not None:
             # Nothing may change on a waiting pod before then: no event would come.
             self._recheck_pod_at(pod, check.look_again_at)
+
+    async def _restored_secret(
+        self, run: WorkflowRun, pod: Mapping[str, Any], failure: AttemptFailure
+    ) -> bool:
+        """A pod waiting for its workflow's task Secret, deleted by hand: the Secret is made
+        again (once per pod) and the kubelet starts the container at its next try."""
+        pod_uid = str((pod.get("metadata") or {}).get("uid") or "")
+        missing = f'secret "{task_secret_name(run.identity.uid)}" not found'
+        error = failure.error
+        if (
+            error.type != "CreateContainerConfigError"
+            or missing not in error.message
+            or pod_uid in self._restored
+        ):
+            return False
+        self._restored[pod_uid] = None
+        while len(self._restored) > 10_000:
+            self._restored.popitem(last=False)
+        identity = run.identity
+        try:
+            await self.provisioner.restore(identity.namespace, identity.name, identity.uid)
+        except KubeApiError as failed:
+            logger.warning("cannot restore the task Secret of %s: %s", identity.qualified, failed)
+            return False
+        message = f"task Secret {task_secret_name(identity.uid)} was deleted; made again for its pods"
+        self.notify(run.reference, "Warning", "SecretRestored", message)
+        return True
 
     def _recheck_pod_at(self, pod: Mapping[str, Any], at: float) -> None:
         """Look at a pod again at `at` (once per pod; a restarted operator relists pending pods)."""

@@ -58,6 +58,10 @@ class NamespaceProvisioner:
                 self._secrets.popitem(last=False)
         return RedisCredentials(name, task_user(uid))
 
+    async def restore(self, namespace: str, workflow: str, uid: str) -> None:
+        self._secrets.pop(uid, None)  # believed made, but gone: make it again
+        await self.credentials(namespace, workflow, uid)
+
     async def release(self, uid: str) -> None:
         if self._task_users:
             await self.store.revoke_tasks(uid)

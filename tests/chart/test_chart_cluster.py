@@ -32,7 +32,7 @@ import pytest
 import yaml
 from chartkit import CHART, COMBINATIONS, ROOT, helm, template_text, values_file
 
-from kubecanvas.resources import WORKFLOW_RESULT
+from kubecanvas.resources import WORKFLOW_RESULT, task_secret_name
 from support.cluster import Cluster
 from support.waiting import wait_until
 
@@ -522,6 +522,33 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: Release) -> N
         "get", "workflow", "quickstart", "-n", namespace, "-o", "jsonpath={.status.result}"
     )
     assert result == "385"
+
+    # A workflow's task Secret deleted by hand mid-run: the operator makes it again, and the
+    # pods still to come start (they would wait on CreateContainerConfigError for ever).
+    chain = {
+        "apiVersion": "kubecanvas.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "secret-deleted"},
+        "spec": {
+            "code": {"configMap": {"name": "conftasks"}},
+            "canvas": {
+                "chain": [{"task": "conftasks.sleep", "args": [3]}, {"task": "conftasks.add", "args": [1]}]
+            },
+        },
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(chain))
+    uid = cluster.get("workflow", "secret-deleted", namespace)["metadata"]["uid"]
+    secret = task_secret_name(uid)
+    wait_until(
+        lambda: cluster.kubectl("get", "secret", secret, "-n", namespace, "--ignore-not-found"),
+        timeout=60,
+        what="the task Secret",
+    )
+    cluster.kubectl("delete", "secret", secret, "-n", namespace)
+    assert wait_finished(release, "secret-deleted") == "Succeeded", cluster.get(
+        "workflow", "secret-deleted", namespace
+    ).get("status")
+    assert cluster.get("workflow", "secret-deleted", namespace)["status"]["result"] == 4
 
     # It went through the bundled Redis: the operator pod is the consumer of its group there.
     groups = release.redis_cli("xinfo", "groups", EVENTS_STREAM)

@@ -16,7 +16,7 @@ import pytest
 
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import KubeApiError
-from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW_UID_LABEL
+from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW_UID_LABEL, task_secret_name
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas.store.layout import Outcome, TaskEvent
 from kubecanvas_operator.clients import RedisCredentials
@@ -90,6 +90,7 @@ class FakeProvisioner:
         self.released: list[str] = []
         self.forgotten: list[str] = []
         self.granted: list[str] = []
+        self.restored: list[str] = []
 
     async def prepare(self, namespace: str) -> None:
         self.prepared.add(namespace)
@@ -100,6 +101,9 @@ class FakeProvisioner:
 
     async def release(self, uid: str) -> None:
         self.released.append(uid)
+
+    async def restore(self, namespace: str, workflow: str, uid: str) -> None:
+        self.restored.append(uid)
 
     def forget(self, namespace: str) -> None:
         self.forgotten.append(namespace)
@@ -466,6 +470,43 @@ def test_a_pod_waiting_for_room_its_own_workflow_fills_is_not_failed(redis_url: 
             status = test.api.status("full")
             assert status["phase"] == "Failed"
             assert status["error"]["type"] == "Unschedulable"
+
+    run(scenario())
+
+
+def test_a_task_secret_deleted_by_hand_is_made_again_and_its_pod_not_failed(redis_url: str) -> None:
+    """The pod waits (CreateContainerConfigError) for the workflow's task Secret, which someone
+    deleted: it is made again once, and the pod is given time to start; still stuck, it fails."""
+
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            body = test.body("nosecret", {"canvas": {"task": "m.a"}})
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            pod = unschedulable_pod(uid, "nosecret-t0-1", "", test.clock())
+            pod["status"] = {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {
+                        "state": {
+                            "waiting": {
+                                "reason": "CreateContainerConfigError",
+                                "message": f'secret "{task_secret_name(uid)}" not found',
+                            }
+                        }
+                    }
+                ],
+            }
+            await test.conductor.on_pod(pod)
+            await test.conductor.drain()
+            assert test.conductor.provisioner.restored == [uid]  # type: ignore[attr-defined]
+            assert test.api.status("nosecret")["phase"] == "Running"
+            await test.conductor.on_pod(pod)  # the look again: still no container
+            await test.conductor.drain()
+            status = test.api.status("nosecret")
+            assert (status["phase"], status["error"]["type"]) == ("Failed", "CreateContainerConfigError")
+            assert test.conductor.provisioner.restored == [uid]  # type: ignore[attr-defined]  # once
 
     run(scenario())
 
