@@ -549,6 +549,10 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: Release) -> N
         "workflow", "secret-deleted", namespace
     ).get("status")
     assert cluster.get("workflow", "secret-deleted", namespace)["status"]["result"] == 4
+    restored = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", "reason=SecretRestored", "-o", "name"
+    )
+    assert restored.strip(), "the operator did not say it made the Secret again"
 
     # It went through the bundled Redis: the operator pod is the consumer of its group there.
     groups = release.redis_cli("xinfo", "groups", EVENTS_STREAM)
