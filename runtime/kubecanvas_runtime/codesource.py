@@ -52,7 +52,7 @@ def _from_config_map(name: str, namespace: str, target: Path) -> str:
     except KubeApiError as error:
         message = f"cannot read code from ConfigMap {namespace}/{name}: {error}"
         if error.transient:
-            raise KubeApiError(error.status, message) from None  # the API server was away: no task fault
+            raise error.restated(message) from None  # the API server was away: no task fault
         raise CodeSourceError(message) from None
     files = config_map.get("data") or {}
     if not files:

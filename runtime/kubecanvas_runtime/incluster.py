@@ -90,6 +90,6 @@ def get_object(
         except (urllib.error.URLError, OSError) as error:
             failure = KubeApiError(0, f"GET {path}: {error}")
         if clock() + delay > give_up_at:
-            raise KubeApiError(failure.status, f"{failure} (after {attempt} attempts in {retry_for:g}s)")
+            raise failure.restated(f"{failure} (after {attempt} attempts in {retry_for:g}s)")
         time.sleep(delay)
         delay = min(delay * 2, 5.0)

@@ -134,6 +134,12 @@ class KubeApiError(ClusterError):
         self.unready = unready
         super().__init__(f"{message} (the API server is not ready yet)" if unready else message)
 
+    def restated(self, message: str) -> KubeApiError:
+        """The same failure (its status, whether the server was ready) told as `message`."""
+        error = KubeApiError(self.status, message)
+        error.unready = self.unready
+        return error
+
     @property
     def transient(self) -> bool:
         """Worth trying again: not reached, throttled, a server-side failure, or a refusal

@@ -37,14 +37,14 @@ def _doing(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -
     try:
         return call_json(function, *args, **kwargs)
     except KubeApiError as error:
-        raise KubeApiError(error.status, f"{what}: {error}") from None
+        raise error.restated(f"{what}: {error}") from None
 
 
 def _raw(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return call(function, *args, **kwargs)
     except KubeApiError as error:
-        raise KubeApiError(error.status, f"{what}: {error}") from None
+        raise error.restated(f"{what}: {error}") from None
 
 
 class WorkflowApi:
@@ -90,7 +90,7 @@ class WorkflowApi:
                     409,
                     f"workflow {namespace}/{name} already exists (delete it first, or choose another name)",
                 ) from None
-            raise KubeApiError(error.status, f"cannot create workflow in {namespace}: {error}") from None
+            raise error.restated(f"cannot create workflow in {namespace}: {error}") from None
         return body
 
     def workflows(self, namespace: str | None = None) -> list[dict[str, Any]]:
@@ -197,7 +197,7 @@ class WorkflowApi:
                     f" (is the chart's APIService v1alpha1.{WORKFLOW_RESULT.group} Available? "
                     "Or give Redis directly: --redis URL / KUBECANVAS_REDIS_URL)"
                 )
-            raise KubeApiError(error.status, f"{what}: {error}{hint}") from None
+            raise error.restated(f"{what}: {error}{hint}") from None
         try:
             return json.loads(response.data)
         except ValueError:

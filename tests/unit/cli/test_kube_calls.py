@@ -67,3 +67,13 @@ def test_other_refusals_do_not_ask_whether_the_server_is_ready() -> None:
         call_json(api.read_namespaced_config_map, "c", "n")
     assert not raised.value.transient
     assert api.api_client.asked == 0
+
+
+def test_a_failure_told_again_keeps_its_status_and_readiness() -> None:
+    """Callers put their context in front (`cannot create workflow in ns: ...`): a refusal
+    from a server still starting must stay transient through that."""
+    unready = KubeApiError(403, "forbidden", unready=True)
+    told = unready.restated(f"cannot create workflow in ns: {unready}")
+    assert (told.status, told.transient) == (403, True)
+    assert str(told) == "cannot create workflow in ns: forbidden (the API server is not ready yet)"
+    assert not KubeApiError(403, "forbidden").restated("ctx").transient
