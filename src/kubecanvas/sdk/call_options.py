@@ -67,7 +67,8 @@ _CELERY_ONLY: dict[str, str] = {
     "routing_key": "there are no queues: choose where a task runs with node_selector= or tolerations=",
     "exchange": "there are no queues: choose where a task runs with node_selector= or tolerations=",
     "compression": "arguments and results always travel as JSON",
-    "retry_policy": "that is Celery's publish retry; task retries are retries={'max': ..., 'delay': ...}",
+    "retry_policy": "that is Celery's publish retry, given to apply_async(); "
+    "task retries are retries={'max': ..., 'delay': ...}",
     "task_id": "task ids are given by the operator",
     "ignore_result": "every result is kept in the Workflow's status",
 }

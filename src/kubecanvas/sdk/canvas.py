@@ -177,6 +177,8 @@ class Canvas(ABC):
         canvas's."""
         from kubecanvas.sdk.calling import calling_backend
 
+        # Celery's publish retry: about sending the call, not the task (client/publishing.py).
+        retry, retry_policy = bool(options.pop("retry", True)), options.pop("retry_policy", None)
         manifest = self._with_options(options).to_workflow(
             name or unique_name(self._label()), namespace=namespace, code=code, args=args or (), kwargs=kwargs
         )
@@ -193,7 +195,7 @@ class Canvas(ABC):
             return run_locally(manifest)
         from kubecanvas.client import submit
 
-        return submit(manifest, namespace=namespace)
+        return submit(manifest, namespace=namespace, retry=retry, retry_policy=retry_policy)
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         """`apply_async` with star arguments."""

@@ -14,13 +14,17 @@ from sdk_tasks import add, mul, tsum
 import kubecanvas.client
 from kubecanvas import InvalidWorkflow, chord, group
 
+policies: list[dict[str, Any]] = []  # what each submit was told about publish retries
+
 
 @pytest.fixture
 def submitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], str | None]]:
     calls: list[tuple[dict[str, Any], str | None]] = []
+    policies.clear()
 
-    def submit(manifest: dict[str, Any], *, namespace: str | None = None) -> str:
+    def submit(manifest: dict[str, Any], *, namespace: str | None = None, **publishing: Any) -> str:
         calls.append((manifest, namespace))
+        policies.append(publishing)
         return str(manifest["metadata"]["name"])
 
     monkeypatch.setattr(kubecanvas.client, "submit", submit, raising=False)
@@ -89,3 +93,13 @@ def test_apply_runs_the_workflow_with_the_local_runner(eager: list[Any]) -> None
     assert eager[0]["spec"]["args"] == [16]
     assert eager[1]["spec"]["canvas"] == {"task": "conftasks.add", "options": {"countdown": 1}}
     assert eager[1]["spec"]["args"] == [1, 2]
+
+
+def test_celerys_publish_retry_options_reach_the_submit_not_the_task(submitted: list[Any]) -> None:
+    add.apply_async((1, 2), retry=False)
+    add.apply_async((1, 2), retry_policy={"max_retries": 9})
+    assert policies == [
+        {"retry": False, "retry_policy": None},
+        {"retry": True, "retry_policy": {"max_retries": 9}},
+    ]
+    assert all("options" not in manifest["spec"]["canvas"] for manifest, _ in submitted)

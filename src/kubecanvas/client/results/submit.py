@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kubecanvas.client.publishing import RetryPolicy, create_with_retries
 from kubecanvas.client.results.handles import AsyncResult, GroupResult
 from kubecanvas.client.results.workflow import RemoteWorkflow
 from kubecanvas.client.settings import resolve
@@ -19,13 +20,16 @@ def submit(
     namespace: str | None = None,
     redis_url: str | None = None,
     kubeconfig: str | None = None,
+    retry: bool = True,
+    retry_policy: Mapping[str, Any] | None = None,
 ) -> AsyncResult | GroupResult:
     """Create the Workflow `manifest` on the cluster; its result to wait on.
 
     The namespace is `namespace`, else the manifest's, else `configure(namespace=)`,
     else the kubeconfig context's; a manifest without `spec.code` gets
     `configure(code=)`'s. The manifest is validated here first (InvalidWorkflow, with
-    field paths). Creating needs only the Kubernetes API; reading the result needs Redis."""
+    field paths). Creating needs only the Kubernetes API, and is retried as Celery retries
+    publishing (`retry`, `retry_policy`: client/publishing.py); reading the result needs Redis."""
     from kubecanvas.check import checked_workflow
     from kubecanvas.client.cluster import WorkflowApi, default_namespace
 
@@ -39,7 +43,12 @@ def submit(
     if settings.code is not None and not spec.get("code"):
         body_manifest["spec"] = {**spec, "code": dict(settings.code)}
     graph = checked_workflow(body_manifest).graph
-    body = api.create(target, dict(body_manifest))
+    name = str((body_manifest.get("metadata") or {}).get("name") or "")
+    body = create_with_retries(
+        lambda: api.create(target, dict(body_manifest)),
+        lambda: api.get(target, name),
+        RetryPolicy.of(retry, retry_policy),
+    )
     return result_for(RemoteWorkflow.from_body(body, settings, api, graph))
 
 
