@@ -63,9 +63,8 @@ _JSON_ONLY = (
 
 # Celery options with no meaning here, and what to do instead.
 _CELERY_ONLY: dict[str, str] = {
-    "queue": "there are no queues: choose where a task runs with node_selector= or tolerations=",
-    "routing_key": "there are no queues: choose where a task runs with node_selector= or tolerations=",
-    "exchange": "there are no queues: choose where a task runs with node_selector= or tolerations=",
+    "routing_key": "routing here is by queue= (a place to run, set in app.conf.kubecanvas_queues)",
+    "exchange": "routing here is by queue= (a place to run, set in app.conf.kubecanvas_queues)",
     "compression": "arguments and results always travel as JSON",
     "retry_policy": "that is Celery's publish retry, given to apply_async(); "
     "task retries are retries={'max': ..., 'delay': ...}",

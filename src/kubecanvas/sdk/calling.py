@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["calling_backend", "use_settings"]
+__all__ = ["calling_backend", "queue_options", "use_settings"]
 
 _settings: Mapping[str, Any] | None = None
 
@@ -41,3 +41,32 @@ def calling_backend() -> str:
                 )
             return str(chosen)
     return resolve().backend
+
+
+def queue_options(options: Mapping[str, Any], path: str = "options") -> dict[str, Any]:
+    """Celery's `queue=`: a queue here is a place to run, the options the current app gives it
+    in `conf.kubecanvas_queues` (`{"gpu": {"node_selector": ..., "tolerations": ..., "resources":
+    ..., "image": ...}}`), under the call's own options. Without `queue`, `options` as given."""
+    if "queue" not in options:
+        return dict(options)
+    given = dict(options)
+    name = given.pop("queue")
+    queues = dict((_settings or {}).get("kubecanvas_queues") or {})
+    if name not in queues:
+        from kubecanvas.errors import InvalidWorkflow, Problem
+
+        known = (
+            f"the app's queues are {', '.join(map(repr, sorted(queues)))}"
+            if queues
+            else "the app defines none"
+        )
+        raise InvalidWorkflow(
+            [
+                Problem(
+                    f"{path}.queue",
+                    f"no queue {name!r}: a queue is where tasks run, set in app.conf.kubecanvas_queues "
+                    f"(options such as node_selector, tolerations, resources, image); {known}",
+                )
+            ]
+        )
+    return {**dict(queues[name]), **given}

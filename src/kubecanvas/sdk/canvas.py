@@ -18,6 +18,7 @@ from kubecanvas._kits.wirevalues import to_wire
 from kubecanvas.canvas.merging import merge_options
 from kubecanvas.errors import InvalidWorkflow, NotJSONError
 from kubecanvas.sdk.call_options import normalize_options
+from kubecanvas.sdk.calling import queue_options
 from kubecanvas.sdk.manifest import build_manifest, json_at, unique_name
 from kubecanvas.sdk.task_names import task_name_problem
 
@@ -57,7 +58,7 @@ class Canvas(ABC):
         callbacks = options.pop("link", None)
         errbacks = options.pop("link_error", None)
         if options:
-            self.options = merge_options(self.options, normalize_options(options))
+            self.options = merge_options(self.options, normalize_options(queue_options(options)))
         for callback in _one_or_many(callbacks):
             self.link(callback)
         for errback in _one_or_many(errbacks):

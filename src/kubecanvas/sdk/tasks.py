@@ -20,6 +20,7 @@ from kubecanvas.errors import Retry
 from kubecanvas.execution.hooks import TaskHooks
 from kubecanvas.execution.request import Request, current_request, task_call
 from kubecanvas.sdk.call_options import normalize_options
+from kubecanvas.sdk.calling import queue_options
 from kubecanvas.sdk.composition import chunks, xmap, xstarmap
 from kubecanvas.sdk.signatures import Signature
 from kubecanvas.sdk.task_names import callable_name, exception_name
@@ -143,7 +144,8 @@ class Task(TaskHooks, Generic[P, R]):
             )
         self.ignore_result = bool(given.pop("ignore_result", cls.ignore_result))
         self.acks_late = bool(given.pop("acks_late", cls.acks_late))
-        self.options = normalize_options(given, f"@task({self.name})", also_known=(*_SETTINGS, "bind"))
+        where = f"@task({self.name})"
+        self.options = normalize_options(queue_options(given, where), where, also_known=(*_SETTINGS, "bind"))
 
     # -- calling --------------------------------------------------------------------
 

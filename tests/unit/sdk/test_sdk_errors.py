@@ -28,9 +28,11 @@ def test_unknown_option_is_named_with_a_hint() -> None:
 
 
 def test_celery_only_options_say_what_to_do_instead() -> None:
-    with pytest.raises(InvalidWorkflow, match="'queue' is not supported: there are no queues"):
+    with pytest.raises(InvalidWorkflow, match=r"options\.queue: no queue 'fast': a queue is where tasks run"):
         add.s(1).set(queue="fast")
-    with pytest.raises(InvalidWorkflow, match="'exchange' is not supported: there are no queues"):
+    with pytest.raises(InvalidWorkflow, match=r"'routing_key' is not supported: routing here is by queue="):
+        add.s(1).set(routing_key="fast")
+    with pytest.raises(InvalidWorkflow, match=r"'exchange' is not supported: routing here is by queue="):
         add.signature((1,), exchange="tasks")
 
 
