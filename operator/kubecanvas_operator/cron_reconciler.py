@@ -15,7 +15,6 @@ deleted.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import time
@@ -42,6 +41,7 @@ from kubecanvas.scheduling import (
     decide_invalid,
     format_slot,
     parse_slot,
+    run_spec,
     slot_from_name,
 )
 
@@ -200,8 +200,7 @@ class CronReconciler:
 def workflow_manifest(cron: Mapping[str, Any], name: str, slot: int) -> dict[str, Any]:
     """The Workflow of one slot: the template, labelled, annotated and owned."""
     metadata = cron["metadata"]
-    spec = copy.deepcopy(dict((cron.get("spec") or {}).get("workflowSpec") or {}))
-    spec.pop("revoke", None)
+    spec = run_spec(cron)
     return {
         "apiVersion": API_VERSION,
         "kind": WORKFLOW.kind,

@@ -76,6 +76,19 @@ def test_run_yaml_prints_the_document(
     assert yaml.safe_load(capsys.readouterr().out) == documents[0]
 
 
+def test_run_a_cronworkflow_runs_its_next_slots_named_as_the_operator_names_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Celery beat's schedule tried locally: `kubecanvas run cron.yaml --firings 2`."""
+    assert run_cli(["run", "-o", "yaml", "--firings", "2", str(EXAMPLES / "cron-quickstart.yaml")]) == 0
+    first, second = yaml.safe_load_all(capsys.readouterr().out)
+    slots = [int(document["name"].rsplit("-", 1)[1]) for document in (first, second)]
+    assert [document["name"].rsplit("-", 1)[0] for document in (first, second)] == ["squares-every-5m"] * 2
+    assert slots[1] - slots[0] == 300  # */5 * * * *
+    assert slots[0] % 300 == 0
+    assert (first["phase"], first["result"]) == ("Succeeded", second["result"])
+
+
 def test_run_for_a_person_prints_the_result_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["run", str(case(13).path)]) == 0
     captured = capsys.readouterr()

@@ -65,16 +65,24 @@ def run(
             show_default=False,
         ),
     ] = None,
+    firings: Annotated[
+        int,
+        typer.Option("--firings", min=1, help="A CronWorkflow: how many of its runs (its next slots)."),
+    ] = 1,
+    on_schedule: Annotated[
+        bool,
+        typer.Option("--on-schedule", help="A CronWorkflow: wait for each slot instead of running at once."),
+    ] = False,
 ) -> None:
     """Run a Workflow locally: each task in its own process, with the real task runtime.
+    A CronWorkflow runs its next `--firings` slots, named as the operator names them.
 
-    Exits 0 when the workflow succeeded, 1 when it failed or was revoked (Ctrl-C
+    Exits 0 when every workflow succeeded, 1 when one failed or was revoked (Ctrl-C
     revokes it; a second Ctrl-C stops at once)."""
     from kubecanvas.errors import InvalidWorkflow
-    from kubecanvas.local.files import load_workflow_file
 
     try:
-        workflow = load_workflow_file(file)
+        runs = _workflows(file, firings)
     except InvalidWorkflow as error:
         for problem in error.problems:
             typer.echo(f"{file}: {problem}", err=True)
@@ -85,23 +93,61 @@ def run(
     if not code_dir.is_dir():
         raise CliError(f"--code {code_dir}: not a directory")
     interactive = output is None and sys.stdout.isatty() and sys.stderr.isatty()
-    started = time.time()
-    try:
-        document, runner = asyncio.run(
-            _run(workflow, code_dir, concurrency, redis, logs, live=interactive, quiet=output is not None)
-        )
-    except asyncio.CancelledError:
-        typer.echo("kubecanvas: stopped; running tasks were killed", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    if output is not None:
-        from kubecanvas.cli.output import print_document
+    succeeded = True
+    for slot, workflow in runs:
+        if on_schedule and slot is not None and slot > time.time():
+            if output is None:
+                typer.echo(f"kubecanvas: next run {workflow.metadata.name} at {time.ctime(slot)}", err=True)
+            time.sleep(slot - time.time())
+        started = time.time()
+        try:
+            document, runner = asyncio.run(
+                _run(workflow, code_dir, concurrency, redis, logs, live=interactive, quiet=output is not None)
+            )
+        except asyncio.CancelledError:
+            typer.echo("kubecanvas: stopped; running tasks were killed", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        if output is not None:
+            from kubecanvas.cli.output import print_document
 
-        print_document(document, output)
-    else:
-        from kubecanvas.cli.output import print_summary
+            if output == OutputFormat.yaml and slot is not None and (slot, workflow) != runs[0]:
+                sys.stdout.write("---\n")  # one YAML stream of the runs' documents
+            print_document(document, output)
+        else:
+            from kubecanvas.cli.output import print_summary
 
-        print_summary(document, runner.engine, time.time() - started)
-    raise typer.Exit(EXIT_OK if document["phase"] == "Succeeded" else EXIT_FAILED)
+            print_summary(document, runner.engine, time.time() - started)
+        succeeded = succeeded and document["phase"] == "Succeeded"
+    raise typer.Exit(EXIT_OK if succeeded else EXIT_FAILED)
+
+
+def _workflows(file: Path, firings: int) -> list[tuple[int | None, Workflow]]:
+    """What FILE runs: its Workflow, or a CronWorkflow's next `firings` runs with their slots."""
+    from kubecanvas.check import checked_cron_workflow, checked_workflow
+    from kubecanvas.local.files import load_yaml
+    from kubecanvas.resources import WORKFLOW
+    from kubecanvas.scheduling import run_name, run_spec
+
+    document = load_yaml(file.read_text(encoding="utf-8"))
+    if not (isinstance(document, dict) and document.get("kind") == "CronWorkflow"):
+        return [(None, checked_workflow(document).workflow)]
+    cron = checked_cron_workflow(document)
+    name = str((document.get("metadata") or {}).get("name") or file.stem)
+    runs: list[tuple[int | None, Workflow]] = []
+    moment = time.time()
+    for _ in range(firings):
+        slot = cron.schedule.next_after(moment)
+        if slot is None:
+            break  # the schedule fires no more
+        manifest = {
+            "apiVersion": WORKFLOW.api_version,
+            "kind": WORKFLOW.kind,
+            "metadata": {"name": run_name(name, slot)},
+            "spec": run_spec(document),
+        }
+        runs.append((slot, checked_workflow(manifest).workflow))
+        moment = slot
+    return runs
 
 
 async def _run(

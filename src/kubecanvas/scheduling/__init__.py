@@ -23,7 +23,7 @@ from kubecanvas.scheduling.schedules import (
     parse_schedule,
     parse_timezone,
 )
-from kubecanvas.scheduling.spec import CronSpec, parse_cron_spec, parse_cron_workflow
+from kubecanvas.scheduling.spec import CronSpec, parse_cron_spec, parse_cron_workflow, run_spec
 
 __all__ = [
     "CronPhase",
@@ -48,5 +48,6 @@ __all__ = [
     "parse_slot",
     "parse_timezone",
     "run_name",
+    "run_spec",
     "slot_from_name",
 ]

@@ -20,7 +20,7 @@ from kubecanvas.canvas.validation import parse_spec, problems_from
 from kubecanvas.errors import InvalidWorkflow, Problem
 from kubecanvas.scheduling.schedules import CronSchedule, Schedule, parse_schedule, parse_timezone
 
-__all__ = ["CronSpec", "parse_cron_spec", "parse_cron_workflow"]
+__all__ = ["CronSpec", "parse_cron_spec", "parse_cron_workflow", "run_spec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +118,13 @@ def parse_cron_workflow(document: Any) -> CronSpec:
 
 def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith((f"{prefix}.", f"{prefix}["))
+
+
+def run_spec(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec of one run: the CronWorkflow's `workflowSpec`, without `revoke` (a run is
+    never born revoked; the template's revoke is for runs already going)."""
+    import copy
+
+    spec = copy.deepcopy(dict((document.get("spec") or {}).get("workflowSpec") or {}))
+    spec.pop("revoke", None)
+    return spec
