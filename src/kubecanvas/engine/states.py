@@ -10,9 +10,11 @@ import builtins
 import traceback as tracebacks
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from kubecanvas._kits.jsonvalues import JSONObject
+from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas._kits.wirevalues import to_wire
+from kubecanvas.errors import NotJSONError
 
 __all__ = ["TERMINAL", "Phase", "TaskFailure", "TaskRecord", "TaskState"]
 
@@ -57,6 +59,9 @@ class TaskFailure:
     module: str | None = None
     types: tuple[str, ...] = ()
     traceback: str | None = None
+    args: tuple[JSON, ...] | None = None
+    """The exception's arguments (Celery's JSON), when they travel: it is rebuilt with them,
+    as Celery rebuilds it (`KeyError('k')`, not `KeyError("'k'")`)."""
 
     @classmethod
     def of(cls, kind: builtins.type[BaseException], message: str) -> TaskFailure:  # `type` is a field here
@@ -68,7 +73,11 @@ class TaskFailure:
     def from_exception(cls, error: BaseException) -> TaskFailure:
         """An exception as a task reports it: its class hierarchy, message and traceback."""
         failure = cls.of(type(error), str(error))
-        return replace(failure, traceback="".join(tracebacks.format_exception(error)))
+        try:
+            args: tuple[JSON, ...] | None = tuple(cast(list[JSON], to_wire(list(error.args))))
+        except NotJSONError:
+            args = None  # the message alone then
+        return replace(failure, traceback="".join(tracebacks.format_exception(error)), args=args)
 
     def matches(self, names: tuple[str, ...] | list[str]) -> bool:
         known = {self.type, *self.types}
@@ -87,6 +96,8 @@ class TaskFailure:
             data["types"] = list(self.types)
         if self.traceback:
             data["traceback"] = self.traceback
+        if self.args is not None:
+            data["args"] = list(self.args)
         return data
 
     @classmethod
@@ -99,6 +110,7 @@ class TaskFailure:
             module=data.get("module"),
             types=tuple(data.get("types") or ()),
             traceback=data.get("traceback"),
+            args=tuple(data["args"]) if isinstance(data.get("args"), list) else None,
         )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 import sys
 
+from kubecanvas._kits.wirevalues import from_wire
 from kubecanvas.engine.states import TaskFailure
 
 __all__ = ["rebuild_exception"]
@@ -32,12 +33,13 @@ _stand_ins: dict[tuple[str, str, type[Exception]], type[Exception]] = {}
 def rebuild_exception(failure: TaskFailure) -> Exception:
     """The exception `failure` describes, of its own class when that class is loaded."""
     kind = _loaded_class(failure.module, failure.type) or _builtin(failure.type)
+    args = tuple(from_wire(list(failure.args))) if failure.args is not None else (failure.message,)
     if kind is not None:
         try:
-            return kind(failure.message)
+            return kind(*args)
         except Exception:  # noqa: BLE001, S110 - a class that wants other arguments gets a stand-in
             pass
-    return _stand_in(failure)(failure.message)
+    return _stand_in(failure)(*args)
 
 
 def _loaded_class(module_name: str | None, name: str) -> type[Exception] | None:

@@ -225,3 +225,10 @@ def soft_cleanup(seconds: float, again: bool = False) -> str:
 def soft_ignored(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+@task(name="sdk_tasks.raise_it")
+def raise_it(kind: str, *args: Any) -> None:
+    import builtins
+
+    raise getattr(builtins, kind)(*args)
