@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
@@ -31,7 +31,7 @@ from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, Problem, TaskRevokedError
 from kubecanvas.execution.attempt import run_attempt
-from kubecanvas.graph.nodes import TaskNode
+from kubecanvas.graph.nodes import ListRef, NodeRef, Ref, TaskNode
 from kubecanvas.hosting import LoopAlarm, WorkflowHost
 from kubecanvas.local.attempts import child_environment, task_inputs
 from kubecanvas.report.document import WorkflowDocument, workflow_document
@@ -45,65 +45,125 @@ _STATES = {Phase.SUCCEEDED: "SUCCESS", Phase.FAILED: "FAILURE", Phase.REVOKED: "
 
 @dataclass(frozen=True, slots=True)
 class EagerResult:
-    """A finished eager run, shaped like Celery's `EagerResult`."""
+    """A finished eager (or local) run, shaped like Celery's `EagerResult`; for a group, also
+    like its `GroupResult` (`results`, `join`, `completed_count`, iteration), each member an
+    EagerResult of its own task (`id` `<workflow>/<task id>`)."""
 
     document: WorkflowDocument
     failure: TaskFailure | None  # the root cause, with what it takes to rebuild the exception
     started_at: float | None = None  # epoch seconds, when the workflow started
     finished_at: float | None = None
+    ref: Ref | None = None  # what this is the result of: the workflow's result, or a part of it
+    failures: Mapping[str, TaskFailure] = field(default_factory=dict)  # every failed task's
+    top: bool = True  # the whole workflow (its phase decides), not one of its parts
 
     @classmethod
     def of(cls, document: WorkflowDocument, engine: Engine) -> EagerResult:
         """The result of a finished run: its document, and the root cause from its engine."""
         error = engine.error()
         failure = engine.records[error.task_id].error if error is not None else None
-        return cls(document, failure, engine.started_at, engine.finished_at)
+        failures = {task_id: record.error for task_id, record in engine.records.items() if record.error}
+        return cls(document, failure, engine.started_at, engine.finished_at, engine.graph.result, failures)
 
     def __repr__(self) -> str:
         return f"<EagerResult {self.id} {self.state}>"
 
     @property
     def id(self) -> str:
+        if not self.top and isinstance(self.ref, NodeRef):
+            return f"{self.document['name']}/{self.ref.node}"
         return self.document["name"]
 
     @property
     def state(self) -> str:
         """SUCCESS, FAILURE or REVOKED (Celery's names)."""
-        return _STATES.get(Phase(self.document["phase"]), "PENDING")
+        if self.top:
+            return _STATES.get(Phase(self.document["phase"]), "PENDING")
+        if isinstance(self.ref, NodeRef):
+            return str(self._task(self.ref.node)["state"])
+        states = {part.state for part in self.results}
+        return next((state for state in ("FAILURE", "REVOKED", "PENDING") if state in states), "SUCCESS")
+
+    @property
+    def status(self) -> str:
+        return self.state
 
     @property
     def result(self) -> Any:
         """The value on success, else the exception `get()` would raise (as Celery)."""
-        return from_wire(self.document["result"]) if self.successful() else self._exception()
+        return self.get(propagate=False)
 
     @property
     def traceback(self) -> str | None:
-        return self.failure.traceback if self.failure is not None else None
+        failure = self._failure()
+        return failure.traceback if failure is not None else None
+
+    @property
+    def results(self) -> list[EagerResult]:
+        """A group's members, in order (nested groups nest); none for one task's result."""
+        if not isinstance(self.ref, ListRef):
+            return []
+        return [replace(self, ref=item, top=False) for item in self.ref.items]
+
+    @property
+    def children(self) -> list[EagerResult]:
+        return self.results
+
+    def __iter__(self) -> Iterator[EagerResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
 
     def get(self, propagate: bool = True, **_ignored: Any) -> Any:
-        """The workflow's value; raises the root cause's exception unless `propagate=False`.
+        """The value; raises the failure's exception unless `propagate=False` (then returns it).
 
         Celery's timeout/interval arguments are accepted and ignored: the run is over."""
         if self.successful():
-            return from_wire(self.document["result"])
+            if self.top:
+                return from_wire(self.document["result"])
+            if isinstance(self.ref, NodeRef):
+                return from_wire(self._task(self.ref.node)["result"])
+            return [part.get() for part in self.results]
         error = self._exception()
         if propagate:
             raise error
         return error
 
+    def join(self, propagate: bool = True, **_ignored: Any) -> list[Any]:
+        """Every member's value, in order (Celery's `GroupResult.join`)."""
+        return [part.get(propagate=propagate) for part in self.results]
+
+    def completed_count(self) -> int:
+        return sum(part.successful() for part in self.results)
+
+    def waiting(self) -> bool:
+        return False
+
     def ready(self) -> bool:
         return True
 
     def successful(self) -> bool:
-        return self.document["phase"] == Phase.SUCCEEDED.value
+        return self.state == "SUCCESS"
 
     def failed(self) -> bool:
-        return self.document["phase"] == Phase.FAILED.value
+        return self.state == "FAILURE"
+
+    def _task(self, task_id: str) -> Mapping[str, Any]:
+        return next(task for task in self.document["tasks"] if task["id"] == task_id)
+
+    def _failure(self) -> TaskFailure | None:
+        if self.top:
+            return self.failure
+        if isinstance(self.ref, NodeRef):
+            return self.failures.get(self.ref.node)
+        return next((part._failure() for part in self.results if part.failed()), None)
 
     def _exception(self) -> Exception:
-        if self.failure is not None:
-            return rebuild_exception(self.failure)
-        return TaskRevokedError(f"workflow {self.id} was revoked")
+        failure = self._failure()
+        if failure is not None:
+            return rebuild_exception(failure)
+        return TaskRevokedError(f"{self.id} was revoked")
 
 
 def run_eagerly(
