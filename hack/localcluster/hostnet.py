@@ -56,15 +56,34 @@ def restore_sysctls() -> None:
     HOST_RECORD.unlink()
 
 
+_ADDRESS_SET = "3"  # NET_ADDR_SET in /sys/class/net/*/addr_assign_type: the kernel leaves it
+
+
 def bridge_exists() -> bool:
     return Path(f"/sys/class/net/{BRIDGE}").exists()
 
 
+def bridge_mac() -> str:
+    """A fixed, locally administered MAC for the bridge, from the node's address (0a:58 and the
+    IPv4 octets, the convention of OpenShift's SDN)."""
+    return "0a:58:" + ":".join(f"{int(octet):02x}" for octet in NODE_IP.split("."))
+
+
 def ensure_bridge() -> None:
-    """The pod bridge with the node's address, made before anything binds that address."""
+    """The pod bridge with the node's address, made before anything binds that address.
+
+    Its MAC is set, never left to the kernel: a bridge with a random MAC takes the lowest MAC of
+    its ports, so it changed each time a pod came or went, and pods that had the old one in their
+    ARP cache lost the node (Redis, the API server) for up to ~45 s, until the entry expired. Task
+    pods exited 75 ("could not reach Redis: timed out") under churn. An address set by hand stays.
+    """
     if not bridge_exists():
         run("ip", "link", "add", BRIDGE, "type", "bridge")
         say(f"created bridge {BRIDGE} ({NODE_IP}/{POD_PREFIX})")
+    if Path(f"/sys/class/net/{BRIDGE}/address").read_text().strip() != bridge_mac() or (
+        Path(f"/sys/class/net/{BRIDGE}/addr_assign_type").read_text().strip() != _ADDRESS_SET
+    ):
+        run("ip", "link", "set", "dev", BRIDGE, "address", bridge_mac())
     addresses = run("ip", "-4", "-o", "addr", "show", "dev", BRIDGE).stdout
     if f" {NODE_IP}/" not in addresses:
         run("ip", "addr", "add", f"{NODE_IP}/{POD_PREFIX}", "dev", BRIDGE)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
+from pathlib import Path
 
 from support.cluster import Cluster, container_status, pinned
 from support.manifests import container, pod
@@ -54,6 +56,22 @@ def test_a_pod_gets_an_address_on_the_bridge_and_no_route_off_the_machine(
     assert "00000000" not in destinations, "a pod must have no default route"
     ip = cluster.get("pod", "routes", namespace)["status"]["podIP"]
     assert ip.startswith("10.244.0."), ip
+
+
+def test_the_bridge_keeps_its_mac_while_pods_come_and_go(cluster: Cluster, namespace: str) -> None:
+    """A bridge left with a kernel-chosen MAC takes its lowest port's, so it changed with every pod,
+    and pods that had the old one cached lost the node (Redis, the API) for up to ~45 s: task
+    pods exited 75 under churn. Its MAC is set (addr_assign_type 3) and stays."""
+    bridge = Path("/sys/class/net/kubecanvas0")
+    assert (bridge / "addr_assign_type").read_text().strip() == "3"
+    before = (bridge / "address").read_text().strip()
+    seen = {before}
+    for index in range(3):
+        cluster.apply(pod(f"churn-{index}", container(["true"])), namespace)
+    for _ in range(40):
+        seen.add((bridge / "address").read_text().strip())
+        time.sleep(0.25)
+    assert seen == {before}
 
 
 def test_cluster_dns_resolves_services(cluster: Cluster, namespace: str) -> None:
