@@ -178,7 +178,7 @@ def retry_reasons(workflows: Workflows) -> list[str]:
     )["items"]
     counts: dict[str, int] = {}
     for event in events:
-        text = re.sub(r"\bt\d+\b|\d+(\.\d+)?", "#", str(event.get("message") or ""))[:160]
+        text = re.sub(r"\bt\d+\b|\d+(\.\d+)?", "#", str(event.get("message") or ""))[:700]
         counts[text] = counts.get(text, 0) + int(event.get("count") or 1)
     return [
         f"retried {count}x: {text}" for text, count in sorted(counts.items(), key=lambda item: -item[1])[:4]
