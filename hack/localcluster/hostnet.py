@@ -76,6 +76,8 @@ def ensure_bridge() -> None:
     its ports, so it changed each time a pod came or went, and pods that had the old one in their
     ARP cache lost the node (Redis, the API server) for up to ~45 s, until the entry expired. Task
     pods exited 75 ("could not reach Redis: timed out") under churn. An address set by hand stays.
+    The CNI bridge plugin sets one only on a bridge it creates, not on one it adopts, as this one
+    (kubernetes#30783, kubeadm-dind-cluster#144 met the same).
     """
     if not bridge_exists():
         run("ip", "link", "add", BRIDGE, "type", "bridge")
