@@ -34,6 +34,7 @@ __all__ = [
     "REDIS_PASSWORD_ENV",
     "REDIS_URL_ENV",
     "ClientSettings",
+    "backend_named",
     "configure",
     "resolve",
 ]
@@ -79,7 +80,7 @@ def configure(
         "kubeconfig": kubeconfig,
         "namespace": namespace,
         "code": dict(code) if code is not None else None,
-        "backend": _backend(backend, "configure(backend=...)") if backend is not None else None,
+        "backend": backend_named(backend, "configure(backend=...)") if backend is not None else None,
     }
     _configured = replace(_configured, **{key: value for key, value in changes.items() if value is not None})
     return resolve()
@@ -110,12 +111,13 @@ def resolve(
         code=_configured.code,
         backend=_configured.backend
         if _configured.backend != "cluster"
-        else _backend(env(BACKEND_ENV) or "cluster", BACKEND_ENV),
+        else backend_named(env(BACKEND_ENV) or "cluster", BACKEND_ENV),
     )
 
 
-def _backend(value: str, where: str) -> str:
-    if value not in BACKENDS:
+def backend_named(value: object, where: str) -> str:
+    """`value` if it names a back end; ConfigurationError saying `where` it was set otherwise."""
+    if not isinstance(value, str) or value not in BACKENDS:
         from kubecanvas.errors import ConfigurationError
 
         raise ConfigurationError(f"{where}: {value!r} is not a back end; use one of {', '.join(BACKENDS)}")

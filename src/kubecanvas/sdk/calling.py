@@ -25,21 +25,14 @@ def use_settings(settings: Mapping[str, Any] | None) -> Mapping[str, Any] | None
 
 def calling_backend() -> str:
     """The back end a call goes to now."""
-    from kubecanvas.client.settings import BACKENDS, resolve  # light, but only when calling
+    from kubecanvas.client.settings import backend_named, resolve  # light, but only when calling
 
     if _settings is not None:
         if _settings.get("task_always_eager"):
             return "eager"
         chosen = _settings.get("kubecanvas_backend")
         if chosen is not None:
-            if chosen not in BACKENDS:
-                from kubecanvas.errors import ConfigurationError
-
-                choices = ", ".join(BACKENDS)
-                raise ConfigurationError(
-                    f"app.conf.kubecanvas_backend: {chosen!r} is not a back end; use one of {choices}"
-                )
-            return str(chosen)
+            return backend_named(chosen, "app.conf.kubecanvas_backend")
     return resolve().backend
 
 
