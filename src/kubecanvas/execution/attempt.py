@@ -109,6 +109,19 @@ def run_attempt(
     hooks = task_object if isinstance(task_object, TaskHooks) else None
     the_args: tuple[Any, ...] = tuple(from_wire(call_args))
     call_kwargs: dict[str, Any] = from_wire(kwargs)
+
+    def ended(
+        status: str, handler: Callable[..., None] | None, outcome: Any, error: BaseException | None
+    ) -> None:
+        """The handlers once the outcome is known (`handler`: on_retry or on_failure), then
+        after_return; what they raise is printed, never the attempt's fault."""
+        if hooks is None:
+            return
+        einfo = ExceptionInfo.of(error) if error is not None else None
+        if handler is not None and error is not None:
+            quietly(handler.__name__, handler, error, node.id, the_args, call_kwargs, einfo)
+        quietly("after_return", hooks.after_return, status, outcome, node.id, the_args, call_kwargs, einfo)
+
     with executing(request):  # the handlers see `self.request` too, as in a worker
         try:
             soft = _timeout(node, function, "softTimeout", "soft_time_limit")
@@ -128,20 +141,8 @@ def run_attempt(
                 if retry.exc is not None
                 else TaskFailure(Retry.__name__, str(retry))
             )
-            if hooks is not None:
-                raised = retry.exc if retry.exc is not None else retry
-                einfo = ExceptionInfo.of(raised)
-                quietly("on_retry", hooks.on_retry, raised, node.id, the_args, call_kwargs, einfo)
-                quietly(
-                    "after_return",
-                    hooks.after_return,
-                    "RETRY",
-                    raised,
-                    node.id,
-                    the_args,
-                    call_kwargs,
-                    einfo,
-                )
+            raised = retry.exc if retry.exc is not None else retry
+            ended("RETRY", hooks.on_retry if hooks is not None else None, raised, raised)
             return finish("retry", cause, countdown=retry.countdown, max_retries=retry.max_retries)
         except Exception as error:  # noqa: BLE001 - the task's failure, reported not raised
             failure = describe_exception(error, task=node.task)
@@ -150,23 +151,9 @@ def run_attempt(
                 # whether this failure will be retried.
                 retried = retry_rule(node.options.get("retries"), task_rule).retries(failure, attempt)
                 status, handler = ("RETRY", hooks.on_retry) if retried else ("FAILURE", hooks.on_failure)
-                einfo = ExceptionInfo.of(error)
-                quietly(handler.__name__, handler, error, node.id, the_args, call_kwargs, einfo)
-                quietly(
-                    "after_return",
-                    hooks.after_return,
-                    status,
-                    error,
-                    node.id,
-                    the_args,
-                    call_kwargs,
-                    einfo,
-                )
+                ended(status, handler, error, error)
             return finish("failed", failure)
-        if hooks is not None:
-            quietly(
-                "after_return", hooks.after_return, "SUCCESS", value, node.id, the_args, call_kwargs, None
-            )
+        ended("SUCCESS", None, value, None)
     return finish("succeeded", value=wire)
 
 
