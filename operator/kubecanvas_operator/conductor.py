@@ -408,7 +408,8 @@ class Conductor:
         """A pod waiting for its workflow's task Secret, deleted by hand: the Secret is made
         again (once per pod) and the kubelet starts the container at its next try."""
         pod_uid = str((pod.get("metadata") or {}).get("uid") or "")
-        missing = f'secret "{task_secret_name(run.identity.uid)}" not found'
+        secret = task_secret_name(run.identity.uid)
+        missing = f'secret "{secret}" not found'
         error = failure.error
         if (
             error.type != "CreateContainerConfigError"
@@ -425,7 +426,7 @@ class Conductor:
         except KubeApiError as failed:
             logger.warning("cannot restore the task Secret of %s: %s", identity.qualified, failed)
             return False
-        message = f"task Secret {task_secret_name(identity.uid)} was deleted; made again for its pods"
+        message = f"task Secret {secret} was deleted; made again for its pods"
         self.notify(run.reference, "Warning", "SecretRestored", message)
         return True
 
