@@ -20,12 +20,13 @@ import asyncio
 import functools
 import logging
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
+from kubecanvas._kits.recent import Recent
 from kubecanvas._kits.timestamps import from_rfc3339
 from kubecanvas.canvas.model import WorkflowSpec
 from kubecanvas.check import checked_spec
@@ -75,6 +76,7 @@ _FINISH_REASONS = {
 _FINAL_STATUS_RETRIES = (0.5, 2.0, 5.0, 15.0, 30.0)
 _PROBLEMS_IN_MESSAGE = 3
 SETTLED_MEMORY = 10_000  # finished workflows remembered, to ignore late news about them
+RESTORED_MEMORY = 10_000  # pods whose task Secret was made again (once per pod)
 
 SECRET_RESTORED_GRACE = 60.0
 """Seconds a pod whose task Secret was made again has to start (the kubelet retries a
@@ -132,10 +134,10 @@ class Conductor:
         self._loading: dict[str, asyncio.Future[WorkflowRun | None]] = {}
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._pod_rechecks: dict[str, asyncio.TimerHandle] = {}  # pod uid -> its next look
-        self._restored: OrderedDict[str, None] = OrderedDict()  # pods whose Secret was made again
+        self._restored: Recent[str] = Recent(RESTORED_MEMORY)  # pods whose Secret was made again
         # Workflows this operator settled: late news about them (their Jobs completing or
         # being deleted) is ignored rather than reloading a large workflow from Redis.
-        self._settled: OrderedDict[str, None] = OrderedDict()
+        self._settled: Recent[str] = Recent(SETTLED_MEMORY)
         self._background: set[asyncio.Task[Any]] = set()
 
     # ================================================================ lifecycle
@@ -417,9 +419,7 @@ class Conductor:
             or pod_uid in self._restored
         ):
             return False
-        self._restored[pod_uid] = None
-        while len(self._restored) > 10_000:
-            self._restored.popitem(last=False)
+        self._restored.add(pod_uid)
         identity = run.identity
         try:
             await self.provisioner.restore(identity.namespace, identity.name, identity.uid)
@@ -612,9 +612,7 @@ class Conductor:
         await self.provisioner.release(run.identity.uid)  # its pods need Redis no more
         run.host.close()
         self.runs.pop(run.identity.uid, None)
-        self._settled[run.identity.uid] = None
-        while len(self._settled) > SETTLED_MEMORY:
-            self._settled.popitem(last=False)
+        self._settled.add(run.identity.uid)
         if run.ttl is not None:
             await self.store.expire(run.identity.uid, run.ttl + 3600)
             finished = run.engine.finished_at or self.clock()
@@ -643,7 +641,7 @@ class Conductor:
                 if record.launched and not record.terminal:
                     self._spawn(run.launcher.delete(task_id, record.attempt))
         self.runs.pop(identity.uid, None)
-        self._settled[identity.uid] = None
+        self._settled.add(identity.uid)
         await self.store.delete(identity.uid)  # what a late step or report wrote again
         await self.store.announce_finished(identity.uid, Phase.FAILED)
         await self.provisioner.release(identity.uid)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections import OrderedDict
 
+from kubecanvas._kits.recent import Recent
 from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import MANAGED_BY, WORKFLOW, task_secret_name
 from kubecanvas.store.hostside import WorkflowStore
@@ -37,7 +37,7 @@ class NamespaceProvisioner:
         self.store = store
         self._ready: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._secrets: OrderedDict[str, None] = OrderedDict()
+        self._secrets: Recent[str] = Recent(_SECRETS_REMEMBERED)
 
     @property
     def _task_users(self) -> bool:
@@ -53,19 +53,17 @@ class NamespaceProvisioner:
         name = task_secret_name(uid)
         if uid not in self._secrets:
             await self._task_secret(namespace, workflow, uid, name, password)
-            self._secrets[uid] = None
-            while len(self._secrets) > _SECRETS_REMEMBERED:
-                self._secrets.popitem(last=False)
+            self._secrets.add(uid)
         return RedisCredentials(name, task_user(uid))
 
     async def restore(self, namespace: str, workflow: str, uid: str) -> None:
-        self._secrets.pop(uid, None)  # believed made, but gone: make it again
+        self._secrets.discard(uid)  # believed made, but gone: make it again
         await self.credentials(namespace, workflow, uid)
 
     async def release(self, uid: str) -> None:
         if self._task_users:
             await self.store.revoke_tasks(uid)
-        self._secrets.pop(uid, None)
+        self._secrets.discard(uid)
 
     async def prepare(self, namespace: str) -> None:
         """Make sure `namespace` can run tasks; cached, so the hot path pays once."""
