@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import kubecanvas.sdk.app as apps
-from kubecanvas.sdk.calling import use_settings
+from kubecanvas.sdk.calling import current, use_app
 
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -26,9 +25,8 @@ def proj(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     monkeypatch.delenv("KUBECANVAS_BACKEND", raising=False)
     for name in [name for name in sys.modules if name == "proj" or name.startswith("proj.")]:
         monkeypatch.delitem(sys.modules, name)
-    previous = apps._current
+    previous = current()
     import proj.calls
 
     yield proj.calls
-    apps._current = previous
-    use_settings(previous.conf if previous is not None else None)
+    use_app(previous)

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-import kubecanvas.sdk.app as apps
 from kubecanvas import Celery, InvalidWorkflow, signature
-from kubecanvas.sdk.calling import use_settings
+from kubecanvas.sdk.calling import current, use_app
 
 GPU = {
     "node_selector": {"accelerator": "nvidia"},
@@ -20,12 +19,11 @@ GPU = {
 
 @pytest.fixture
 def app() -> Iterator[Celery]:
-    previous = apps._current
+    previous = current()
     made = Celery("queues")
     made.conf.kubecanvas_queues = {"gpu": GPU}
     yield made
-    apps._current = previous
-    use_settings(previous.conf if previous is not None else None)
+    use_app(previous)
 
 
 def test_a_call_routed_to_a_queue_gets_its_placement_under_its_own_options(app: Celery) -> None:

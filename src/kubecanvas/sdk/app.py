@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from kubecanvas.sdk.calling import use_settings
+from kubecanvas.sdk.calling import current, use_app
 from kubecanvas.sdk.signatures import Signature, signature
 from kubecanvas.sdk.tasks import Task, make_task
 
@@ -52,9 +52,6 @@ class Settings(dict[str, Any]):
                 self[key] = getattr(source, key)
 
 
-_current: Kubecanvas | None = None
-
-
 class Kubecanvas:
     """The app: `app = Kubecanvas("proj")` (or `Celery("proj", broker=...)`)."""
 
@@ -68,7 +65,6 @@ class Kubecanvas:
         set_as_current: bool = True,
         **settings: Any,
     ) -> None:
-        global _current  # noqa: PLW0603 - Celery's current app, one per process
         self.main = main
         self.conf = Settings(settings)
         if broker is not None:
@@ -78,8 +74,7 @@ class Kubecanvas:
         self.conf.setdefault("include", list(include))
         self.tasks: dict[str, Task[Any, Any]] = {}
         if set_as_current:
-            _current = self
-            use_settings(self.conf)
+            use_app(self)
 
     def __repr__(self) -> str:
         return f"<Kubecanvas {self.main or '__main__'}>"
@@ -180,4 +175,6 @@ Celery = Kubecanvas
 
 
 def current_app() -> Kubecanvas | None:
-    return _current
+    """The current app: the last one made with `set_as_current` (sdk/calling.py keeps it)."""
+    app = current()
+    return app if isinstance(app, Kubecanvas) else None

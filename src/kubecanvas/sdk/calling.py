@@ -2,8 +2,8 @@
 use (`client/settings.py` names them: cluster, local, eager).
 
 The current app's settings win (Celery's `task_always_eager`, or `kubecanvas_backend`), then
-`configure(backend=)`, then `KUBECANVAS_BACKEND`, else the cluster. The app registers its
-settings here (`sdk/app.py`), so that a canvas, below the app, reads them without knowing it.
+`configure(backend=)`, then `KUBECANVAS_BACKEND`, else the cluster. The app registers
+itself here (`sdk/app.py`), so that a canvas, below the app, reads its settings without knowing it.
 """
 
 from __future__ import annotations
@@ -11,26 +11,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["calling_backend", "queue_options", "use_settings"]
+__all__ = ["calling_backend", "current", "queue_options", "use_app"]
 
-_settings: Mapping[str, Any] | None = None
+_app: Any = None  # the current app (sdk/app.py), known here by its `conf` only
 
 
-def use_settings(settings: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """Make `settings` (the current app's `conf`) the ones calls follow; returns the previous."""
-    global _settings
-    previous, _settings = _settings, settings
+def use_app(app: Any) -> Any:
+    """Make `app` (anything with a `conf` mapping: the current app) the one calls follow;
+    returns the previous one."""
+    global _app
+    previous, _app = _app, app
     return previous
+
+
+def current() -> Any:
+    """The current app, or None."""
+    return _app
+
+
+def _settings() -> Mapping[str, Any] | None:
+    return _app.conf if _app is not None else None
 
 
 def calling_backend() -> str:
     """The back end a call goes to now."""
     from kubecanvas.client.settings import backend_named, resolve  # light, but only when calling
 
-    if _settings is not None:
-        if _settings.get("task_always_eager"):
+    settings = _settings()
+    if settings is not None:
+        if settings.get("task_always_eager"):
             return "eager"
-        chosen = _settings.get("kubecanvas_backend")
+        chosen = settings.get("kubecanvas_backend")
         if chosen is not None:
             return backend_named(chosen, "app.conf.kubecanvas_backend")
     return resolve().backend
@@ -44,7 +55,7 @@ def queue_options(options: Mapping[str, Any], path: str = "options") -> dict[str
         return dict(options)
     given = dict(options)
     name = given.pop("queue")
-    queues = dict((_settings or {}).get("kubecanvas_queues") or {})
+    queues = dict((_settings() or {}).get("kubecanvas_queues") or {})
     if name not in queues:
         from kubecanvas.errors import InvalidWorkflow, Problem
 
