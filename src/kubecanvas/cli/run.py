@@ -94,7 +94,7 @@ def run(
         raise CliError(f"--code {code_dir}: not a directory")
     interactive = output is None and sys.stdout.isatty() and sys.stderr.isatty()
     succeeded = True
-    for slot, workflow in runs:
+    for index, (slot, workflow) in enumerate(runs):
         if on_schedule and slot is not None and slot > time.time():
             if output is None:
                 typer.echo(f"kubecanvas: next run {workflow.metadata.name} at {time.ctime(slot)}", err=True)
@@ -110,7 +110,7 @@ def run(
         if output is not None:
             from kubecanvas.cli.output import print_document
 
-            if output == OutputFormat.yaml and slot is not None and (slot, workflow) != runs[0]:
+            if output == OutputFormat.yaml and index:
                 sys.stdout.write("---\n")  # one YAML stream of the runs' documents
             print_document(document, output)
         else:
