@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
 from kubecanvas.execution.attempt import Execution, describe_exception, run_attempt
+from kubecanvas.execution.environment import ATTEMPT, WORKFLOW, WORKFLOW_UID
 from kubecanvas.execution.exit_codes import (
     EXIT_CLUSTER_UNREACHABLE,
     EXIT_CODES,
@@ -115,7 +116,13 @@ def run_in_pod() -> int:
         def announce(args: list[JSON], kwargs: JSONObject) -> None:
             store.record_start(settings.task_id, settings.attempt, args, kwargs, time.time())
 
-        execution = run_attempt(inputs, settings.attempt, settings.workflow, on_start=announce)
+        execution = run_attempt(
+            inputs,
+            settings.attempt,
+            settings.workflow,
+            on_start=announce,
+            workflow_uid=settings.workflow_uid,
+        )
         value = execution.value if execution.succeeded else MISSING
         store.record_outcome(settings.task_id, settings.attempt, execution.outcome, value)
     except StoreConnectionError as error:
@@ -133,8 +140,13 @@ def run_in_pod() -> int:
 
 def run_local(input_path: Path, outcome_path: Path) -> int:
     inputs = TaskInputs.from_json(json.loads(input_path.read_text()))
-    attempt = int(os.environ.get("KUBECANVAS_ATTEMPT", "1"))
-    execution = run_attempt(inputs, attempt, os.environ.get("KUBECANVAS_WORKFLOW", ""))
+    attempt = int(os.environ.get(ATTEMPT, "1"))
+    execution = run_attempt(
+        inputs,
+        attempt,
+        os.environ.get(WORKFLOW, ""),
+        workflow_uid=os.environ.get(WORKFLOW_UID, ""),
+    )
     document = {
         "outcome": execution.outcome.to_json(),
         "value": execution.value,

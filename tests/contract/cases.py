@@ -137,7 +137,7 @@ def _header_failed_errback_once(observed: Observed, header_states: list[str]) ->
     assert errbacks[0]["state"] == "SUCCESS"
     assert (
         errbacks[0]["result"]
-        == f"conftasks.fail[{header[1]['id']}] raised ExpectedException: Task expected to fail"
+        == f"conftasks.fail[{header[1]['uuid']}] raised ExpectedException: Task expected to fail"
     )
 
 
@@ -149,7 +149,7 @@ def _group_errback_per_failure(observed: Observed) -> None:
     assert len(errbacks) == 2, "a group's errback runs once per failing member"
     assert all(errback["state"] == "SUCCESS" for errback in errbacks)
     assert sorted(errback["result"] for errback in errbacks) == sorted(
-        f"conftasks.fail[{task['id']}] raised ExpectedException: Task expected to fail"
+        f"conftasks.fail[{task['uuid']}] raised ExpectedException: Task expected to fail"
         for task in (first, third)
     )
 

@@ -11,6 +11,7 @@ import yaml
 
 from contract.cases import CASES, Observed, case, verify
 from kubecanvas.canvas.validation import parse_workflow
+from kubecanvas.graph.identity import task_uuid
 
 
 def test_every_public_case_once_with_a_valid_file() -> None:
@@ -21,9 +22,17 @@ def test_every_public_case_once_with_a_valid_file() -> None:
         assert entry.path.name.startswith(f"{entry.name}-")
 
 
+UID = "3f2a1c9e-7b4d-4e21-9a0c-5d6e7f809a1b"
+UUIDS = {
+    node_id: task_uuid(UID, index)
+    for index, node_id in enumerate(["t0", "t1", "t2", "t3", "t4", "e0.0.0", "e0.0.1"])
+}
+
+
 def _task(task_id: str, task: str, state: str = "SUCCESS", **fields: Any) -> dict[str, Any]:
     entry = {
         "id": task_id,
+        "uuid": UUIDS[task_id],
         "task": task,
         "state": state,
         "args": [],
@@ -62,7 +71,7 @@ CASE_25 = {
         _task(
             "e0.0.0",
             "conftasks.log_error",
-            result="conftasks.fail[t1] raised ExpectedException: Task expected to fail",
+            result=f"conftasks.fail[{UUIDS['t1']}] raised ExpectedException: Task expected to fail",
         ),
     ],
 }

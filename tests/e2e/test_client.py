@@ -79,10 +79,13 @@ def test_a_chain_result_and_its_parent(ns: str, workflows: Workflows) -> None:
     assert res.traceback is None
     parent = res.parent
     assert isinstance(parent, AsyncResult)
-    assert parent.id == f"{res.name}/t0"
+    tasks = res.document()["tasks"]
+    assert parent.id == tasks[0]["uuid"], "a task's result has the task's own id (request.id)"
     assert parent.get(timeout=5) == 4
     assert parent.parent is None
     assert parent.children == [AsyncResult(f"{res.name}/t1", ns)]
+    assert AsyncResult(tasks[1]["uuid"], ns) == AsyncResult(f"{res.name}/t1", ns)
+    assert AsyncResult(parent.id, ns).get() == 4, "a task's own id finds it in its namespace"
     assert res.document()["tasks"][1]["args"] == [4, 10]
     assert workflows.get(res.name)["status"]["phase"] == "Succeeded"
 
@@ -157,7 +160,7 @@ def test_a_group_result(ns: str) -> None:
     res = group(add.s(1, 1), sleep.s(2), fail.s(), add.s(3, 3)).apply_async(namespace=ns, code=CONFTASKS)
     assert isinstance(res, GroupResult)
     assert len(res) == 4
-    assert [member.id for member in res.results] == [f"{res.name}/t{i}" for i in range(4)]
+    assert [member.id for member in res.results] == [task["uuid"] for task in res.document()["tasks"]]
     assert res.children == res.results
     assert res.waiting()
     assert not res.ready()

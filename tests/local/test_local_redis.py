@@ -51,7 +51,9 @@ def test_a_local_run_in_redis_reads_back_as_the_operator_would(redis_url: str) -
             assert persisted is not None
             results = await store.results(runner.uid)
             reread = dict(
-                workflow_document("in-redis", persisted.engine(), results, await store.calls(runner.uid))
+                workflow_document(
+                    "in-redis", persisted.engine(), results, await store.calls(runner.uid), uid=runner.uid
+                )
             )
             ttl = await store.client.ttl(WorkflowKeys(runner.uid).results)
             return document, reread, ttl

@@ -146,8 +146,9 @@ def test_old_style_errback_gets_the_failed_task_id() -> None:
     document, _ = run(flow, code_dir=EXAMPLES)
     errback = document["tasks"][-1]
     assert errback["task"] == "conftasks.log_error_id"
-    assert errback["result"] == "failed: t1"
-    assert errback["args"] == ["t1"]
+    failed_id = document["tasks"][1]["uuid"]  # the failed task's own id, not its graph id
+    assert errback["result"] == f"failed: {failed_id}"
+    assert errback["args"] == [failed_id]
 
 
 def test_link_callback_runs_with_the_value_and_leaves_the_result_alone() -> None:

@@ -27,7 +27,7 @@ async def document_of(body: Mapping[str, Any], store: WorkflowStore) -> Workflow
     engine = persisted.engine()
     results = await store.results(persisted.uid)
     calls = await store.calls(persisted.uid)
-    return workflow_document(name, engine, results, calls)
+    return workflow_document(name, engine, results, calls, uid=persisted.uid)
 
 
 def result_object(body: Mapping[str, Any], document: WorkflowDocument) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from kubecanvas.execution.hooks import ExceptionInfo, TaskHooks, quietly
 from kubecanvas.execution.request import Request, executing
 from kubecanvas.execution.task_import import resolve_task
 from kubecanvas.graph.arguments import build_call
+from kubecanvas.graph.identity import task_uuid
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import TaskInputs
@@ -59,9 +60,13 @@ def run_attempt(
     attempt: int,
     workflow: str = "",
     on_start: Callable[[list[JSON], JSONObject], None] | None = None,
+    *,
+    workflow_uid: str = "",
 ) -> Execution:
     """Run the attempt and classify the result; never raises for the task's faults.
 
+    `workflow` (`namespace/name`) and `workflow_uid` make the task's request: its id is
+    `task_uuid(workflow_uid, node.index)`, unique to this task of this run.
     `on_start` hears the actual call just before the task runs (the pod records it
     and announces the start)."""
     node = inputs.node
@@ -88,13 +93,14 @@ def run_attempt(
     task_rule = _task_rule(function)
     if node.input is not None and node.input.kind == "errback" and not node.immutable:
         assert inputs.failed is not None, "an errback needs the failure that triggered it"
-        call_args, kwargs = errback_call(function, node, inputs.failed)
+        call_args, kwargs = errback_call(function, node, inputs.failed, workflow_uid)
         args = recorded_errback_args(call_args)
     else:
         call = build_call(node, inputs.results, inputs.spec_args, inputs.spec_kwargs)
         call_args, args, kwargs = list(call.args), call.args, call.kwargs
+    task_id = task_uuid(workflow_uid, node.index)
     request = Request(
-        id=node.id,
+        id=task_id,
         task=node.task,
         args=tuple(args),
         kwargs=dict(kwargs),
@@ -119,22 +125,22 @@ def run_attempt(
             return
         einfo = ExceptionInfo.of(error) if error is not None else None
         if handler is not None and error is not None:
-            quietly(handler.__name__, handler, error, node.id, the_args, call_kwargs, einfo)
-        quietly("after_return", hooks.after_return, status, outcome, node.id, the_args, call_kwargs, einfo)
+            quietly(handler.__name__, handler, error, task_id, the_args, call_kwargs, einfo)
+        quietly("after_return", hooks.after_return, status, outcome, task_id, the_args, call_kwargs, einfo)
 
     with executing(request):  # the handlers see `self.request` too, as in a worker
         try:
             soft = _timeout(node, function, "softTimeout", "soft_time_limit")
             with _time_limit(_timeout(node, function), soft):
                 if hooks is not None:
-                    hooks.before_start(node.id, the_args, call_kwargs)
+                    hooks.before_start(task_id, the_args, call_kwargs)
                 value = _call(function, node, list(the_args), call_kwargs)
             try:
                 wire = to_wire(value)
             except NotJSONError as error:
                 raise TypeError(f"task {node.task!r} returned a value that is not JSON: {error}") from None
             if hooks is not None:
-                hooks.on_success(value, node.id, the_args, call_kwargs)
+                hooks.on_success(value, task_id, the_args, call_kwargs)
         except Retry as retry:
             cause = (
                 describe_exception(retry.exc)

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.execution.request import Request
+from kubecanvas.graph.identity import task_uuid
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.report.exceptions import rebuild_exception
 from kubecanvas.store.taskside import FailedTask
@@ -20,19 +21,23 @@ from kubecanvas.store.taskside import FailedTask
 __all__ = ["errback_call", "required_positional"]
 
 
-def errback_call(function: Any, node: TaskNode, failed: FailedTask) -> tuple[list[Any], JSONObject]:
-    """The positional and keyword arguments an errback is called with."""
+def errback_call(
+    function: Any, node: TaskNode, failed: FailedTask, workflow_uid: str
+) -> tuple[list[Any], JSONObject]:
+    """The positional and keyword arguments an errback is called with; the failed task's
+    id is its own (`task_uuid`), as its `self.request.id` was."""
+    failed_id = task_uuid(workflow_uid, failed.node.index)
     own_args, kwargs = list(node.args), dict(node.kwargs)
     if required_positional(function) - len(own_args) >= 3:
         request = Request(
-            id=failed.node.id,
+            id=failed_id,
             task=failed.node.task,
             args=tuple(failed.args),
             kwargs=dict(failed.kwargs),
             called_directly=False,
         )
         return [request, rebuild_exception(failed.error), failed.error.traceback or "", *own_args], kwargs
-    return [failed.node.id, *own_args], kwargs
+    return [failed_id, *own_args], kwargs
 
 
 def recorded_errback_args(call_args: list[Any]) -> list[JSON]:

@@ -15,6 +15,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
+from kubecanvas.execution.environment import ATTEMPT, TASK_ID, WORKFLOW, WORKFLOW_UID
 from kubecanvas.execution.exit_codes import exit_meaning
 from kubecanvas.graph.arguments import MissingResult, build_call
 from kubecanvas.graph.nodes import TaskNode
@@ -58,6 +59,7 @@ def child_environment(
     task_id: str,
     attempt: int,
     workflow: str,
+    workflow_uid: str,
     code_dir: Path | None,
     options: JSONObject,
 ) -> dict[str, str]:
@@ -70,9 +72,10 @@ def child_environment(
             name, value = item.get("name"), item.get("value")
             if isinstance(name, str) and isinstance(value, str):
                 env[name] = value
-    env["KUBECANVAS_TASK_ID"] = task_id
-    env["KUBECANVAS_ATTEMPT"] = str(attempt)
-    env["KUBECANVAS_WORKFLOW"] = workflow
+    env[TASK_ID] = task_id
+    env[ATTEMPT] = str(attempt)
+    env[WORKFLOW] = workflow
+    env[WORKFLOW_UID] = workflow_uid
     if code_dir is not None:
         paths = [str(code_dir), *filter(None, base.get("PYTHONPATH", "").split(os.pathsep))]
         env["PYTHONPATH"] = os.pathsep.join(paths)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,7 @@ _STATES = {Phase.SUCCEEDED: "SUCCESS", Phase.FAILED: "FAILURE", Phase.REVOKED: "
 class EagerResult:
     """A finished eager (or local) run, shaped like Celery's `EagerResult`; for a group, also
     like its `GroupResult` (`results`, `join`, `completed_count`, iteration), each member an
-    EagerResult of its own task (`id` `<workflow>/<task id>`)."""
+    EagerResult of its own task (`id` the task's own, its `self.request.id`)."""
 
     document: WorkflowDocument
     failure: TaskFailure | None  # the root cause, with what it takes to rebuild the exception
@@ -71,8 +72,13 @@ class EagerResult:
     @property
     def id(self) -> str:
         if not self.top and isinstance(self.ref, NodeRef):
-            return f"{self.document['name']}/{self.ref.node}"
+            return str(self._task(self.ref.node)["uuid"])  # the task's own id
         return self.document["name"]
+
+    @property
+    def task_id(self) -> str:
+        """Celery's other name for `id`."""
+        return self.id
 
     @property
     def state(self) -> str:
@@ -180,7 +186,9 @@ def run_eagerly(
     name = workflow.metadata.name or "eager"
     runner = _EagerRunner(engine, name)
     run_to_end(runner.run(revoke=workflow.spec.revoke))
-    return EagerResult.of(workflow_document(name, engine, runner.results, runner.calls), engine)
+    return EagerResult.of(
+        workflow_document(name, engine, runner.results, runner.calls, uid=runner.uid), engine
+    )
 
 
 def _manifest(canvas: Mapping[str, Any], args: Any, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -225,6 +233,7 @@ class _EagerRunner:
     def __init__(self, engine: Engine, name: str) -> None:
         self.engine = engine
         self.name = name
+        self.uid = str(uuid.uuid4())  # what a cluster run's task ids are made from
         self.results: dict[str, JSON] = {}
         self.calls: dict[str, JSONObject] = {}
         self._launches: deque[Launch] = deque()
@@ -257,8 +266,8 @@ class _EagerRunner:
             return
         await host.feed(lambda now: Started(node.id, attempt, now))
         inputs = task_inputs(self.engine, node, self.results, self.calls)
-        with _task_environment(node, attempt, self.name):
-            execution = run_attempt(inputs, attempt, self.name)
+        with _task_environment(node, attempt, self.name, self.uid):
+            execution = run_attempt(inputs, attempt, self.name, workflow_uid=self.uid)
         self.calls[node.id] = {"args": execution.args, "kwargs": execution.kwargs}
         if execution.succeeded:
             self.results.setdefault(node.id, execution.value)
@@ -266,11 +275,17 @@ class _EagerRunner:
 
 
 @contextmanager
-def _task_environment(node: TaskNode, attempt: int, workflow: str) -> Iterator[None]:
+def _task_environment(node: TaskNode, attempt: int, workflow: str, workflow_uid: str) -> Iterator[None]:
     """The variables a task sees in its pod or child process (its identity, its `env`
     option), set for the duration of one attempt and then restored."""
     values = child_environment(
-        {}, task_id=node.id, attempt=attempt, workflow=workflow, code_dir=None, options=node.options
+        {},
+        task_id=node.id,
+        attempt=attempt,
+        workflow=workflow,
+        workflow_uid=workflow_uid,
+        code_dir=None,
+        options=node.options,
     )
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

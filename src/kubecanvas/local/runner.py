@@ -70,7 +70,7 @@ class LocalRunner:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.workflow = workflow
         self.name = workflow.metadata.name or (workflow.metadata.generate_name or "workflow").rstrip("-")
-        self.uid = f"local-{self.name}-{uuid.uuid4().hex[:8]}"
+        self.uid = str(uuid.uuid4())  # as a Kubernetes uid: task ids are made from it
         self.graph = compile_spec(workflow.spec)
         self.engine = Engine(self.graph, parallelism=min(concurrency, workflow.spec.parallelism))
         self.store: ResultStore = store if store is not None else MemoryStore()
@@ -124,7 +124,7 @@ class LocalRunner:
         """The workflow's document as it stands now."""
         results = await self.store.results(self.uid)
         calls = await self.store.calls(self.uid)
-        return workflow_document(self.name, self.engine, results, calls)
+        return workflow_document(self.name, self.engine, results, calls, uid=self.uid)
 
     async def _run(self) -> WorkflowDocument:
         meta = WorkflowMeta(
@@ -195,6 +195,7 @@ class LocalRunner:
             task_id=node.id,
             attempt=attempt,
             workflow=self.name,
+            workflow_uid=self.uid,
             code_dir=self.code_dir,
             options=node.options,
         )

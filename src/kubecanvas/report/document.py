@@ -3,8 +3,12 @@
 One builder for both, so the local runner and the cluster cannot drift apart:
 
     {name, phase, result, error: {task, taskId, type, message} | null,
-     tasks: [{id, task, state, args, kwargs, result, error: {type, message} | null,
+     tasks: [{id, uuid, task, state, args, kwargs, result, error: {type, message} | null,
               attempts, startedAt, finishedAt}]}
+
+`id` is the task's place in the graph (`t0`, `t1`, ...: the same in every run of a spec);
+`uuid` is its own id in this run (Celery's task id, `self.request.id`; see
+`kubecanvas.graph.identity`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from kubecanvas._kits.timestamps import to_rfc3339
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import TaskState
 from kubecanvas.graph.arguments import MissingResult, materialize
+from kubecanvas.graph.identity import task_uuid
 
 __all__ = ["TaskEntry", "WorkflowDocument", "workflow_document", "workflow_result"]
 
@@ -28,6 +33,7 @@ class ErrorEntry(TypedDict):
 
 class TaskEntry(TypedDict):
     id: str
+    uuid: str
     task: str
     state: str
     args: list[JSON]
@@ -62,6 +68,8 @@ def workflow_document(
     engine: Engine,
     results: Mapping[str, JSON],
     calls: Mapping[str, JSONObject],
+    *,
+    uid: str,
 ) -> WorkflowDocument:
     """The document for a workflow whose state is `engine` (live or resumed from Redis)."""
     error = engine.error()
@@ -74,6 +82,7 @@ def workflow_document(
         tasks.append(
             {
                 "id": node.id,
+                "uuid": task_uuid(uid, node.index),
                 "task": node.task,
                 "state": record.state.value,
                 "args": args if isinstance(args, list) else list(node.args),

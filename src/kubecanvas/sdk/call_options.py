@@ -68,7 +68,8 @@ _CELERY_ONLY: dict[str, str] = {
     "compression": "arguments and results always travel as JSON",
     "retry_policy": "that is Celery's publish retry, given to apply_async(); "
     "task retries are retries={'max': ..., 'delay': ...}",
-    "task_id": "task ids are given by the operator",
+    "task_id": "each task's id (self.request.id) is made from its Workflow's uid, unique to the "
+    "run; to choose the call's id (res.id), name its Workflow: apply_async(name=...)",
     "ignore_result": "every result is kept in the Workflow's status",
 }
 

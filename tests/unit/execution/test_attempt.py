@@ -112,13 +112,25 @@ def errback(task: str, *args: object, immutable: bool = False) -> TaskInputs:
     return TaskInputs(node=node, results={}, spec_args=[], spec_kwargs={}, failed=FAILED)
 
 
+UID = "3f2a1c9e-7b4d-4e21-9a0c-5d6e7f809a1b"
+FAILED_ID = "3f2a1c9e-7b4d-4e21-9a0c-5d6e00000003"  # the failed task t3's own id in workflow UID
+
+
 def test_a_new_style_errback_gets_request_exception_and_traceback() -> None:
-    execution = run_attempt(errback("new_style"), 1)
-    assert execution.value == ["t3", "runtime_tasks.boom", [1], {"k": 2}, "Boom", "it broke", "Traceback ..."]
+    execution = run_attempt(errback("new_style"), 1, workflow_uid=UID)
+    assert execution.value == [
+        FAILED_ID,
+        "runtime_tasks.boom",
+        [1],
+        {"k": 2},
+        "Boom",
+        "it broke",
+        "Traceback ...",
+    ]
 
 
 def test_an_old_style_errback_gets_the_task_id() -> None:
-    assert run_attempt(errback("old_style"), 1).value == "t3"
+    assert run_attempt(errback("old_style"), 1, workflow_uid=UID).value == FAILED_ID
 
 
 def test_parameters_with_defaults_do_not_count() -> None:
@@ -128,7 +140,7 @@ def test_parameters_with_defaults_do_not_count() -> None:
 
 
 def test_errback_partial_args_come_after_the_failure() -> None:
-    assert run_attempt(errback("old_style_with_extra", "x"), 1).value == ["t3", "x"]
+    assert run_attempt(errback("old_style_with_extra", "x"), 1, workflow_uid=UID).value == [FAILED_ID, "x"]
 
 
 def test_an_immutable_errback_gets_only_its_own_args() -> None:

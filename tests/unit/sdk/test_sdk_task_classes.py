@@ -20,10 +20,11 @@ def fresh() -> Iterator[None]:
 
 
 def test_handlers_run_around_a_successful_attempt() -> None:
-    assert recorded_add.s(2, 3).apply().get() == 5
+    result = recorded_add.s(2, 3).apply()
+    assert result.get() == 5
     assert Recorded.calls == [
         ("before_start", "sdk_tasks.recorded_add", (2, 3), {}, False),
-        ("on_success", 5, "t0"),
+        ("on_success", 5, result.document["tasks"][0]["uuid"]),  # the task's own id
         ("after_return", "SUCCESS", "5"),
     ]
 

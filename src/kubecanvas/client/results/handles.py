@@ -4,10 +4,12 @@
     res.get(timeout=60)        # 40, or raises the root cause (its class when loaded here)
     res.parent.get()           # 4: the result of the task before the last one
 
-A result's `id` is the Workflow's name; the result of one task is
-`AsyncResult("<workflow>/<task id>")`. `get()` of a failed workflow raises the root cause
-(`status.error`), as Celery's `res.get()` does; `get()` of one task raises that task's own
-error (a `ChordError` for a chord body, a `TaskRevokedError` for a task that never ran).
+A result's `id` is the Workflow's name; the result of one task has the task's own id (its
+`self.request.id`, a UUID unique to this run), and `AsyncResult(<that id>)` finds it again
+(`AsyncResult("<workflow>/<graph id>")`, e.g. `"wf-x2k/t0"`, does too). `get()` of a
+failed workflow raises the root cause (`status.error`), as Celery's `res.get()` does;
+`get()` of one task raises that task's own error (a `ChordError` for a chord body, a
+`TaskRevokedError` for a task that never ran).
 """
 
 from __future__ import annotations
@@ -53,9 +55,14 @@ class _Result:
             from kubecanvas.client.cluster import default_namespace
 
             settings = resolve(redis_url=redis_url, kubeconfig=kubeconfig)
-            _workflow = RemoteWorkflow(name, namespace or settings.namespace or default_namespace(), settings)
+            where = namespace or settings.namespace or default_namespace()
+            found = None if task_id else RemoteWorkflow.of_task(name, where, settings)
+            if found is not None:  # a task's own id
+                _workflow, task_id = found
+            else:
+                _workflow = RemoteWorkflow(name, where, settings)
         self._workflow = _workflow
-        self.task_id: str | None = task_id or None
+        self._node_id: str | None = task_id or None  # the task's graph id (`t0`), for one task's result
         if _ref is None:
             _ref = NodeRef(task_id) if task_id else _workflow.graph.result
         self._ref = _ref
@@ -65,8 +72,13 @@ class _Result:
 
     @property
     def id(self) -> str:
-        """The workflow's name, or `<workflow>/<task id>` for the result of one task."""
-        return f"{self._workflow.name}/{self.task_id}" if self.task_id else self._workflow.name
+        """The workflow's name, or the task's own id for the result of one task."""
+        return self._workflow.task_id(self._node_id) if self._node_id else self._workflow.name
+
+    @property
+    def task_id(self) -> str:
+        """Celery's other name for `id`."""
+        return self.id
 
     @property
     def name(self) -> str:
@@ -261,7 +273,9 @@ def exception_of(failure: TaskFailure | None, name: str) -> Exception:
 
 
 class AsyncResult(_Result):
-    """The result of a workflow (`id` = its name) or of one of its tasks (`<name>/<task id>`)."""
+    """The result of a workflow (`id` = its name) or of one of its tasks (`id` = the task's own).
+
+    `AsyncResult(id, namespace)` takes either, or `<workflow>/<graph id>` (`wf-x2k/t0`)."""
 
 
 class GroupResult(_Result):

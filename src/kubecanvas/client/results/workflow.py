@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from kubecanvas.client.results.states import View
 from kubecanvas.client.settings import REDIS_URL_ENV, ClientSettings
 from kubecanvas.errors import ConfigurationError, ResultTimeoutError, StoreError
+from kubecanvas.graph.identity import task_index, task_uuid, workflow_matches
 from kubecanvas.graph.nodes import Graph
 
 if TYPE_CHECKING:
@@ -85,6 +86,39 @@ class RemoteWorkflow:
     @property
     def qualified(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    # -- task ids
+
+    def task_id(self, node_id: str) -> str:
+        """The own id (`self.request.id`) of the task `node_id` of this run."""
+        node = next((node for node in self.graph.nodes if node.id == node_id), None)
+        return task_uuid(self.uid, node.index) if node is not None else f"{self.name}/{node_id}"
+
+    def node_of(self, task_id: str) -> str | None:
+        """The graph id of the task whose own id is `task_id`, if it is one of this run's."""
+        index = task_index(task_id)
+        if index is None or not workflow_matches(task_id, self.uid):
+            return None
+        return next((node.id for node in self.graph.nodes if node.index == index), None)
+
+    @classmethod
+    def of_task(
+        cls, task_id: str, namespace: str, settings: ClientSettings
+    ) -> tuple[RemoteWorkflow, str] | None:
+        """The workflow of `namespace` that the task id `task_id` belongs to, and the task's
+        graph id; None if no Workflow there has it. One list of the namespace's Workflows:
+        a task id carries most of its workflow's uid (`kubecanvas.graph.identity`)."""
+        if task_index(task_id) is None:
+            return None
+        from kubecanvas.client.cluster import WorkflowApi
+
+        api = WorkflowApi(settings.kubeconfig)
+        for body in api.workflows(namespace):
+            if workflow_matches(task_id, str(body["metadata"].get("uid") or "")):
+                workflow = cls.from_body(body, settings, api)
+                node_id = workflow.node_of(task_id)
+                return (workflow, node_id) if node_id is not None else None
+        return None
 
     def revoke(self) -> None:
         self.api.patch(self.namespace, self.name, {"spec": {"revoke": True}})

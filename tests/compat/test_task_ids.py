@@ -1,0 +1,56 @@
+"""A task's own id (`self.request.id`) is Celery's: a UUID, unique to the task and the run,
+the same through the task's retries, and the id of the task's own result. The canvas
+guide's errback, which files each failure under `request.id`, keeps one file per failure
+across runs."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kubecanvas import group
+
+
+@pytest.fixture
+def errors_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ERRORS_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("backend", ["local", "eager"])
+def test_each_failure_is_filed_under_its_own_task_id(proj: object, backend: str, errors_dir: Path) -> None:
+    from proj.celery import app
+    from proj.errbacks import divide, log_error
+
+    app.conf.kubecanvas_backend = backend
+    runs = [divide.s(1, 0).on_error(log_error.s()).delay() for _ in range(2)]
+    failed_ids = set()
+    for result in runs:
+        assert isinstance(result.get(propagate=False), ZeroDivisionError)
+        (failed,) = [task for task in result.document["tasks"] if task["task"] == "proj.errbacks.divide"]
+        failed_ids.add(failed["uuid"])
+    assert len(failed_ids) == 2, "two runs, two task ids"
+    assert {path.name for path in errors_dir.iterdir()} == failed_ids
+    for failed_id in failed_ids:
+        text = (errors_dir / failed_id).read_text()
+        assert text.startswith(f"--\n\n{failed_id} division by zero Traceback")
+
+
+@pytest.mark.parametrize("backend", ["local", "eager"])
+def test_a_task_keeps_its_id_through_retries_and_it_is_its_results_id(
+    proj: object, backend: str, errors_dir: Path
+) -> None:
+    from proj.celery import app
+    from proj.errbacks import own_id
+
+    app.conf.kubecanvas_backend = backend
+    result = group(own_id.s(), own_id.s())()
+    ids = result.get()
+    seen = (errors_dir / "seen").read_text().split()
+    assert sorted(seen) == sorted(ids * 2), "each task saw the same id in both attempts"
+    assert len(set(ids)) == 2
+    assert all(uuid.UUID(task_id).version == 4 for task_id in ids)
+    assert [member.id for member in result.results] == ids
+    assert [member.task_id for member in result.results] == ids
