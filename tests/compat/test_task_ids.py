@@ -1,16 +1,17 @@
 """A task's own id (`self.request.id`) is Celery's: a UUID, unique to the task and the run,
 the same through the task's retries, and the id of the task's own result. The canvas
 guide's errback, which files each failure under `request.id`, keeps one file per failure
-across runs."""
+across runs. Custom headers reach `self.request` as in Celery 5."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from kubecanvas import group
+from kubecanvas import InvalidWorkflow, group
 
 
 @pytest.fixture
@@ -54,3 +55,22 @@ def test_a_task_keeps_its_id_through_retries_and_it_is_its_results_id(
     assert all(uuid.UUID(task_id).version == 4 for task_id in ids)
     assert [member.id for member in result.results] == ids
     assert [member.task_id for member in result.results] == ids
+
+
+@pytest.mark.parametrize("backend", ["local", "eager"])
+def test_custom_headers_reach_the_task_as_in_celery_5(proj: object, backend: str) -> None:
+    from proj.celery import app
+    from proj.errbacks import traced
+
+    app.conf.kubecanvas_backend = backend
+    headers = {"trace_id": "abc", "when": datetime(2026, 12, 4, tzinfo=UTC)}
+    assert traced.apply_async(headers=headers).get() == [headers, "abc", "abc"]
+    assert traced.s().set(headers={"trace_id": "set"}).delay().get()[1] == "set"
+    assert app.send_task("proj.errbacks.traced", headers={"trace_id": "sent"}).get()[2] == "sent"
+
+
+def test_a_header_that_is_not_json_is_named(proj: object) -> None:
+    from proj.errbacks import traced
+
+    with pytest.raises(InvalidWorkflow, match=r"headers\.span: object .* is not a JSON value"):
+        traced.apply_async(headers={"span": object()})

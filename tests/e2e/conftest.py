@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import subprocess
@@ -9,7 +10,7 @@ import textwrap
 import threading
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -71,13 +72,14 @@ SHOUT_TASKS = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def git_server(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
-    """A repository with tasks in a subdirectory, served by `git daemon` on the node's address
-    (the host's side of the pod bridge), where task pods reach it."""
-    repository = tmp_path / "repos" / "tasks.git"
-    (repository / "pkg").mkdir(parents=True)
-    (repository / "pkg" / "gittasks.py").write_text(SHOUT_TASKS)
+@contextlib.contextmanager
+def served_git(cluster: Cluster, root: Path, files: Mapping[str, str]) -> Iterator[str]:
+    """A repository of `files` (path -> text), tagged `v1`, served by `git daemon` on the
+    node's address (the host's side of the pod bridge), where task pods reach it."""
+    repository = root / "repos" / "tasks.git"
+    for path, text in files.items():
+        (repository / path).parent.mkdir(parents=True, exist_ok=True)
+        (repository / path).write_text(text)
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-C", str(repository), *args], check=True, capture_output=True)
@@ -93,10 +95,10 @@ def git_server(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
             "daemon",
             "--reuseaddr",
             "--export-all",
-            f"--base-path={tmp_path / 'repos'}",
+            f"--base-path={root / 'repos'}",
             f"--port={port}",
             f"--listen={cluster.env['KUBECANVAS_NODE_IP']}",
-            str(tmp_path / "repos"),
+            str(root / "repos"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -112,6 +114,13 @@ def git_server(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
     finally:
         daemon.terminate()
         daemon.wait()
+
+
+@pytest.fixture
+def git_server(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
+    """A repository with tasks in a subdirectory (`pkg/gittasks.py`)."""
+    with served_git(cluster, tmp_path, {"pkg/gittasks.py": SHOUT_TASKS}) as url:
+        yield url
 
 
 def write_wheel(directory: Path, package: str, version: str, source: str) -> Path:

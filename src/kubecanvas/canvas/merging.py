@@ -2,8 +2,8 @@
 
 Options merge field by field, the more specific over the more general: `spec.defaults` <
 options of enclosing chains, groups and chords (outermost first) < the task's own options <
-options given at call time. Mappings (`retries`, `resources`, `nodeSelector`) merge key by
-key; `env` merges by variable name; lists such as `tolerations` are replaced whole.
+options given at call time. Mappings (`retries`, `resources`, `nodeSelector`, `headers`)
+merge key by key; `env` merges by variable name; lists such as `tolerations` are replaced whole.
 
 Pure JSON, no pydantic: task pods import the SDK, and with it this module.
 """
@@ -17,7 +17,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 
 __all__ = ["merge_options"]
 
-_MAPPINGS_MERGED_BY_KEY = frozenset({"retries", "resources", "nodeSelector"})
+_MAPPINGS_MERGED_BY_KEY = frozenset({"retries", "resources", "nodeSelector", "headers"})
 
 
 def merge_options(*layers: Mapping[str, JSON] | None) -> JSONObject:

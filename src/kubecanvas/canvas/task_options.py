@@ -63,6 +63,9 @@ class TaskOptions(Strict):
     tolerations: list[dict[str, JSONValue]] | None = None
     service_account_name: Annotated[str, Field(min_length=1)] | None = None
     priority: Annotated[int, Field(ge=0, le=255), NotBool] | None = None
+    headers: dict[str, JSONValue] | None = None
+    """Celery's custom message headers: the task reads them as `self.request.headers`,
+    `self.request.get(name)` or `self.request.<name>`. Data for the task, never options."""
 
     @field_validator("expires", mode="before")
     @classmethod

@@ -108,6 +108,7 @@ def run_attempt(
         workflow=workflow,
         namespace=workflow.split("/", 1)[0] if "/" in workflow else "",
         called_directly=False,
+        headers=from_wire(node.options.get("headers") or {}),
     )
     if on_start is not None:
         on_start(args, kwargs)

@@ -21,7 +21,8 @@ class Request:
     """What a task knows about its own call (Celery's `self.request`).
 
     `attempt` counts from 1 (`KUBECANVAS_ATTEMPT`); `retries` is Celery's count of
-    retries before this attempt, so always `attempt - 1`.
+    retries before this attempt, so always `attempt - 1`. Custom `headers` (the `headers`
+    option) read as in Celery 5: `request.headers`, `request.get(name)`, `request.<name>`.
     """
 
     task: str
@@ -32,10 +33,26 @@ class Request:
     workflow: str | None = None
     namespace: str | None = None
     called_directly: bool = False
+    headers: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def retries(self) -> int:
         return self.attempt - 1
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A field, else a custom header, else `default` (Celery's `Context.get`)."""
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            return default
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names that are not fields: a custom header, as Celery's request has them.
+        if not name.startswith("__"):
+            headers = object.__getattribute__(self, "headers")
+            if name in headers:
+                return headers[name]
+        raise AttributeError(f"the request has no field or header {name!r}")
 
 
 current_request: ContextVar[Request | None] = ContextVar("kubecanvas_current_request", default=None)

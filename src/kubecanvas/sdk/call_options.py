@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
+from kubecanvas._kits.wirevalues import to_wire
 from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.sdk.task_names import exception_name
 
@@ -42,6 +43,7 @@ _FIELDS: dict[str, str] = {
     "service_account_name": "serviceAccountName",
     "serviceAccountName": "serviceAccountName",
     "priority": "priority",
+    "headers": "headers",
 }
 OPTION_NAMES: tuple[str, ...] = tuple(name for name in _FIELDS if not any(c.isupper() for c in name))
 
@@ -235,6 +237,23 @@ def _text(value: Any, path: str) -> JSON:
     return value
 
 
+def _headers(value: Any, path: str) -> JSON:
+    """Celery's custom headers: names to values, values as arguments travel (Celery's JSON)."""
+    if not isinstance(value, Mapping):
+        raise _Bad(path, f"must be a mapping of header names to values, not {value!r}")
+    headers: JSONObject = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name:
+            raise _Bad(path, f"a header name must be a non-empty string, not {name!r}")
+        try:
+            headers[name] = to_wire(item)
+        except NotJSONError as error:
+            raise _Bad(
+                f"{path}.{name}", f"{type(error.value).__name__} {error.value!r} is not a JSON value"
+            ) from None
+    return headers
+
+
 def _priority(value: Any, path: str) -> JSON:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Bad(path, f"must be a whole number from 0 to 255, not {value!r}")
@@ -255,6 +274,7 @@ _CONVERT = {
     "tolerations": _list,
     "serviceAccountName": _text,
     "priority": _priority,
+    "headers": _headers,
 }
 
 

@@ -25,3 +25,9 @@ def own_id(self):
     if self.request.retries < 1:
         raise self.retry()
     return self.request.id
+
+
+@app.task(bind=True)
+def traced(self):
+    """Celery 5's three ways to read a custom header."""
+    return [self.request.headers, self.request.get("trace_id"), self.request.trace_id]
