@@ -175,6 +175,7 @@ class Conductor:
                 code=spec.code.model_dump(mode="json", by_alias=True, exclude_none=True)
                 if spec.code
                 else None,
+                imports=tuple(spec.imports),
                 ttl=spec.ttl_seconds_after_finished,
                 created_at=self.clock(),
             )
@@ -547,7 +548,7 @@ class Conductor:
     def _adopt(self, persisted: PersistedWorkflow) -> WorkflowRun:
         meta = persisted.meta
         identity = WorkflowIdentity(
-            name=meta.name, namespace=meta.namespace, uid=persisted.uid, code=meta.code
+            name=meta.name, namespace=meta.namespace, uid=persisted.uid, code=meta.code, imports=meta.imports
         )
         launcher = JobLauncher(
             identity, self.api, self.provisioner, self.config, self._spawn, backoff=self.backoff

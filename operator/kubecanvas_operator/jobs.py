@@ -59,6 +59,7 @@ class WorkflowIdentity:
     namespace: str
     uid: str
     code: JSONObject | None = None
+    imports: tuple[str, ...] = ()  # spec.imports: what the runtime imports to find tasks by name
 
     @property
     def qualified(self) -> str:
@@ -175,6 +176,8 @@ def _environment(
     ]
     if workflow.code:
         ours.append({"name": runtime_env.CODE, "value": dumps(workflow.code)})
+    if workflow.imports:
+        ours.append({"name": runtime_env.IMPORTS, "value": dumps(list(workflow.imports))})
     if expires_at is not None:
         ours.append({"name": runtime_env.EXPIRES_AT, "value": repr(expires_at)})
     if config.redis_ca:  # a CA is public: the pod gets it inline, not a file it has not got

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
 from kubecanvas.execution.attempt import Execution, describe_exception, run_attempt
-from kubecanvas.execution.environment import ATTEMPT, WORKFLOW, WORKFLOW_UID
+from kubecanvas.execution.environment import ATTEMPT, WORKFLOW, WORKFLOW_UID, imports_from
 from kubecanvas.execution.exit_codes import (
     EXIT_CLUSTER_UNREACHABLE,
     EXIT_CODES,
@@ -122,6 +122,7 @@ def run_in_pod() -> int:
             settings.workflow,
             on_start=announce,
             workflow_uid=settings.workflow_uid,
+            imports=settings.imports,
         )
         value = execution.value if execution.succeeded else MISSING
         store.record_outcome(settings.task_id, settings.attempt, execution.outcome, value)
@@ -146,6 +147,7 @@ def run_local(input_path: Path, outcome_path: Path) -> int:
         attempt,
         os.environ.get(WORKFLOW, ""),
         workflow_uid=os.environ.get(WORKFLOW_UID, ""),
+        imports=imports_from(os.environ),
     )
     document = {
         "outcome": execution.outcome.to_json(),

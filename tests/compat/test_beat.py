@@ -56,6 +56,7 @@ def test_the_guides_beat_schedule_becomes_cronworkflows(
     assert manifests[0]["spec"]["workflowSpec"] == {
         "canvas": {"task": "proj.tasks.add", "args": [16, 16]},
         "code": {"configMap": {"name": "proj"}},
+        "imports": ["proj.tasks"],  # the app's include, as a Celery worker imports it
     }
     assert all(check(manifest) == [] for manifest in manifests)
 

@@ -55,6 +55,16 @@ def test_celerys_example_project_gives_celerys_results_on_the_cluster(
     assert proj.run() == proj.CELERY_GAVE  # type: ignore[attr-defined]
 
 
+def test_a_task_registered_under_its_own_name_runs_in_its_pod(on_cluster: str, workflows: Workflows) -> None:
+    """Celery's tasks guide, "Names": the pod imports the registering module (the Workflow's
+    `spec.imports`, passed in the Job's environment) and finds `sum-of-two-numbers` there."""
+    from proj.named import add, mul
+
+    result = (add.s(1, 2) | mul.s(10)).delay()
+    assert result.get(timeout=120) == 30
+    assert workflows.get(result.name)["spec"]["imports"] == ["proj.tasks", "proj.named"]
+
+
 def test_task_ids_on_the_cluster_are_unique_kept_through_retries_and_lead_back(on_cluster: str) -> None:
     from proj.errbacks import own_id
 

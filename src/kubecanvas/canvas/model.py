@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from kubecanvas._kits.suggestions import did_you_mean
 from kubecanvas.canvas.base import JSONValue, NotBool, Strict
+from kubecanvas.canvas.names import MODULE_NAME, TASK_NAME, is_import_path
 from kubecanvas.canvas.task_options import TaskOptions
 
 __all__ = [
@@ -37,14 +47,34 @@ __all__ = [
 
 CANVAS_FORMS = ("task", "chain", "group", "chord", "map", "starmap", "chunks")
 
+IMPORTS_GIVEN = "imports_given"
+"""The validation context's key (`canvas.validation`): whether the spec has `imports`."""
+
+
+def _other_names_need_imports(value: str, info: ValidationInfo) -> str:
+    """A name that is not an import path (`add`, `sum-of-two-numbers`) can only be one a
+    module registers (`@task(name=...)`): with no `spec.imports`, none ever will."""
+    if not is_import_path(value) and not (info.context or {}).get(IMPORTS_GIVEN, False):
+        raise PydanticCustomError(
+            "plain_task_name",
+            "'{name}' is not a dotted path (module.function); a task registered under another "
+            "name needs the module that registers it in spec.imports",
+            {"name": value},
+        )
+    return value
+
+
 TaskName = Annotated[
     str,
     Field(
         max_length=512,  # no min_length: the pattern's message says what a task name looks like
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$",
-        description="dotted path of an importable function, such as 'conftasks.add'",
+        pattern=TASK_NAME,
+        description="dotted path of an importable function, such as 'conftasks.add', or the "
+        "name a module of spec.imports registers a task under (`@task(name=...)`)",
     ),
+    AfterValidator(_other_names_need_imports),
 ]
+ModuleName = Annotated[str, Field(max_length=512, pattern=MODULE_NAME)]
 
 
 def _one_or_many(value: Any) -> Any:
@@ -235,6 +265,9 @@ class WorkflowSpec(Strict):
     parallelism: Annotated[int, Field(ge=1, le=100_000), NotBool] = 50
     ttl_seconds_after_finished: Annotated[int, Field(ge=0), NotBool] | None = 86400
     revoke: bool = False
+    imports: Annotated[list[ModuleName], Field(max_length=100)] = Field(default_factory=list)
+    """Modules the task runtime imports before it finds a task by name (Celery's `imports`
+    and `include`): what makes a task registered under an explicit `name=` findable."""
 
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

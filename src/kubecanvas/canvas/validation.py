@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from kubecanvas.canvas.model import Workflow, WorkflowSpec
+from kubecanvas.canvas.model import IMPORTS_GIVEN, Workflow, WorkflowSpec
+from kubecanvas.canvas.names import MODULE_NAME, TASK_NAME
 from kubecanvas.errors import InvalidWorkflow, Problem
 
 __all__ = ["MAX_DEPTH", "parse_spec", "parse_workflow", "problems_from"]
@@ -31,7 +32,7 @@ def parse_workflow(document: Any) -> Workflow:
     for key, value in document.items():  # depth counts from the spec, as where a spec is read alone
         _refuse_too_deep(value, str(key))
     try:
-        return Workflow.model_validate(document)
+        return Workflow.model_validate(document, context=_context(document.get("spec")))
     except ValidationError as error:
         raise InvalidWorkflow(problems_from(error)) from None
 
@@ -42,9 +43,14 @@ def parse_spec(spec: Any, path: str = "spec") -> WorkflowSpec:
         raise InvalidWorkflow([Problem(path, f"must be a mapping, not {type(spec).__name__}")])
     _refuse_too_deep(spec, path)
     try:
-        return WorkflowSpec.model_validate(spec)
+        return WorkflowSpec.model_validate(spec, context=_context(spec))
     except ValidationError as error:
         raise InvalidWorkflow(problems_from(error, prefix=(path,))) from None
+
+
+def _context(spec: Any) -> dict[str, Any]:
+    """What a field's validity depends on beyond itself: whether the spec names `imports`."""
+    return {IMPORTS_GIVEN: isinstance(spec, Mapping) and bool(spec.get("imports"))}
 
 
 def _refuse_too_deep(document: Any, path: str) -> None:
@@ -180,6 +186,7 @@ _CUSTOM = frozenset(
         "unknown_field",
         "not_json",
         "canvas_type",
+        "plain_task_name",
         "canvas_ambiguous",
         "canvas_form_missing",
         "starmap_item",
@@ -206,8 +213,10 @@ _TYPE_NAMES = {
 
 
 def _pattern_meaning(pattern: str) -> str:
-    if pattern.startswith(r"^[A-Za-z_][A-Za-z0-9_]*(\."):
-        return "a dotted path to a function, such as 'conftasks.add'"
+    if pattern == MODULE_NAME:
+        return "a dotted Python name, such as 'conftasks.add'"
+    if pattern == TASK_NAME:
+        return "a task name without spaces, such as 'conftasks.add'"
     if pattern.startswith("^[a-z0-9]"):
         return "a lowercase DNS name: letters, digits, '-' and '.'"
     return f"a value matching {pattern}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import FrameType
@@ -62,11 +62,13 @@ def run_attempt(
     on_start: Callable[[list[JSON], JSONObject], None] | None = None,
     *,
     workflow_uid: str = "",
+    imports: Iterable[str] = (),
 ) -> Execution:
     """Run the attempt and classify the result; never raises for the task's faults.
 
     `workflow` (`namespace/name`) and `workflow_uid` make the task's request: its id is
-    `task_uuid(workflow_uid, node.index)`, unique to this task of this run.
+    `task_uuid(workflow_uid, node.index)`, unique to this task of this run. `imports` are
+    the workflow's `spec.imports`, imported before the task is found by its name.
     `on_start` hears the actual call just before the task runs (the pod records it
     and announces the start)."""
     node = inputs.node
@@ -87,7 +89,7 @@ def run_attempt(
         return Execution(outcome, value, args, kwargs)
 
     try:
-        function = resolve_task(node.task)
+        function = resolve_task(node.task, imports)
     except Exception as error:  # noqa: BLE001 - any import failure is the task's, and is reported
         return finish("failed", describe_exception(error, task=node.task))
     task_rule = _task_rule(function)

@@ -19,6 +19,7 @@ __all__ = [
     "CODE",
     "EVENTS_STREAM",
     "EXPIRES_AT",
+    "IMPORTS",
     "REDIS_CA",
     "REDIS_PASSWORD",
     "REDIS_URL",
@@ -27,6 +28,7 @@ __all__ = [
     "WORKFLOW",
     "WORKFLOW_UID",
     "RuntimeSettings",
+    "imports_from",
 ]
 
 TASK_ID = "KUBECANVAS_TASK_ID"  # also visible to the task itself
@@ -40,6 +42,21 @@ REDIS_USERNAME = "KUBECANVAS_REDIS_USERNAME"  # the workflow's own Redis user (s
 EVENTS_STREAM = "KUBECANVAS_EVENTS_STREAM"
 CODE = "KUBECANVAS_CODE"  # the workflow's spec.code as JSON; absent when code is in the image
 EXPIRES_AT = "KUBECANVAS_EXPIRES_AT"  # epoch seconds: do not start after this
+IMPORTS = "KUBECANVAS_IMPORTS"  # spec.imports as a JSON list: modules to import before finding tasks
+
+
+def imports_from(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The workflow's `spec.imports`, as the operator (or the local runner) passed them."""
+    text = environ.get(IMPORTS)
+    if not text:
+        return ()
+    try:
+        modules = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(f"{IMPORTS} is not JSON: {error}") from None
+    if not isinstance(modules, list) or not all(isinstance(module, str) for module in modules):
+        raise ConfigurationError(f"{IMPORTS} must be a JSON list of module names, not {text!r}")
+    return tuple(modules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +72,7 @@ class RuntimeSettings:
     redis_ca: str | None
     code: dict[str, object] | None
     expires_at: float | None
+    imports: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> RuntimeSettings:
@@ -73,6 +91,7 @@ class RuntimeSettings:
                 raise ConfigurationError(f"{CODE} is not JSON: {error}") from None
         expires = environ.get(EXPIRES_AT)
         return cls(
+            imports=imports_from(environ),
             task_id=environ[TASK_ID],
             attempt=attempt,
             workflow=environ.get(WORKFLOW, ""),

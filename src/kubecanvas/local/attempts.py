@@ -6,16 +6,17 @@ Keeping this in one place is what makes `.apply()` and `kubecanvas run` agree.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import TimeLimitExceeded, WorkerLostError
-from kubecanvas.execution.environment import ATTEMPT, TASK_ID, WORKFLOW, WORKFLOW_UID
+from kubecanvas.execution.environment import ATTEMPT, IMPORTS, TASK_ID, WORKFLOW, WORKFLOW_UID
 from kubecanvas.execution.exit_codes import exit_meaning
 from kubecanvas.graph.arguments import MissingResult, build_call
 from kubecanvas.graph.nodes import TaskNode
@@ -60,6 +61,7 @@ def child_environment(
     attempt: int,
     workflow: str,
     workflow_uid: str,
+    imports: Iterable[str] = (),
     code_dir: Path | None,
     options: JSONObject,
 ) -> dict[str, str]:
@@ -76,6 +78,7 @@ def child_environment(
     env[ATTEMPT] = str(attempt)
     env[WORKFLOW] = workflow
     env[WORKFLOW_UID] = workflow_uid
+    env[IMPORTS] = json.dumps(list(imports))
     if code_dir is not None:
         paths = [str(code_dir), *filter(None, base.get("PYTHONPATH", "").split(os.pathsep))]
         env["PYTHONPATH"] = os.pathsep.join(paths)

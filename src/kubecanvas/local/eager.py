@@ -16,7 +16,7 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -184,7 +184,7 @@ def run_eagerly(
     workflow = checked.workflow
     engine = Engine(checked.graph, parallelism=1)
     name = workflow.metadata.name or "eager"
-    runner = _EagerRunner(engine, name)
+    runner = _EagerRunner(engine, name, workflow.spec.imports)
     run_to_end(runner.run(revoke=workflow.spec.revoke))
     return EagerResult.of(
         workflow_document(name, engine, runner.results, runner.calls, uid=runner.uid), engine
@@ -230,9 +230,10 @@ def run_to_end(coroutine: Any) -> None:
 class _EagerRunner:
     """The launcher of eager mode: attempts run one at a time, in launch order, here."""
 
-    def __init__(self, engine: Engine, name: str) -> None:
+    def __init__(self, engine: Engine, name: str, imports: Iterable[str] = ()) -> None:
         self.engine = engine
         self.name = name
+        self.imports = tuple(imports)
         self.uid = str(uuid.uuid4())  # what a cluster run's task ids are made from
         self.results: dict[str, JSON] = {}
         self.calls: dict[str, JSONObject] = {}
@@ -267,7 +268,7 @@ class _EagerRunner:
         await host.feed(lambda now: Started(node.id, attempt, now))
         inputs = task_inputs(self.engine, node, self.results, self.calls)
         with _task_environment(node, attempt, self.name, self.uid):
-            execution = run_attempt(inputs, attempt, self.name, workflow_uid=self.uid)
+            execution = run_attempt(inputs, attempt, self.name, workflow_uid=self.uid, imports=self.imports)
         self.calls[node.id] = {"args": execution.args, "kwargs": execution.kwargs}
         if execution.succeeded:
             self.results.setdefault(node.id, execution.value)

@@ -196,6 +196,7 @@ class LocalRunner:
             attempt=attempt,
             workflow=self.name,
             workflow_uid=self.uid,
+            imports=self.workflow.spec.imports,
             code_dir=self.code_dir,
             options=node.options,
         )

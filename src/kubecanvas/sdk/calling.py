@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["calling_backend", "current", "queue_options", "use_app"]
+__all__ = ["app_imports", "calling_backend", "current", "queue_options", "use_app"]
 
 _app: Any = None  # the current app (sdk/app.py), known here by its `conf` only
 
@@ -45,6 +45,17 @@ def calling_backend() -> str:
         if chosen is not None:
             return backend_named(chosen, "app.conf.kubecanvas_backend")
     return resolve().backend
+
+
+def app_imports() -> list[str]:
+    """The current app's `imports` and `include` settings (Celery's: the modules a worker
+    imports at start), in order: a Workflow's `spec.imports`."""
+    settings = _settings() or {}
+    modules: list[str] = []
+    for key in ("imports", "include"):
+        value = settings.get(key) or ()
+        modules.extend([value] if isinstance(value, str) else [str(module) for module in value])
+    return list(dict.fromkeys(modules))
 
 
 def queue_options(options: Mapping[str, Any], path: str = "options") -> dict[str, Any]:

@@ -18,7 +18,7 @@ from kubecanvas._kits.wirevalues import to_wire
 from kubecanvas.canvas.merging import merge_options
 from kubecanvas.errors import InvalidWorkflow, NotJSONError
 from kubecanvas.sdk.call_options import normalize_options
-from kubecanvas.sdk.calling import queue_options
+from kubecanvas.sdk.calling import app_imports, queue_options
 from kubecanvas.sdk.manifest import build_manifest, json_at, unique_name
 from kubecanvas.sdk.task_names import task_name_problem
 
@@ -139,12 +139,15 @@ class Canvas(ABC):
         parallelism: int | None = None,
         ttl_seconds_after_finished: int | None = None,
         labels: Mapping[str, str] | None = None,
+        imports: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """A complete, validated Workflow manifest (`kubectl apply -f` ready).
 
         `args` / `kwargs` go to the first task(s), like calling the canvas in Celery.
         Without a `name` the manifest gets a `generateName`. Raises InvalidWorkflow
-        with the same field paths `kubectl apply` would report.
+        with the same field paths `kubectl apply` would report. `imports` (`spec.imports`)
+        default to the current app's `imports` and `include` settings, as a Celery worker
+        imports them at start.
         """
         return build_manifest(
             self._emit("spec.canvas", strict=True),
@@ -158,6 +161,7 @@ class Canvas(ABC):
             parallelism=parallelism,
             ttl_seconds_after_finished=ttl_seconds_after_finished,
             labels=labels,
+            imports=app_imports() if imports is None else imports,
         )
 
     # -- running ----------------------------------------------------------------------

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas._kits.wirevalues import to_wire
+from kubecanvas.canvas.names import is_import_path
 from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
+from kubecanvas.execution.task_import import registered_module
 from kubecanvas.resources import API_VERSION
 from kubecanvas.sdk.call_options import normalize_code, normalize_options
 
@@ -33,7 +35,10 @@ def build_manifest(
     parallelism: int | None = None,
     ttl_seconds_after_finished: int | None = None,
     labels: Mapping[str, str] | None = None,
+    imports: Iterable[str] = (),
 ) -> JSONObject:
+    """The manifest; `spec.imports` are `imports` and the modules that registered the tasks
+    of `canvas` under names that are not their import paths (`@task(name="add")`)."""
     metadata: JSONObject = {"name": name} if name is not None else {"generateName": f"{slug(label)}-"}
     if namespace is not None:
         metadata["namespace"] = namespace
@@ -53,9 +58,34 @@ def build_manifest(
         spec["parallelism"] = parallelism
     if ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
+    modules = list(dict.fromkeys([*imports, *_registering_modules(canvas)]))
+    if modules:
+        spec["imports"] = cast(JSON, modules)
     manifest: JSONObject = {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata, "spec": spec}
     validate_manifest(manifest)
     return manifest
+
+
+def _registering_modules(canvas: JSONObject) -> list[str]:
+    """The modules to import in a task pod so that each task of `canvas` is found: those that
+    registered a task under a name that is not an import path (`sum-of-two-numbers`). A name
+    in the form of one (`conftasks.add`) is followed as a path, even when a module here
+    registered a stand-in under it; a dotted name that is no real path needs the app's
+    `include` or `imports`, as a Celery worker does."""
+    modules: list[str] = []
+    stack: list[JSON] = [canvas]
+    while stack:  # no recursion: a deep canvas must not hit the recursion limit here
+        value = stack.pop()
+        if isinstance(value, dict):
+            name = value.get("task")
+            if isinstance(name, str):
+                module = registered_module(name)
+                if module is not None and not is_import_path(name):
+                    modules.append(module)
+            stack.extend(inner for key, inner in value.items() if key not in ("args", "kwargs", "items"))
+        elif isinstance(value, list):
+            stack.extend(value)
+    return sorted(set(modules))
 
 
 def validate_manifest(manifest: Mapping[str, Any]) -> None:

@@ -19,6 +19,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.errors import Retry
 from kubecanvas.execution.hooks import TaskHooks
 from kubecanvas.execution.request import Request, current_request, task_call
+from kubecanvas.execution.task_import import register_task
 from kubecanvas.sdk.call_options import normalize_options
 from kubecanvas.sdk.calling import queue_options
 from kubecanvas.sdk.composition import chunks, xmap, xstarmap
@@ -146,6 +147,7 @@ class Task(TaskHooks, Generic[P, R]):
         self.acks_late = bool(given.pop("acks_late", cls.acks_late))
         where = f"@task({self.name})"
         self.options = normalize_options(queue_options(given, where), where, also_known=(*_SETTINGS, "bind"))
+        register_task(self.name, function.__module__, self)  # found by name, as in Celery's registry
 
     # -- calling --------------------------------------------------------------------
 

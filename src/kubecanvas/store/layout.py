@@ -5,7 +5,7 @@ hash tag: one workflow, one slot, so a step can be written in one transaction):
 
 | key        | type   | holds                                                         |
 |------------|--------|---------------------------------------------------------------|
-| `meta`     | hash   | name, namespace, phase, times, parallelism, spec args, code   |
+| `meta`     | hash   | name, namespace, phase, times, parallelism, args, code, imports |
 | `graph`    | string | the graph minus its nodes: result ref, errbacks, args, kwargs |
 | `nodes`    | hash   | node id -> node (errback instances included)                  |
 | `records`  | hash   | node id -> the engine's TaskRecord                            |
@@ -116,6 +116,7 @@ class WorkflowMeta:
     namespace: str
     parallelism: int = 50
     code: JSONObject | None = None
+    imports: tuple[str, ...] = ()  # spec.imports
     ttl: int | None = None  # spec.ttlSecondsAfterFinished
     created_at: float | None = None
     phase: Phase = Phase.PENDING
@@ -131,6 +132,8 @@ class WorkflowMeta:
         }
         if self.code is not None:
             fields["code"] = dumps(self.code)
+        if self.imports:
+            fields["imports"] = dumps(list(self.imports))
         if self.ttl is not None:
             fields["ttl"] = str(self.ttl)
         for name, value in (
@@ -151,12 +154,14 @@ class WorkflowMeta:
             return None if value in (None, "", "null") else value
 
         code = loads(text("code") or "null")
+        imports = loads(text("imports") or "[]")
         ttl, parallelism = text("ttl"), text("parallelism")
         return cls(
             name=fields.get("name", ""),
             namespace=fields.get("namespace", ""),
             parallelism=int(parallelism) if parallelism else 50,
             code=code if isinstance(code, dict) else None,
+            imports=tuple(str(module) for module in imports) if isinstance(imports, list) else (),
             ttl=int(ttl) if ttl else None,
             created_at=_float(text("createdAt")),
             phase=Phase(fields.get("phase") or Phase.PENDING.value),

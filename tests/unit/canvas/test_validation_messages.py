@@ -52,8 +52,8 @@ def test_path_into_options_of_a_link_and_a_link_error() -> None:
     }
     assert problems(spec) == [
         "spec.canvas.link[0].options.countdown: must be at least 0, got -1",
-        "spec.canvas.linkError[1].task: 'x' is not valid here (expected a dotted path to a function, such "
-        "as 'conftasks.add')",
+        "spec.canvas.linkError[1].task: 'x' is not a dotted path (module.function); a task registered "
+        "under another name needs the module that registers it in spec.imports",
     ]
 
 
@@ -70,8 +70,8 @@ def test_every_problem_is_reported_at_once_in_document_order() -> None:
     }
     assert problems(spec) == [
         "spec.canvas.chain[0].options.countdown: must be at least 0, got -1",
-        "spec.canvas.chain[1].task: 'b' is not valid here (expected a dotted path to a function, such as "
-        "'conftasks.add')",
+        "spec.canvas.chain[1].task: 'b' is not a dotted path (module.function); a task registered "
+        "under another name needs the module that registers it in spec.imports",
         "spec.canvas.chain[2].group[0]: a canvas is exactly one of task, chain, group, chord, map, "
         "starmap, chunks, "
         "but this mapping has 'task' and 'chunks'",
@@ -120,7 +120,7 @@ def test_custom_prefix() -> None:
         (
             {"canvas": TASK, "defualts": {}},
             "spec: unknown field 'defualts' (did you mean 'defaults'?); "
-            "allowed here: args, canvas, code, defaults, kwargs, parallelism, revoke, "
+            "allowed here: args, canvas, code, defaults, imports, kwargs, parallelism, revoke, "
             "ttlSecondsAfterFinished",
         ),
         (
@@ -197,13 +197,13 @@ def test_workflow_level_unknown_key_and_metadata_extras() -> None:
         ),
         (
             {"canvas": {"task": "add"}},
-            "spec.canvas.task: 'add' is not valid here (expected a dotted path to a function, such as "
-            "'conftasks.add')",
+            "spec.canvas.task: 'add' is not a dotted path (module.function); a task registered "
+            "under another name needs the module that registers it in spec.imports",
         ),
         (
             {"canvas": {"task": "conftasks.add."}},
-            "spec.canvas.task: 'conftasks.add.' is not valid here "
-            "(expected a dotted path to a function, such as 'conftasks.add')",
+            "spec.canvas.task: 'conftasks.add.' is not a dotted path (module.function); a task "
+            "registered under another name needs the module that registers it in spec.imports",
         ),
         (
             {"canvas": {**TASK, "options": {"expires": "2030-01-01T00:00:00"}}},
@@ -470,9 +470,18 @@ def test_union_branches_make_one_problem() -> None:
 def test_a_short_task_name_is_explained_not_called_empty() -> None:
     """Regression: `task: b` said "must not be empty" (a min_length of 3 hid the pattern's message)."""
     assert one_problem({"canvas": {"task": "b"}}) == (
-        "spec.canvas.task: 'b' is not valid here (expected a dotted path to a function, such as "
+        "spec.canvas.task: 'b' is not a dotted path (module.function); a task registered "
+        "under another name needs the module that registers it in spec.imports"
+    )
+    assert one_problem({"canvas": {"task": "b c"}}) == (
+        "spec.canvas.task: 'b c' is not valid here (expected a task name without spaces, such as "
         "'conftasks.add')"
     )
+    assert one_problem({"imports": ["proj tasks"], "canvas": {"task": "b"}}) == (
+        "spec.imports[0]: 'proj tasks' is not valid here (expected a dotted Python name, such as "
+        "'conftasks.add')"
+    )
+    assert parse_spec({"canvas": {"task": "b"}, "imports": ["proj.tasks"]}).imports == ["proj.tasks"]
     assert one_problem({"canvas": {"task": ""}}).startswith("spec.canvas.task: '' is not valid here")
 
 
