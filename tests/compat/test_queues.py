@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubecanvas import Celery, InvalidWorkflow, signature
+from kubecanvas import Celery, InvalidWorkflow, signature, xmap
 from kubecanvas.sdk.calling import current, use_app
 
 GPU = {
@@ -47,3 +47,30 @@ def test_an_unknown_queue_names_the_ones_there_are(app: Celery) -> None:
         InvalidWorkflow, match=r"options\.queue: no queue 'cpu': .* the app's queues are 'gpu'"
     ):
         signature("m.train").set(queue="cpu")
+
+
+def test_task_routes_send_tasks_by_name_glob_or_router_under_their_own_options(app: Celery) -> None:
+    """Celery's `task_routes` (the routing guide's forms): exact names, globs, and router
+    functions, tried in order; the task's own options win over its route's."""
+    app.conf.kubecanvas_queues = {"gpu": GPU, "cpu": {"node_selector": {"pool": "cpu"}}}
+    app.conf.task_routes = [
+        {"m.train": {"queue": "gpu"}, "feed.tasks.*": "cpu"},
+        lambda name, args, kwargs, options, task=None, **kw: {"queue": "cpu"} if name == "m.late" else None,
+    ]
+    chain = signature("m.train").set(priority=9) | signature("feed.tasks.fetch") | signature("m.late")
+    steps = chain.to_workflow("routed")["spec"]["canvas"]["chain"]
+    assert steps[0]["options"] == {
+        "nodeSelector": {"accelerator": "nvidia"},
+        "resources": {"limits": {"nvidia.com/gpu": 1}},
+        "priority": 9,
+    }
+    assert steps[1]["options"] == {"nodeSelector": {"pool": "cpu"}}
+    assert steps[2]["options"] == {"nodeSelector": {"pool": "cpu"}}
+    mapped = xmap("m.train", [1, 2]).to_workflow("mapped")["spec"]["canvas"]
+    assert mapped["options"]["nodeSelector"] == {"accelerator": "nvidia"}
+
+
+def test_a_route_to_an_unknown_queue_is_named(app: Celery) -> None:
+    app.conf.task_routes = {"m.*": {"queue": "tpu"}}
+    with pytest.raises(InvalidWorkflow, match=r"app\.conf\.task_routes\['m\.train'\]\.queue: no queue 'tpu'"):
+        signature("m.train").to_workflow("routed")

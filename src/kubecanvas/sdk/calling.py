@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["app_imports", "calling_backend", "current", "queue_options", "use_app"]
+__all__ = ["app_imports", "calling_backend", "current", "queue_options", "routed_queue", "use_app"]
 
 _app: Any = None  # the current app (sdk/app.py), known here by its `conf` only
 
@@ -56,6 +56,36 @@ def app_imports() -> list[str]:
         value = settings.get(key) or ()
         modules.extend([value] if isinstance(value, str) else [str(module) for module in value])
     return list(dict.fromkeys(modules))
+
+
+def routed_queue(task_name: str) -> str | None:
+    """The queue Celery's `task_routes` setting sends `task_name` to, or None. Routes are a
+    mapping (exact names, globs such as `"feed.tasks.*"`, compiled regexes) or a list of such
+    mappings and router functions, tried in order; a route is `{"queue": name}` or a name."""
+    routes = (_settings() or {}).get("task_routes")
+    if not routes:
+        return None
+    for router in routes if isinstance(routes, list | tuple) else [routes]:
+        route = _route(router, task_name)
+        if route is not None:
+            queue = route.get("queue") if isinstance(route, Mapping) else route
+            return str(queue) if queue else None
+    return None
+
+
+def _route(router: Any, task_name: str) -> Any:
+    import fnmatch
+    import re
+
+    if callable(router):
+        return router(task_name, (), {}, {}, task=None)
+    for pattern, route in dict(router).items():
+        if isinstance(pattern, re.Pattern):
+            if pattern.match(task_name):
+                return route
+        elif pattern == task_name or fnmatch.fnmatchcase(task_name, str(pattern)):
+            return route
+    return None
 
 
 def queue_options(options: Mapping[str, Any], path: str = "options") -> dict[str, Any]:

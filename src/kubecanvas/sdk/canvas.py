@@ -18,7 +18,7 @@ from kubecanvas._kits.wirevalues import to_wire
 from kubecanvas.canvas.merging import merge_options
 from kubecanvas.errors import InvalidWorkflow, NotJSONError
 from kubecanvas.sdk.call_options import normalize_options
-from kubecanvas.sdk.calling import app_imports, queue_options
+from kubecanvas.sdk.calling import app_imports, queue_options, routed_queue
 from kubecanvas.sdk.manifest import build_manifest, json_at, unique_name
 from kubecanvas.sdk.task_names import task_name_problem
 
@@ -162,6 +162,7 @@ class Canvas(ABC):
             ttl_seconds_after_finished=ttl_seconds_after_finished,
             labels=labels,
             imports=app_imports() if imports is None else imports,
+            route=_routed_options,
         )
 
     # -- running ----------------------------------------------------------------------
@@ -315,3 +316,12 @@ def emit_task_name(name: str, path: str, *, strict: bool) -> str:
         if problem is not None:
             raise InvalidWorkflow([problem])
     return name
+
+
+def _routed_options(task_name: str) -> JSONObject | None:
+    """The options of the queue Celery's `task_routes` sends `task_name` to (None: no route)."""
+    queue = routed_queue(task_name)
+    if queue is None:
+        return None
+    where = f"app.conf.task_routes[{task_name!r}]"
+    return normalize_options(queue_options({"queue": queue}, where), where)

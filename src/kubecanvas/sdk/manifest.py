@@ -7,12 +7,14 @@ imported only here, at call time: task pods import the SDK but never build Workf
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
 from kubecanvas._kits.wirevalues import to_wire
+from kubecanvas.canvas.merging import merge_options
 from kubecanvas.canvas.names import is_import_path
 from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.execution.task_import import registered_module
@@ -36,9 +38,14 @@ def build_manifest(
     ttl_seconds_after_finished: int | None = None,
     labels: Mapping[str, str] | None = None,
     imports: Iterable[str] = (),
+    route: Callable[[str], JSONObject | None] | None = None,
 ) -> JSONObject:
     """The manifest; `spec.imports` are `imports` and the modules that registered the tasks
-    of `canvas` under names that are not their import paths (`@task(name="add")`)."""
+    of `canvas` under names that are not their import paths (`@task(name="add")`). `route`
+    gives the options of the queue a task name is routed to (Celery's `task_routes`), which
+    go under the task's own."""
+    if route is not None:
+        canvas = _routed(canvas, route)
     metadata: JSONObject = {"name": name} if name is not None else {"generateName": f"{slug(label)}-"}
     if namespace is not None:
         metadata["namespace"] = namespace
@@ -64,6 +71,26 @@ def build_manifest(
     manifest: JSONObject = {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata, "spec": spec}
     validate_manifest(manifest)
     return manifest
+
+
+def _routed(canvas: JSONObject, route: Callable[[str], JSONObject | None]) -> JSONObject:
+    """`canvas` with each task's routed queue options merged under its own options."""
+    canvas = copy.deepcopy(canvas)
+    stack: list[JSON] = [canvas]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            inner = next((value[form] for form in ("map", "starmap", "chunks") if form in value), value)
+            name = inner.get("task") if isinstance(inner, dict) else None
+            routed = route(name) if isinstance(name, str) else None
+            if routed:
+                own = value.get("options")
+                value["options"] = merge_options(routed, own if isinstance(own, dict) else None)
+            skipped = ("args", "kwargs", "items", "options", "map", "starmap", "chunks")
+            stack.extend(item for key, item in value.items() if key not in skipped)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return canvas
 
 
 def _registering_modules(canvas: JSONObject) -> list[str]:
