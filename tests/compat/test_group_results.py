@@ -20,7 +20,7 @@ def test_a_groups_members_are_results_of_their_own(proj: object, backend: str) -
     assert [member.get() for member in result] == [0, 2, 4, 6]
     assert len(result) == 4
     first = result.results[0]
-    assert (first.id, first.state, first.children) == (result.document["tasks"][0]["uuid"], "SUCCESS", [])
+    assert (first.id, first.state, first.children) == (result.document()["tasks"][0]["uuid"], "SUCCESS", [])
 
 
 def test_a_failed_member_is_the_one_that_raises(proj: object) -> None:

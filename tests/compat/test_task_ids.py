@@ -30,7 +30,7 @@ def test_each_failure_is_filed_under_its_own_task_id(proj: object, backend: str,
     failed_ids = set()
     for result in runs:
         assert isinstance(result.get(propagate=False), ZeroDivisionError)
-        (failed,) = [task for task in result.document["tasks"] if task["task"] == "proj.errbacks.divide"]
+        (failed,) = [task for task in result.document()["tasks"] if task["task"] == "proj.errbacks.divide"]
         failed_ids.add(failed["uuid"])
     assert len(failed_ids) == 2, "two runs, two task ids"
     assert {path.name for path in errors_dir.iterdir()} == failed_ids

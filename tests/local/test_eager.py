@@ -31,7 +31,7 @@ def _tasks_importable() -> Iterator[None]:
 )
 def test_contract_case_runs_eagerly(case: Case) -> None:
     result = run_eagerly(load_yaml(case.path.read_text()))
-    verify(case, Observed(dict(result.document), result.started_at))
+    verify(case, Observed(dict(result.document()), result.started_at))
 
 
 def test_success_behaves_like_celery_eager_result() -> None:
@@ -105,7 +105,7 @@ def test_tasks_see_their_identity_and_env_only_while_they_run() -> None:
 def test_retry_requested_by_the_task() -> None:
     result = run_eagerly({"task": "localtasks.retry_once"})
     assert result.get() == 2
-    assert result.document["tasks"][0]["attempts"] == 2
+    assert result.document()["tasks"][0]["attempts"] == 2
 
 
 def test_invalid_canvas_is_refused_with_the_field_path() -> None:

@@ -50,7 +50,7 @@ class EagerResult:
     like its `GroupResult` (`results`, `join`, `completed_count`, iteration), each member an
     EagerResult of its own task (`id` the task's own, its `self.request.id`)."""
 
-    document: WorkflowDocument
+    final_document: WorkflowDocument  # the finished run's document, as `document()` returns it
     failure: TaskFailure | None  # the root cause, with what it takes to rebuild the exception
     started_at: float | None = None  # epoch seconds, when the workflow started
     finished_at: float | None = None
@@ -69,11 +69,16 @@ class EagerResult:
     def __repr__(self) -> str:
         return f"<EagerResult {self.id} {self.state}>"
 
+    def document(self) -> WorkflowDocument:
+        """The workflow's document, as `kubecanvas run -o json` prints it (and as the cluster's
+        `AsyncResult.document()` answers)."""
+        return self.final_document
+
     @property
     def id(self) -> str:
         if not self.top and isinstance(self.ref, NodeRef):
             return str(self._task(self.ref.node)["uuid"])  # the task's own id
-        return self.document["name"]
+        return self.final_document["name"]
 
     @property
     def task_id(self) -> str:
@@ -84,7 +89,7 @@ class EagerResult:
     def state(self) -> str:
         """SUCCESS, FAILURE or REVOKED (Celery's names)."""
         if self.top:
-            return _STATES.get(Phase(self.document["phase"]), "PENDING")
+            return _STATES.get(Phase(self.final_document["phase"]), "PENDING")
         if isinstance(self.ref, NodeRef):
             return str(self._task(self.ref.node)["state"])
         states = {part.state for part in self.results}
@@ -127,7 +132,7 @@ class EagerResult:
         Celery's timeout/interval arguments are accepted and ignored: the run is over."""
         if self.successful():
             if self.top:
-                return from_wire(self.document["result"])
+                return from_wire(self.final_document["result"])
             if isinstance(self.ref, NodeRef):
                 return from_wire(self._task(self.ref.node)["result"])
             return [part.get() for part in self.results]
@@ -156,7 +161,7 @@ class EagerResult:
         return self.state == "FAILURE"
 
     def _task(self, task_id: str) -> Mapping[str, Any]:
-        return next(task for task in self.document["tasks"] if task["id"] == task_id)
+        return next(task for task in self.final_document["tasks"] if task["id"] == task_id)
 
     def _failure(self) -> TaskFailure | None:
         if self.top:

@@ -24,7 +24,7 @@ def test_handlers_run_around_a_successful_attempt() -> None:
     assert result.get() == 5
     assert Recorded.calls == [
         ("before_start", "sdk_tasks.recorded_add", (2, 3), {}, False),
-        ("on_success", 5, result.document["tasks"][0]["uuid"]),  # the task's own id
+        ("on_success", 5, result.document()["tasks"][0]["uuid"]),  # the task's own id
         ("after_return", "SUCCESS", "5"),
     ]
 
