@@ -40,6 +40,10 @@ class OperatorConfig:
     succeeded_job_ttl_seconds: int = 30  # ... but keep its logs readable that long (0: delete at once)
     job_ttl_seconds: int = 3600  # failed Jobs stay this long for `kubectl logs`
     deadline_grace_seconds: int = 30  # the Job deadline trails the task's own timeout by this
+    # A read-only root filesystem and a private emptyDir at /tmp for task containers. Off: no
+    # volume at all (unless the code is in a ConfigMap, which needs the API token), so the
+    # kubelet skips its volume wait (it polls every 300 ms): a pod starts ~0.3 s sooner.
+    task_read_only_root: bool = True
     # A task pod the scheduler cannot place for this long fails its attempt with the reason.
     unschedulable_timeout_seconds: float = 300.0
     status_interval: float = 0.5  # at most one status write per workflow per interval
@@ -128,6 +132,7 @@ class OperatorConfig:
             ),
             job_ttl_seconds=int(number("JOB_TTL_SECONDS", defaults.job_ttl_seconds)),
             deadline_grace_seconds=int(number("DEADLINE_GRACE_SECONDS", defaults.deadline_grace_seconds)),
+            task_read_only_root=flag("TASK_READ_ONLY_ROOT", defaults.task_read_only_root),
             unschedulable_timeout_seconds=number(
                 "UNSCHEDULABLE_TIMEOUT_SECONDS", defaults.unschedulable_timeout_seconds
             ),

@@ -109,8 +109,6 @@ def build_job(
         # A runtime that cannot report leaves its reason here (execution/exit_codes.py).
         "terminationMessagePath": TERMINATION_MESSAGE_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        # The root filesystem is read-only: the task's code and scratch files go to /tmp.
-        "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],  # noqa: S108 - a private emptyDir
     }
     if config.image_pull_policy:
         container["imagePullPolicy"] = config.image_pull_policy
@@ -120,11 +118,18 @@ def build_job(
         "restartPolicy": "Never",
         "containers": [container],
         "securityContext": copy.deepcopy(POD_SECURITY),
-        "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": {}}],
         "enableServiceLinks": False,  # no other Service's address in the task's environment
         # Only a task whose code is in a ConfigMap talks to the API: others get no token.
         "automountServiceAccountToken": bool(workflow.code and "configMap" in workflow.code),
     }
+    if config.task_read_only_root:
+        # The task's code and scratch files go to a private emptyDir at /tmp.
+        container["volumeMounts"] = [{"name": SCRATCH_VOLUME, "mountPath": "/tmp"}]  # noqa: S108
+        pod_spec["volumes"] = [{"name": SCRATCH_VOLUME, "emptyDir": {}}]
+    else:
+        # No volume: the kubelet starts the pod without waiting for mounts (WaitForAttachAndMount
+        # returns at once for a pod without volumes); /tmp is the container's own writable layer.
+        container["securityContext"]["readOnlyRootFilesystem"] = False
     service_account = options.get("serviceAccountName") or config.task_service_account
     if service_account:
         pod_spec["serviceAccountName"] = service_account
