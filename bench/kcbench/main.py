@@ -85,6 +85,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep-namespaces", action="store_true", help="leave the scenarios' namespaces")
     parser.add_argument(
+        "--volume-less",
+        action="store_true",
+        help="task pods without volumes (tasks.readOnlyRootFilesystem=false) and the hop's no-op taken "
+        "from the image (builtins.print) rather than a ConfigMap, which would mount the API token",
+    )
+    parser.add_argument(
         "--allow-other-operators",
         action="store_true",
         help="run even if another kubecanvas operator watches the benchmark's namespaces (every namespace, "
@@ -255,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
                 namespaces=(f"{prefix}*",),
                 events_stream=f"kubecanvas:events:{prefix}bench",
                 consumer_group=f"kubecanvas-operator-{prefix}bench",
+                extra_env={"KUBECANVAS_TASK_READ_ONLY_ROOT": "false"} if options.volume_less else {},
+            )
+            results["machine"]["task_pods"] = (
+                "no volumes (read-write root; hop tasks from the image)"
+                if options.volume_less
+                else "read-only root, emptyDir /tmp; code from a ConfigMap (API token mounted)"
             )
             results["machine"]["runtime_image"] = operator.runtime_image
             results["machine"]["operator_namespaces"] = list(operator.namespaces)
@@ -275,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                 component_pids=component_pids(cluster),
                 prefix=prefix,
                 node=cluster.node,
+                volume_less=options.volume_less,
             )
             if operator is not None
             else None

@@ -102,6 +102,8 @@ def write_markdown(results: dict[str, Any]) -> str:
             f"- task pods: `{machine['runtime_image']}`; the operator watches "
             f"{', '.join(f'`{n}`' for n in machine.get('operator_namespaces') or [])}"
         )
+    if machine.get("task_pods"):
+        lines.append(f"- task pods' filesystem: {machine['task_pods']}")
     if machine.get("other_operators"):
         lines.append(
             "- the cluster was shared with operators watching other namespaces (their pods' CPU is in "
