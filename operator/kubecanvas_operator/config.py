@@ -41,8 +41,8 @@ class OperatorConfig:
     job_ttl_seconds: int = 3600  # failed Jobs stay this long for `kubectl logs`
     deadline_grace_seconds: int = 30  # the Job deadline trails the task's own timeout by this
     # A read-only root filesystem and a private emptyDir at /tmp for task containers. Off: no
-    # volume at all (unless the code is in a ConfigMap, which needs the API token), so the
-    # kubelet skips its volume wait (it polls every 300 ms): a pod starts ~0.3 s sooner.
+    # volume at all, so the kubelet skips its volume wait (it polls every 300 ms): a pod starts
+    # ~0.3 s sooner.
     task_read_only_root: bool = True
     # A task pod the scheduler cannot place for this long fails its attempt with the reason.
     unschedulable_timeout_seconds: float = 300.0

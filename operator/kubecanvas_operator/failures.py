@@ -29,6 +29,10 @@ __all__ = [
 
 # Waiting reasons a pod does not recover from without someone changing its spec.
 STUCK_REASONS = frozenset({"InvalidImageName", "CreateContainerConfigError", "CreateContainerError"})
+# ... except a ConfigMap or Secret the kubelet could not read (the API server away: it tries
+# again at each sync), which is given the start timeout; one that does not exist is stuck.
+_CONFIG_UNREAD = "CreateContainerConfigError"
+_MISSING = re.compile(r"\bnot found\b", re.IGNORECASE)
 # Waiting reasons of an image pull, which the kubelet retries: some say the image will never
 # come (it does not exist, access is denied), others are passing (the kubelet's own pull QPS
 # limit, a registry timeout or restart) and are given the start timeout.
@@ -90,6 +94,11 @@ def _describe_pod_end(pod: dict[str, Any]) -> str | None:
         reason, code = terminated.get("reason") or "Error", terminated.get("exitCode")
         said = last_words(terminated.get("message") or "")
         quoted = f"; it said: {said}" if said else ""
+        if "argument list too long" in (terminated.get("message") or ""):
+            quoted += (
+                " (each variable is at most 128 KiB: a file of spec.code.configMap, which travels in "
+                "the environment, must be smaller; put larger code in git, a package or the image)"
+            )
         if reason == "OOMKilled":
             return f"pod {pod['metadata']['name']} ran out of memory (OOMKilled, exit code {code})"
         if isinstance(code, int) and code > 128:
@@ -156,8 +165,13 @@ def check_pod_start(pod: dict[str, Any], now: float, timeout: float, *, capacity
     for container in (pod.get("status") or {}).get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting") or {}
         reason, message = waiting.get("reason"), waiting.get("message") or waiting.get("reason") or ""
-        if reason in STUCK_REASONS:
+        passing = reason == _CONFIG_UNREAD and not _MISSING.search(message)
+        if reason in STUCK_REASONS and not passing:
             return _cannot_start(reason, message)
+        if passing:
+            if now - created >= timeout:
+                return _cannot_start(reason, message)
+            return StartCheck(look_again_at=created + timeout)
         if reason in PULL_REASONS:
             if _NEVER_PULLED.search(message) or now - created >= timeout:
                 return _cannot_start(reason, message)

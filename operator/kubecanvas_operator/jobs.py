@@ -110,6 +110,13 @@ def build_job(
         "terminationMessagePath": TERMINATION_MESSAGE_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    config_map = (workflow.code or {}).get("configMap")
+    if isinstance(config_map, dict):
+        # The kubelet reads the ConfigMap and passes its files as variables: the pod needs no
+        # API token (so no volume for one) and makes no API call (runtime/codesource.py).
+        container["envFrom"] = [
+            {"configMapRef": {"name": config_map["name"]}, "prefix": runtime_env.CODE_FILE_PREFIX}
+        ]
     if config.image_pull_policy:
         container["imagePullPolicy"] = config.image_pull_policy
     if isinstance(options.get("resources"), dict):
@@ -119,16 +126,16 @@ def build_job(
         "containers": [container],
         "securityContext": copy.deepcopy(POD_SECURITY),
         "enableServiceLinks": False,  # no other Service's address in the task's environment
-        # Only a task whose code is in a ConfigMap talks to the API: others get no token.
-        "automountServiceAccountToken": bool(workflow.code and "configMap" in workflow.code),
+        "automountServiceAccountToken": False,  # a task never talks to the Kubernetes API
     }
     if config.task_read_only_root:
         # The task's code and scratch files go to a private emptyDir at /tmp.
         container["volumeMounts"] = [{"name": SCRATCH_VOLUME, "mountPath": "/tmp"}]  # noqa: S108
         pod_spec["volumes"] = [{"name": SCRATCH_VOLUME, "emptyDir": {}}]
     else:
-        # No volume: the kubelet starts the pod without waiting for mounts (WaitForAttachAndMount
-        # returns at once for a pod without volumes); /tmp is the container's own writable layer.
+        # No volume at all: the kubelet starts the pod without waiting for mounts
+        # (WaitForAttachAndMount returns at once for a pod without volumes, else polls every
+        # 300 ms); /tmp is the container's own writable layer.
         container["securityContext"]["readOnlyRootFilesystem"] = False
     service_account = options.get("serviceAccountName") or config.task_service_account
     if service_account:

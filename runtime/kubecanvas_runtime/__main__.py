@@ -23,7 +23,6 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
 from kubecanvas.execution.attempt import Execution, describe_exception, run_attempt
 from kubecanvas.execution.environment import ATTEMPT, WORKFLOW, WORKFLOW_UID, imports_from
 from kubecanvas.execution.exit_codes import (
-    EXIT_CLUSTER_UNREACHABLE,
     EXIT_CODES,
     EXIT_RUNTIME_ERROR,
     EXIT_STORE_UNREACHABLE,
@@ -67,7 +66,6 @@ def run_in_pod() -> int:
     from kubecanvas.errors import (
         CodeSourceError,
         ConfigurationError,
-        KubeApiError,
         StoreConnectionError,
         StoreError,
     )
@@ -101,8 +99,6 @@ def run_in_pod() -> int:
         namespace = settings.workflow.split("/", 1)[0] if "/" in settings.workflow else "default"
         try:
             install_code(settings.code, namespace)
-        except KubeApiError as error:  # the API server stayed away: no fault of the task
-            return give_up(f"{label}: {error}", EXIT_CLUSTER_UNREACHABLE)
         except CodeSourceError as error:
             log(f"{label}: {error}")
             failure = describe_exception(error)

@@ -1,6 +1,7 @@
 """Put a workflow's task code on the import path: `spec.code` made real inside a pod.
 
-- `configMap`: each key becomes a file (`tasks.py`, `helpers.py`, ...);
+- `configMap`: each key becomes a file (`tasks.py`, `helpers.py`, ...); the kubelet passes
+  them in the environment (`CODE_FILE_PREFIX`), so the pod needs no API token;
 - `git`: a shallow clone of `url` at `ref`, optionally a `path` inside it;
 - `pip`: `pip install --target` into a private directory;
 - `path`: a directory already in the image.
@@ -15,7 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kubecanvas.errors import CodeSourceError, KubeApiError
+from kubecanvas.errors import CodeSourceError
+from kubecanvas.execution.environment import CODE_FILE_PREFIX
 
 __all__ = ["install_code"]
 
@@ -45,20 +47,22 @@ def install_code(code: dict[str, Any] | None, namespace: str, workdir: Path | No
 
 
 def _from_config_map(name: str, namespace: str, target: Path) -> str:
-    from kubecanvas_runtime.incluster import get_object  # urllib and ssl: only here
-
-    try:
-        config_map = get_object(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
-    except KubeApiError as error:
-        message = f"cannot read code from ConfigMap {namespace}/{name}: {error}"
-        if error.transient:
-            raise error.restated(message) from None  # the API server was away: no task fault
-        raise CodeSourceError(message) from None
-    files = config_map.get("data") or {}
+    """The ConfigMap's files, from the variables the kubelet set from it (the Job's `envFrom`),
+    written out and then taken out of the environment (the task's own subprocesses need not
+    carry them)."""
+    files = {
+        key[len(CODE_FILE_PREFIX) :]: os.environ.pop(key)
+        for key in [key for key in os.environ if key.startswith(CODE_FILE_PREFIX)]
+    }
     if not files:
-        raise CodeSourceError(f"ConfigMap {namespace}/{name} has no data: put one key per Python file")
+        raise CodeSourceError(
+            f"ConfigMap {namespace}/{name} gave this pod no file: put one key per Python file under "
+            "its data (binaryData is not passed; before Kubernetes 1.32, keys with a dot were dropped)"
+        )
     target.mkdir(parents=True, exist_ok=True)
     for key, text in files.items():
+        if "/" in key or key in (".", ".."):
+            raise CodeSourceError(f"ConfigMap {namespace}/{name}: {key!r} cannot be a file name")
         (target / key).write_text(text)
     return str(target)
 

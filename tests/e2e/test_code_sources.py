@@ -23,6 +23,25 @@ def test_code_from_a_config_map(workflows: Workflows, tmp_path: Path) -> None:
     name = workflows.apply(manifest("from-configmap", "cmtasks.shout", {"configMap": {"name": "cmtasks"}}))
     status = workflows.wait_finished(name)["status"]
     assert (status["phase"], status["result"]) == ("Succeeded", "HEY!HEY!")
+    [job] = workflows.jobs(name)
+    spec = job["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is False, "the kubelet passes the code: no token"
+
+
+def test_a_config_map_file_too_big_for_the_environment_fails_saying_so(
+    workflows: Workflows, tmp_path: Path
+) -> None:
+    """The kubelet passes a ConfigMap's files as variables, which Linux caps at 128 KiB each."""
+    padding = "# " + "x" * 100 + "\n"
+    (tmp_path / "bigtasks.py").write_text(SHOUT_TASKS + padding * 1400)  # ~143 KiB
+    workflows.config_map_from("bigtasks", [tmp_path / "bigtasks.py"])
+    name = workflows.apply(manifest("too-big", "bigtasks.shout", {"configMap": {"name": "bigtasks"}}))
+    status = workflows.wait_finished(name)["status"]
+    assert status["phase"] == "Failed"
+    assert (
+        "a file of spec.code.configMap, which travels in the environment, must be smaller"
+        in (status["error"]["message"])
+    )
 
 
 def test_code_from_git(workflows: Workflows, git_server: str) -> None:

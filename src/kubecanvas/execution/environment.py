@@ -17,6 +17,7 @@ from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM
 __all__ = [
     "ATTEMPT",
     "CODE",
+    "CODE_FILE_PREFIX",
     "EVENTS_STREAM",
     "EXPIRES_AT",
     "IMPORTS",
@@ -42,6 +43,9 @@ REDIS_USERNAME = "KUBECANVAS_REDIS_USERNAME"  # the workflow's own Redis user (s
 EVENTS_STREAM = "KUBECANVAS_EVENTS_STREAM"
 CODE = "KUBECANVAS_CODE"  # the workflow's spec.code as JSON; absent when code is in the image
 EXPIRES_AT = "KUBECANVAS_EXPIRES_AT"  # epoch seconds: do not start after this
+CODE_FILE_PREFIX = "KUBECANVAS_CODE_FILE_"
+"""`spec.code.configMap`'s files reach the pod as variables `<prefix><key>` (the Job's
+`envFrom`, which the kubelet fills): no API token, no volume, no API call from the pod."""
 IMPORTS = "KUBECANVAS_IMPORTS"  # spec.imports as a JSON list: modules to import before finding tasks
 
 

@@ -25,7 +25,9 @@ EXIT_STORE_UNREACHABLE = 75  # EX_TEMPFAIL
 
 
 EXIT_CLUSTER_UNREACHABLE = 69  # EX_UNAVAILABLE
-"""The Kubernetes API stayed unreachable while the runtime fetched its task's code (a ConfigMap)."""
+"""The Kubernetes API stayed unreachable while the runtime fetched its task's code (a ConfigMap).
+Runtimes before the kubelet passed that code in the environment used it: kept so that an
+operator upgraded under their running pods still explains them."""
 
 
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"

@@ -36,4 +36,9 @@ def test_without_a_read_only_root_a_pod_has_no_volume_and_no_token() -> None:
     assert spec["automountServiceAccountToken"] is False
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert spec["securityContext"]["runAsNonRoot"] is True
-    assert pod(config, code={"configMap": {"name": "tasks"}})["automountServiceAccountToken"] is True
+    from_config_map = pod(config, code={"configMap": {"name": "tasks"}})
+    assert from_config_map["automountServiceAccountToken"] is False
+    assert "volumes" not in from_config_map
+    assert from_config_map["containers"][0]["envFrom"] == [
+        {"configMapRef": {"name": "tasks"}, "prefix": "KUBECANVAS_CODE_FILE_"}
+    ]

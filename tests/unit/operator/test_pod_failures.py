@@ -117,6 +117,38 @@ def test_a_passing_pull_error_is_given_the_timeout() -> None:
     assert "pull QPS exceeded" in failure.error.message
 
 
+def test_a_missing_configmap_fails_at_once_an_unreadable_one_is_given_the_timeout() -> None:
+    """The task's code (or its Redis password) comes from a ConfigMap (a Secret) the kubelet
+    reads: one that does not exist never will; one the kubelet could not read (the API
+    server restarting) is read at a later sync."""
+    missing = pulling_pod("CreateContainerConfigError", 'configmap "tasks" not found')
+    failure = check_pod_start(missing, NOW, 300, capacity_is_ours=False).failure
+    assert failure is not None
+    assert failure.error.message == 'the task\'s container cannot start: configmap "tasks" not found'
+    unread = pulling_pod(
+        "CreateContainerConfigError", "failed to sync configmap cache: timed out waiting for the condition"
+    )
+    waiting = check_pod_start(unread, NOW, 300, capacity_is_ours=False)
+    assert (waiting.failure, waiting.look_again_at) == (None, NOW - 30 + 300)
+    late = check_pod_start(unread, NOW + 300, 300, capacity_is_ours=False).failure
+    assert late is not None
+    assert late.error.type == "CreateContainerConfigError"
+
+
+def test_a_configmap_file_too_big_for_the_environment_is_explained() -> None:
+    job, pods = failed_job_with_pod_exit(
+        128, "failed to create containerd task: exec: argument list too long: unknown"
+    )
+    pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] = "StartError"
+    failure = job_failure(job, pods)
+    assert failure is not None
+    assert "argument list too long" in failure.error.message
+    assert (
+        "a file of spec.code.configMap, which travels in the environment, must be smaller"
+        in failure.error.message
+    )
+
+
 def failed_job_with_pod_exit(code: int, message: str = "") -> tuple[dict[str, Any], list[dict[str, Any]]]:
     job = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
     terminated: dict[str, Any] = {"reason": "Error", "exitCode": code}
