@@ -87,8 +87,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--volume-less",
         action="store_true",
-        help="task pods without volumes (tasks.readOnlyRootFilesystem=false) and the hop's no-op taken "
-        "from the image (builtins.print) rather than a ConfigMap, which would mount the API token",
+        help="task pods without volumes (tasks.readOnlyRootFilesystem=false: no emptyDir at /tmp; "
+        "they never have an API token), so that the kubelet skips its volume wait",
     )
     parser.add_argument(
         "--allow-other-operators",
@@ -264,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                 extra_env={"KUBECANVAS_TASK_READ_ONLY_ROOT": "false"} if options.volume_less else {},
             )
             results["machine"]["task_pods"] = (
-                "no volumes (read-write root; hop tasks from the image)"
+                "no volume (read-write root filesystem)"
                 if options.volume_less
-                else "read-only root, emptyDir /tmp; code from a ConfigMap (API token mounted)"
+                else "read-only root filesystem, an emptyDir at /tmp"
             )
             results["machine"]["runtime_image"] = operator.runtime_image
             results["machine"]["operator_namespaces"] = list(operator.namespaces)
@@ -287,7 +287,6 @@ def main(argv: list[str] | None = None) -> int:
                 component_pids=component_pids(cluster),
                 prefix=prefix,
                 node=cluster.node,
-                volume_less=options.volume_less,
             )
             if operator is not None
             else None

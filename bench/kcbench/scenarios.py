@@ -45,7 +45,6 @@ class Context:
     prefix: str = "kcbench-"
     node: NodePaths | None = None
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> why it did not succeed
-    volume_less: bool = False  # task pods without volumes: the hop's tasks come from the image
 
     @property
     def events_stream(self) -> str:
@@ -292,11 +291,7 @@ def hop(ctx: Context, length: int) -> dict[str, Any]:
             data = ctx.run(
                 namespace,
                 name,
-                (
-                    {"canvas": {"chain": [{"task": "builtins.print"} for _ in range(length)]}}
-                    if ctx.volume_less  # no ConfigMap: no API token to mount
-                    else {"code": CODE, "canvas": {"chain": [noop() for _ in range(length)]}}
-                ),
+                {"code": CODE, "canvas": {"chain": [noop() for _ in range(length)]}},
                 timeout=60 + 20 * length,
                 label="hop",
             )
