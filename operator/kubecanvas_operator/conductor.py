@@ -632,12 +632,12 @@ class Conductor:
         )
         logger.error("workflow %s: %s", identity.qualified, message, extra=identity.log_fields())
         ttl = _ttl_after_finished(spec)
+        writer = None
         if run is not None:
             ttl = run.ttl
             run.host.close()
             run.launcher.cancel()
-            if run.status is not None:
-                run.status.cancel()
+            writer = run.status
             for task_id, record in run.engine.records.items():
                 if record.launched and not record.terminal:
                     self._spawn(run.launcher.delete(task_id, record.attempt))
@@ -647,14 +647,19 @@ class Conductor:
         await self.store.announce_finished(identity.uid, Phase.FAILED)
         await self.provisioner.release(identity.uid)
         now = self.clock()
-        self._spawn(self._end_status(identity, ended_status(StateLostError.__name__, message, now)))
+        self._spawn(self._end_status(identity, ended_status(StateLostError.__name__, message, now), writer))
         reference = WORKFLOW.reference(identity.name, identity.namespace, identity.uid)
         self.notify(reference, "Warning", "StateLost", message)
         if ttl is not None:
             self._schedule_deletion(identity, now + ttl)
 
-    async def _end_status(self, identity: WorkflowIdentity, status: JSONObject) -> None:
-        """Write a final status the engine does not know, across API outages of any length."""
+    async def _end_status(
+        self, identity: WorkflowIdentity, status: JSONObject, writer: StatusWriter | None = None
+    ) -> None:
+        """Write a final status the engine does not know, across API outages of any length;
+        after the last write of the run's own `writer`, which writes no more."""
+        if writer is not None:
+            await writer.close()
         tries = 0
         while True:
             try:

@@ -170,7 +170,7 @@ def check_pod_start(pod: dict[str, Any], now: float, timeout: float, *, capacity
             return _cannot_start(reason, message)
         if passing:
             if now - created >= timeout:
-                return _cannot_start(reason, message)
+                return _cannot_start(_CONFIG_UNREAD, message)
             return StartCheck(look_again_at=created + timeout)
         if reason in PULL_REASONS:
             if _NEVER_PULLED.search(message) or now - created >= timeout:

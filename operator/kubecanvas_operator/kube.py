@@ -51,9 +51,15 @@ class KubeApi:
     async def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one client call in the pool and return its JSON body (or None on 404)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, functools.partial(call_json, function, *args, **kwargs)
-        )
+        try:
+            return await loop.run_in_executor(
+                self._executor, functools.partial(call_json, function, *args, **kwargs)
+            )
+        except RuntimeError as error:
+            if "after shutdown" not in str(error):
+                raise
+            # The operator is stopping (close()): what was not sent, its successor does again.
+            raise KubeApiError(0, "the operator is stopping: the call was not sent") from None
 
     # ------------------------------------------------------------- jobs and pods
 

@@ -16,6 +16,7 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas._kits.timestamps import to_rfc3339
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskState
+from kubecanvas.errors import KubeApiError
 from kubecanvas.report.status import workflow_status
 
 __all__ = ["StatusWriter", "duration_text", "invalid_status", "status_of"]
@@ -112,6 +113,7 @@ class StatusWriter:
         self._sleeping: asyncio.Task[None] | None = None  # a requested write, sleeping out its interval
         self._writing = asyncio.Lock()
         self._last = 0.0
+        self._closed = False
 
     def request(self) -> None:
         """Write soon, but no sooner than one interval after the last write."""
@@ -139,6 +141,16 @@ class StatusWriter:
             self._sleeping.cancel()
             self._sleeping = None
 
+    async def close(self) -> None:
+        """Write no more, and return once a write under way has landed: the workflow ended
+        outside its engine (its state lost), and the status that says so must land last. A
+        write already past its interval and waiting for the lock must not start either, or
+        its Running would overwrite the ending."""
+        self._closed = True
+        self.cancel()
+        async with self._writing:
+            pass
+
     async def _write_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._sleeping = None  # from here on a new request schedules a write of its own
@@ -146,10 +158,15 @@ class StatusWriter:
 
     async def _write_latest(self) -> bool:
         async with self._writing:  # built inside the lock: the write that lands last is the newest
+            if self._closed:
+                return False
             self._last = time.monotonic()
             try:
                 await self._write(await self._build())
-            except Exception:  # a status write can fail (API blip); the next one carries the news
+            except KubeApiError as error:  # an API blip, or the operator stopping
+                logger.warning("status update failed: %s", error)
+                return False
+            except Exception:  # the next write carries the news
                 logger.exception("status update failed")
                 return False
             return True

@@ -132,3 +132,47 @@ def test_a_change_requested_during_a_write_is_written_after_it() -> None:
         return landed
 
     assert asyncio.run(scenario()) == [{"progress": 1}, {"progress": 2}]
+
+
+def test_once_closed_no_write_starts_and_one_under_way_lands_before_close_returns() -> None:
+    """A workflow whose state was lost ends with a status written outside the writer: a
+    write in flight must land before it, and one waiting for its turn must not start (it
+    would write Running over the ending; the chaos suite's Redis FLUSHALL found it)."""
+
+    async def scenario() -> list[Any]:
+        api = SlowApi()
+
+        async def build() -> dict[str, Any]:
+            return {"phase": "Running"}
+
+        writer = StatusWriter(build, api.write, interval=0.0)
+        writer.request()
+        await asyncio.sleep(0.01)  # the first write is in flight
+        writer.request()  # the next one waits for its turn
+        await asyncio.sleep(0)
+        await writer.close()
+        api.landed.append({"phase": "Failed"})  # the ending, written by its owner
+        writer.request()
+        assert not await writer.flush()
+        await asyncio.sleep(0.1)
+        return api.landed
+
+    assert asyncio.run(scenario()) == [{"phase": "Running"}, {"phase": "Failed"}]
+
+
+def test_an_api_error_is_a_warning_not_a_traceback(caplog: Any) -> None:
+    from kubecanvas.errors import KubeApiError
+
+    async def scenario() -> bool:
+        async def build() -> dict[str, Any]:
+            return {}
+
+        async def refuse(status: dict[str, Any]) -> None:
+            raise KubeApiError(0, "the operator is stopping: the call was not sent")
+
+        return await StatusWriter(build, refuse, interval=0.0).flush()
+
+    assert asyncio.run(scenario()) is False
+    (record,) = caplog.records
+    assert (record.levelname, record.exc_info) == ("WARNING", None)
+    assert "the operator is stopping" in record.getMessage()
