@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.states import TaskFailure, TaskRecord
+from kubecanvas.errors import StoreReplyError
 from kubecanvas.graph.nodes import TaskNode, TaskNodeJSON, ref_node_ids
 from kubecanvas.store.layout import (
     DEFAULT_EVENTS_STREAM,
@@ -206,5 +207,10 @@ class TaskStore:
         return ("XADD", self.events_stream, "MAXLEN", "~", EVENTS_MAXLEN, "*", *fields)
 
     def _read(self, *commands: Command) -> list[Any]:
+        """The replies of read commands; StoreReplyError if Redis refused one (never a refusal
+        read as a value)."""
         replies: list[Any] = self.client.pipeline(commands)
+        refused = next((reply for reply in replies if isinstance(reply, StoreReplyError)), None)
+        if refused is not None:
+            raise refused
         return replies
