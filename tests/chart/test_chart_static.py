@@ -187,6 +187,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
             "deleteSucceededJobs": False,
             "succeededJobTTLSeconds": 7,
             "deadlineGraceSeconds": 5,
+            "readOnlyRootFilesystem": False,
         },
         "redis": {"taskUrl": "redis://redis-for-tasks:6379/0"},
     }
@@ -206,6 +207,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
     assert env["KUBECANVAS_DELETE_SUCCEEDED_JOBS"] == "false"
     assert env["KUBECANVAS_SUCCEEDED_JOB_TTL_SECONDS"] == "7"
     assert env["KUBECANVAS_DEADLINE_GRACE_SECONDS"] == "5"
+    assert env["KUBECANVAS_TASK_READ_ONLY_ROOT"] == "false"
     assert env["KUBECANVAS_TASK_REDIS_URL"] == "redis://redis-for-tasks:6379/0"
 
     # The operator parses exactly these values into its settings.
@@ -217,6 +219,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
     assert config.manage_task_identity is False
     assert config.delete_succeeded_jobs is False
     assert config.succeeded_job_ttl_seconds == 7
+    assert config.task_read_only_root is False
     assert (config.job_ttl_seconds, config.status_interval, config.api_concurrency) == (60, 0.25, 4)
 
 
