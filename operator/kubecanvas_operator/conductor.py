@@ -55,6 +55,7 @@ from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.launching import JobLauncher, api_backoff
 from kubecanvas_operator.metrics import step_observations
 from kubecanvas_operator.provisioning import NamespaceProvisioner
+from kubecanvas_operator.queues import check_queues
 from kubecanvas_operator.reuse import reuse_results
 from kubecanvas_operator.status_writer import StatusWriter, ended_status, invalid_status, status_of
 
@@ -165,6 +166,7 @@ class Conductor:
             try:
                 checked = checked_spec(body.get("spec"))
                 spec, graph = checked.spec, checked.graph
+                check_queues(graph, self.config.queues)  # a queue this cluster does not define
             except InvalidWorkflow as error:
                 await self._reject(body, error)
                 return

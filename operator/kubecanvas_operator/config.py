@@ -10,10 +10,12 @@ import fnmatch
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from kubecanvas._kits.jsonvalues import JSONObject
 from kubecanvas.errors import ConfigurationError
 from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM
+from kubecanvas_operator.queues import parse_queues
 
 __all__ = ["OperatorConfig"]
 
@@ -44,6 +46,9 @@ class OperatorConfig:
     # volume at all, so the kubelet skips its volume wait (it polls every 300 ms): a pod starts
     # ~0.3 s sooner.
     task_read_only_root: bool = True
+    # Queues (the chart's `queues`): a task's `options.queue` names one, whose options go
+    # under the task's own (queues.py). Read from KUBECANVAS_QUEUES, a JSON mapping.
+    queues: Mapping[str, JSONObject] = field(default_factory=dict)
     # A task pod the scheduler cannot place for this long fails its attempt with the reason.
     unschedulable_timeout_seconds: float = 300.0
     status_interval: float = 0.5  # at most one status write per workflow per interval
@@ -133,6 +138,7 @@ class OperatorConfig:
             job_ttl_seconds=int(number("JOB_TTL_SECONDS", defaults.job_ttl_seconds)),
             deadline_grace_seconds=int(number("DEADLINE_GRACE_SECONDS", defaults.deadline_grace_seconds)),
             task_read_only_root=flag("TASK_READ_ONLY_ROOT", defaults.task_read_only_root),
+            queues=parse_queues(get("QUEUES")),
             unschedulable_timeout_seconds=number(
                 "UNSCHEDULABLE_TIMEOUT_SECONDS", defaults.unschedulable_timeout_seconds
             ),

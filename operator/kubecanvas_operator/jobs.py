@@ -31,6 +31,7 @@ from kubecanvas.resources import (
 )
 from kubecanvas_operator.clients import RedisCredentials
 from kubecanvas_operator.config import OperatorConfig
+from kubecanvas_operator.queues import with_queue
 
 __all__ = ["WorkflowIdentity", "build_job", "job_labels"]
 
@@ -97,14 +98,14 @@ def build_job(
     redis: RedisCredentials | None = None,
 ) -> dict[str, Any]:
     """The Job manifest for attempt `attempt` of `node`."""
-    options = node.options
+    options = with_queue(node.options, config.queues)
     labels = job_labels(workflow, node, attempt)
     annotations = {TASK_ANNOTATION: node.task}
     container: dict[str, Any] = {
         "name": "task",
         "image": options.get("image") or config.runtime_image,
         "command": list(config.runtime_command),
-        "env": _environment(workflow, node, attempt, config, expires_at=expires_at, redis=redis),
+        "env": _environment(workflow, node, options, attempt, config, expires_at=expires_at, redis=redis),
         "securityContext": copy.deepcopy(CONTAINER_SECURITY),
         # A runtime that cannot report leaves its reason here (execution/exit_codes.py).
         "terminationMessagePath": TERMINATION_MESSAGE_PATH,
@@ -169,14 +170,16 @@ def build_job(
 def _environment(
     workflow: WorkflowIdentity,
     node: TaskNode,
+    options: JSONObject,
     attempt: int,
     config: OperatorConfig,
     *,
     expires_at: float | None,
     redis: RedisCredentials | None,
 ) -> list[dict[str, Any]]:
-    """The task's own `env` first, then the runtime's contract, which must win."""
-    declared = node.options.get("env")
+    """The task's own `env` (its queue's under it) first, then the runtime's contract, which
+    must win."""
+    declared = options.get("env")
     user = [item for item in declared if isinstance(item, dict)] if isinstance(declared, list) else []
     ours: list[dict[str, Any]] = [
         {"name": runtime_env.TASK_ID, "value": node.id},

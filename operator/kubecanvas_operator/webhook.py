@@ -15,6 +15,7 @@ from kubecanvas.check import checked_cron_spec, checked_spec, warnings
 from kubecanvas.errors import InvalidWorkflow, KubeApiError
 from kubecanvas_operator.authority import missing_access, needed_access
 from kubecanvas_operator.memo import OperatorMemo
+from kubecanvas_operator.queues import check_queues
 
 __all__ = ["CRON_WEBHOOK_PATH_ID", "WEBHOOK_PATH_ID", "serve_webhook", "validate", "validate_cronworkflow"]
 
@@ -46,8 +47,11 @@ async def validate(spec: kopf.Spec, **kwargs: Any) -> None:
                 "a Workflow cannot change once created; only spec.revoke may be set", code=422
             )
         return
+    memo: OperatorMemo | None = kwargs.get("memo")
     try:
-        checked_spec(dict(spec))
+        graph = checked_spec(dict(spec)).graph
+        if memo is not None:
+            check_queues(graph, memo.config.queues)
     except InvalidWorkflow as error:
         raise kopf.AdmissionError(
             "invalid Workflow: " + "; ".join(map(str, error.problems)), code=422

@@ -188,6 +188,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
             "succeededJobTTLSeconds": 7,
             "deadlineGraceSeconds": 5,
             "readOnlyRootFilesystem": False,
+            "queues": {"gpu": {"nodeSelector": {"accelerator": "nvidia"}}},
         },
         "redis": {"taskUrl": "redis://redis-for-tasks:6379/0"},
     }
@@ -208,6 +209,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
     assert env["KUBECANVAS_SUCCEEDED_JOB_TTL_SECONDS"] == "7"
     assert env["KUBECANVAS_DEADLINE_GRACE_SECONDS"] == "5"
     assert env["KUBECANVAS_TASK_READ_ONLY_ROOT"] == "false"
+    assert json.loads(env["KUBECANVAS_QUEUES"]) == {"gpu": {"nodeSelector": {"accelerator": "nvidia"}}}
     assert env["KUBECANVAS_TASK_REDIS_URL"] == "redis://redis-for-tasks:6379/0"
 
     # The operator parses exactly these values into its settings.
@@ -220,6 +222,7 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
     assert config.delete_succeeded_jobs is False
     assert config.succeeded_job_ttl_seconds == 7
     assert config.task_read_only_root is False
+    assert config.queues == {"gpu": {"nodeSelector": {"accelerator": "nvidia"}}}
     assert (config.job_ttl_seconds, config.status_interval, config.api_concurrency) == (60, 0.25, 4)
 
 

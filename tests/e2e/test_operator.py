@@ -94,6 +94,21 @@ def test_an_invalid_workflow_fails_at_once_naming_the_field(cluster: Cluster, wo
     )
 
 
+def test_a_queue_of_the_cluster_places_its_tasks_and_an_unknown_one_is_refused(workflows: Workflows) -> None:
+    """The operator's queues (the chart's `tasks.queues`; the suite's operator has `marked`,
+    which sets a variable): a task routed there runs with the queue's pod settings."""
+    marked = {"task": "os.getenv", "args": ["QUEUE_MARK"], "options": {"queue": "marked"}}
+    name = workflows.apply(workflow("queued", marked))
+    status = workflows.wait_finished(name)["status"]
+    assert (status["phase"], status["result"]) == ("Succeeded", "marked")
+    unknown = workflows.apply(workflow("no-queue", {**marked, "options": {"queue": "gpu"}}))
+    status = workflows.wait_finished(unknown)["status"]
+    assert status["phase"] == "Failed"
+    assert (
+        "spec.canvas.options.queue: no queue 'gpu' on this cluster; its queues: marked" in status["message"]
+    )
+
+
 def test_a_failure_fails_its_dependents_and_names_the_root_cause(workflows: Workflows) -> None:
     name = workflows.apply(
         workflow("failing-chain", {"chain": [sig("add", 1, 2), sig("fail"), sig("add", 3, 4)]})

@@ -95,6 +95,8 @@ class OperatorProcess:
             "KUBECANVAS_SUCCEEDED_JOB_TTL_SECONDS": "10",
             # A pod no node can take fails its attempt after this (300 s in production).
             "KUBECANVAS_UNSCHEDULABLE_TIMEOUT_SECONDS": "5",
+            # One queue (the chart's `tasks.queues`), which tests/e2e/test_operator.py uses.
+            "KUBECANVAS_QUEUES": json.dumps({"marked": {"env": [{"name": "QUEUE_MARK", "value": "marked"}]}}),
             **self.env,
         }
         log = self.log_path.open("ab")

@@ -66,6 +66,11 @@ class TaskOptions(Strict):
     headers: dict[str, JSONValue] | None = None
     """Celery's custom message headers: the task reads them as `self.request.headers`,
     `self.request.get(name)` or `self.request.<name>`. Data for the task, never options."""
+    queue: (
+        Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] | None
+    ) = None
+    """Celery's queue: a place to run that the cluster's operator defines (the chart's
+    `queues`: node selector, tolerations, resources, image, ...), under the task's own options."""
 
     @field_validator("expires", mode="before")
     @classmethod

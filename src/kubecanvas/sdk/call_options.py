@@ -44,6 +44,7 @@ _FIELDS: dict[str, str] = {
     "serviceAccountName": "serviceAccountName",
     "priority": "priority",
     "headers": "headers",
+    "queue": "queue",
 }
 OPTION_NAMES: tuple[str, ...] = tuple(name for name in _FIELDS if not any(c.isupper() for c in name))
 
@@ -275,6 +276,7 @@ _CONVERT = {
     "serviceAccountName": _text,
     "priority": _priority,
     "headers": _headers,
+    "queue": _text,
 }
 
 

@@ -89,29 +89,17 @@ def _route(router: Any, task_name: str) -> Any:
 
 
 def queue_options(options: Mapping[str, Any], path: str = "options") -> dict[str, Any]:
-    """Celery's `queue=`: a queue here is a place to run, the options the current app gives it
-    in `conf.kubecanvas_queues` (`{"gpu": {"node_selector": ..., "tolerations": ..., "resources":
-    ..., "image": ...}}`), under the call's own options. Without `queue`, `options` as given."""
+    """Celery's `queue=`: a queue here is a place to run. One the current app defines in
+    `conf.kubecanvas_queues` (`{"gpu": {"node_selector": ..., "tolerations": ..., "resources":
+    ..., "image": ...}}`) gives its options under the call's own; any other stays the `queue`
+    option, for the cluster's operator to resolve (the chart's `queues`), which refuses one it
+    does not define. Without `queue`, `options` as given."""
+    del path  # the option's own checks name it
     if "queue" not in options:
         return dict(options)
     given = dict(options)
     name = given.pop("queue")
     queues = dict((_settings() or {}).get("kubecanvas_queues") or {})
     if name not in queues:
-        from kubecanvas.errors import InvalidWorkflow, Problem
-
-        known = (
-            f"the app's queues are {', '.join(map(repr, sorted(queues)))}"
-            if queues
-            else "the app defines none"
-        )
-        raise InvalidWorkflow(
-            [
-                Problem(
-                    f"{path}.queue",
-                    f"no queue {name!r}: a queue is where tasks run, set in app.conf.kubecanvas_queues "
-                    f"(options such as node_selector, tolerations, resources, image); {known}",
-                )
-            ]
-        )
+        return {**given, "queue": name}
     return {**dict(queues[name]), **given}

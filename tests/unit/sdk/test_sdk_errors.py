@@ -21,15 +21,17 @@ def test_unknown_option_is_named_with_a_hint() -> None:
     assert problems(error) == [
         "options.countdwn: unknown option 'countdwn' (did you mean 'countdown'?); "
         "options are: countdown, eta, expires, timeout, time_limit, soft_timeout, soft_time_limit, retries, "
-        "image, resources, env, node_selector, tolerations, service_account_name, priority, headers"
+        "image, resources, env, node_selector, tolerations, service_account_name, priority, headers, queue"
     ]
     assert isinstance(error.value, KubecanvasError)
     assert isinstance(error.value, ValueError)
 
 
 def test_celery_only_options_say_what_to_do_instead() -> None:
-    with pytest.raises(InvalidWorkflow, match=r"options\.queue: no queue 'fast': a queue is where tasks run"):
-        add.s(1).set(queue="fast")
+    # A queue the app does not define stays the option, for the cluster to resolve or refuse.
+    assert add.s(1).set(queue="fast").options["queue"] == "fast"
+    with pytest.raises(InvalidWorkflow, match=r"options\.queue: must be a non-empty string"):
+        add.s(1).set(queue="")
     with pytest.raises(InvalidWorkflow, match=r"'routing_key' is not supported: routing here is by queue="):
         add.s(1).set(routing_key="fast")
     with pytest.raises(InvalidWorkflow, match=r"'exchange' is not supported: routing here is by queue="):
