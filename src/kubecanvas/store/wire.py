@@ -166,8 +166,8 @@ class Connection:
                 if self.address.sentinels and any(_read_only(reply) for reply in replies):
                     raise ConnectionResetError("the master it was given is a replica now (a failover)")
                 waiting = next((reply for reply in replies if _not_serving_yet(reply)), None)
-                if waiting is not None:
-                    raise _NotServing(str(waiting))
+                if waiting is not None:  # up, not serving yet: nothing of the batch applied
+                    raise ConnectionResetError(f"Redis does not serve yet: {waiting}")
                 break
             except OSError as error:
                 self.close()
@@ -292,11 +292,6 @@ class _Refused(PermissionError):
     def __init__(self, reply: StoreReplyError) -> None:
         super().__init__(f"Redis refused the credentials: {reply}")
         self.reply = reply
-
-
-class _NotServing(ConnectionError):
-    """Redis is up but cannot serve yet (loading its data after a restart): retried like a
-    connection error; nothing of the batch was applied."""
 
 
 _NOT_SERVING_YET = ("LOADING", "MASTERDOWN", "TRYAGAIN")
