@@ -235,8 +235,9 @@ HOP_SEGMENTS = (
     ("kubelet_admit", "bound → the kubelet's first status for it (its watch, admission, sync start)"),
     (
         "volumes",
-        "→ the kubelet made the pod's log directory (cgroup, pod dirs; volumes mounted: the "
-        "service-account token, kube-root-ca.crt, emptyDir; WaitForAttachAndMount polls every 300 ms)",
+        "→ the kubelet made the pod's log directory (cgroup, pod dirs; the pod's volumes mounted, "
+        "its emptyDir at /tmp unless --volume-less: WaitForAttachAndMount polls every 300 ms, and "
+        "returns at once for a pod without volumes)",
     ),
     ("sandbox_create", "→ sandbox files written (containerd: pause image check, snapshot, container record)"),
     ("sandbox_network", "→ the pod's shim started (network namespace, CNI bridge + host-local)"),
@@ -249,8 +250,8 @@ HOP_SEGMENTS = (
     ("container_start", "→ CRI StartedAt (StartContainer: runc create + start in the pod's shim)"),
     (
         "runtime_start",
-        "→ the runtime's startedAt (interpreter, imports, the code from the ConfigMap over the API, "
-        "inputs from Redis)",
+        "→ the runtime's startedAt (interpreter, imports, the ConfigMap's code from the environment "
+        "written out, inputs from Redis)",
     ),
 )
 
