@@ -1,4 +1,4 @@
-"""Queues: places to run that the cluster's operator defines (the chart's `queues` value,
+"""Queues: places to run that the cluster's operator defines (the chart's `tasks.queues`,
 `KUBECANVAS_QUEUES`), as Celery's queues are the workers' side of routing.
 
 A task with `options.queue: gpu` gets the queue's options (node selector, tolerations,
@@ -66,7 +66,7 @@ def parse_queues(text: str | None, source: str = "KUBECANVAS_QUEUES") -> dict[st
 
 def queue_problems(graph: Graph, queues: Mapping[str, Any]) -> list[Problem]:
     """A problem for each task whose queue the operator does not define."""
-    known = ", ".join(sorted(queues)) if queues else "none (the chart's `queues` value is empty)"
+    known = ", ".join(sorted(queues)) if queues else "none (the chart's `tasks.queues` is empty)"
     problems = {
         Problem(
             f"{node.path}.options.queue",

@@ -69,8 +69,12 @@ async def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:
     old = kwargs.get("old")
     if kwargs.get("operation") == "UPDATE" and old is not None and (old.get("spec") or {}) == dict(spec):
         return
+    memo: OperatorMemo | None = kwargs.get("memo")
     try:
         checked_cron_spec(dict(spec))
+        if memo is not None:  # every run would be refused for a queue this cluster lacks
+            template = checked_spec(dict(spec.get("workflowSpec") or {}), "spec.workflowSpec")
+            check_queues(template.graph, memo.config.queues)
     except InvalidWorkflow as error:
         raise kopf.AdmissionError(
             "invalid CronWorkflow: " + "; ".join(map(str, error.problems)), code=422

@@ -61,3 +61,14 @@ def test_an_update_that_leaves_the_spec_alone_passes_even_if_it_is_invalid() -> 
     """kopf takes its finalizer off with an UPDATE: an invalid CronWorkflow created before the
     webhook was enabled must still be deletable."""
     call(INVALID, "UPDATE", {"spec": INVALID})
+
+
+def test_a_template_naming_a_queue_the_cluster_lacks_is_refused() -> None:
+    """Else every run would be refused at its admission, one per schedule, and say so only then."""
+    queued = {**VALID, "workflowSpec": {"canvas": {"task": "conftasks.add", "options": {"queue": "gpu"}}}}
+    with pytest.raises(kopf.AdmissionError) as error:
+        call(queued, "CREATE")
+    assert str(error.value) == (
+        "invalid CronWorkflow: spec.workflowSpec.canvas.options.queue: no queue 'gpu' on this cluster; "
+        "its queues: none (the chart's `tasks.queues` is empty)"
+    )
