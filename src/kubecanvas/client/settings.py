@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kubecanvas.execution import environment as runtime_env
 from kubecanvas.store.layout import DEFAULT_EVENTS_STREAM
 
 __all__ = [
@@ -39,9 +40,10 @@ __all__ = [
     "resolve",
 ]
 
-REDIS_URL_ENV = "KUBECANVAS_REDIS_URL"
-REDIS_PASSWORD_ENV = "KUBECANVAS_REDIS_PASSWORD"  # noqa: S105 - a variable's name
-EVENTS_STREAM_ENV = "KUBECANVAS_EVENTS_STREAM"
+# The same variables a task pod reads (one spelling: execution/environment.py).
+REDIS_URL_ENV = runtime_env.REDIS_URL
+REDIS_PASSWORD_ENV = runtime_env.REDIS_PASSWORD
+EVENTS_STREAM_ENV = runtime_env.EVENTS_STREAM
 BACKEND_ENV = "KUBECANVAS_BACKEND"
 BACKENDS = ("cluster", "local", "eager")
 
