@@ -127,7 +127,11 @@ def build_job(
         "containers": [container],
         "securityContext": copy.deepcopy(POD_SECURITY),
         "enableServiceLinks": False,  # no other Service's address in the task's environment
-        "automountServiceAccountToken": False,  # a task never talks to the Kubernetes API
+        # A token only for a task given an identity of its own (`serviceAccountName`: by its
+        # Workflow, which the webhook checks its author may use, or by its queue, the admin's):
+        # a task meant to call the API. The runtime itself never does (the kubelet passes a
+        # ConfigMap's code).
+        "automountServiceAccountToken": bool(options.get("serviceAccountName")),
     }
     if config.task_read_only_root:
         # The task's code and scratch files go to a private emptyDir at /tmp.

@@ -42,3 +42,11 @@ def test_without_a_read_only_root_a_pod_has_no_volume_and_no_token() -> None:
     assert from_config_map["containers"][0]["envFrom"] == [
         {"configMapRef": {"name": "tasks"}, "prefix": "KUBECANVAS_CODE_FILE_"}
     ]
+
+
+def test_a_task_gets_an_api_token_only_when_its_workflow_chose_its_service_account() -> None:
+    node = TaskNode(id="t0", index=0, task="m.deploy", options={"serviceAccountName": "deployer"})
+    job = build_job(WorkflowIdentity("wf", "team", "uid-1"), node, 1, OperatorConfig())
+    spec = job["spec"]["template"]["spec"]
+    assert (spec["serviceAccountName"], spec["automountServiceAccountToken"]) == ("deployer", True)
+    assert pod(OperatorConfig())["automountServiceAccountToken"] is False  # the default account: none
