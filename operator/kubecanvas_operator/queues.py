@@ -18,7 +18,7 @@ from kubecanvas.canvas.merging import merge_options
 from kubecanvas.errors import ConfigurationError, InvalidWorkflow, Problem
 from kubecanvas.graph.nodes import Graph
 
-__all__ = ["QUEUE", "check_queues", "parse_queues", "queue_problems", "with_queue"]
+__all__ = ["QUEUE", "check_queues", "parse_queues", "with_queue"]
 
 QUEUE = "queue"  # the option's name, in the Workflow's spelling
 PLACEMENT = ("image", "resources", "env", "nodeSelector", "tolerations", "serviceAccountName")
@@ -64,25 +64,16 @@ def parse_queues(text: str | None, source: str = "KUBECANVAS_QUEUES") -> dict[st
     return queues
 
 
-def queue_problems(graph: Graph, queues: Mapping[str, Any]) -> list[Problem]:
-    """A problem for each task whose queue the operator does not define."""
+def check_queues(graph: Graph, queues: Mapping[str, Any]) -> None:
+    """InvalidWorkflow naming each task whose queue the operator does not define."""
     known = ", ".join(sorted(queues)) if queues else "none (the chart's `tasks.queues` is empty)"
     problems = {
-        Problem(
-            f"{node.path}.options.queue",
-            f"no queue {name!r} on this cluster; its queues: {known}",
-        )
+        Problem(f"{node.path}.options.queue", f"no queue {name!r} on this cluster; its queues: {known}")
         for node in [*graph.nodes, *(node for attachment in graph.errbacks for node in attachment.template)]
         if isinstance(name := node.options.get(QUEUE), str) and name not in queues
     }
-    return sorted(problems, key=lambda problem: problem.path)
-
-
-def check_queues(graph: Graph, queues: Mapping[str, Any]) -> None:
-    """InvalidWorkflow if a task names a queue the operator does not define."""
-    problems = queue_problems(graph, queues)
     if problems:
-        raise InvalidWorkflow(problems)
+        raise InvalidWorkflow(sorted(problems, key=lambda problem: problem.path))
 
 
 def with_queue(options: JSONObject, queues: Mapping[str, JSONObject]) -> JSONObject:

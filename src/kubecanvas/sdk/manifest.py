@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
@@ -73,23 +73,35 @@ def build_manifest(
     return manifest
 
 
-def _routed(canvas: JSONObject, route: Callable[[str], JSONObject | None]) -> JSONObject:
-    """`canvas` with each task's routed queue options merged under its own options."""
-    canvas = copy.deepcopy(canvas)
+_MAP_FORMS = ("map", "starmap", "chunks")
+_NOT_CANVAS = ("args", "kwargs", "items", "options")  # data, never a canvas inside
+
+
+def _tasks(canvas: JSONObject) -> Iterator[tuple[JSONObject, str]]:
+    """Each task of `canvas`: the mapping its options belong to (for `map`, `starmap` and
+    `chunks`, the form's own mapping, not the inner `{task, items}`) and the task's name.
+    No recursion: a deep canvas must not hit the recursion limit here."""
     stack: list[JSON] = [canvas]
     while stack:
         value = stack.pop()
         if isinstance(value, dict):
-            inner = next((value[form] for form in ("map", "starmap", "chunks") if form in value), value)
+            inner = next((value[form] for form in _MAP_FORMS if form in value), value)
             name = inner.get("task") if isinstance(inner, dict) else None
-            routed = route(name) if isinstance(name, str) else None
-            if routed:
-                own = value.get("options")
-                value["options"] = merge_options(routed, own if isinstance(own, dict) else None)
-            skipped = ("args", "kwargs", "items", "options", "map", "starmap", "chunks")
-            stack.extend(item for key, item in value.items() if key not in skipped)
+            if isinstance(name, str):
+                yield value, name
+            stack.extend(item for key, item in value.items() if key not in (*_NOT_CANVAS, *_MAP_FORMS))
         elif isinstance(value, list):
             stack.extend(value)
+
+
+def _routed(canvas: JSONObject, route: Callable[[str], JSONObject | None]) -> JSONObject:
+    """`canvas` with each task's routed queue options merged under its own options."""
+    canvas = copy.deepcopy(canvas)
+    for holder, name in list(_tasks(canvas)):
+        routed = route(name)
+        if routed:
+            own = holder.get("options")
+            holder["options"] = merge_options(routed, own if isinstance(own, dict) else None)
     return canvas
 
 
@@ -99,20 +111,12 @@ def _registering_modules(canvas: JSONObject) -> list[str]:
     in the form of one (`conftasks.add`) is followed as a path, even when a module here
     registered a stand-in under it; a dotted name that is no real path needs the app's
     `include` or `imports`, as a Celery worker does."""
-    modules: list[str] = []
-    stack: list[JSON] = [canvas]
-    while stack:  # no recursion: a deep canvas must not hit the recursion limit here
-        value = stack.pop()
-        if isinstance(value, dict):
-            name = value.get("task")
-            if isinstance(name, str):
-                module = registered_module(name)
-                if module is not None and not is_import_path(name):
-                    modules.append(module)
-            stack.extend(inner for key, inner in value.items() if key not in ("args", "kwargs", "items"))
-        elif isinstance(value, list):
-            stack.extend(value)
-    return sorted(set(modules))
+    modules = {
+        module
+        for _, name in _tasks(canvas)
+        if not is_import_path(name) and (module := registered_module(name)) is not None
+    }
+    return sorted(modules)
 
 
 def validate_manifest(manifest: Mapping[str, Any]) -> None:
