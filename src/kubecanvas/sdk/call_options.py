@@ -143,9 +143,10 @@ class _Bad(Exception):
         super().__init__(f"{path}: {message}")
 
 
-def _json(value: Any, path: str) -> JSON:
+def _json(value: Any, path: str, *, wire: bool = False) -> JSON:
+    """With `wire` (values as a task's arguments travel), Celery's JSON extensions too."""
     try:
-        return to_json_value(value)
+        return to_wire(value) if wire else to_json_value(value)
     except NotJSONError as error:
         where = f"{path}{'.' if error.path and not error.path.startswith('[') else ''}{error.path}"
         raise _Bad(where, f"{type(error.value).__name__} {error.value!r} is not a JSON value") from None
@@ -246,12 +247,7 @@ def _headers(value: Any, path: str) -> JSON:
     for name, item in value.items():
         if not isinstance(name, str) or not name:
             raise _Bad(path, f"a header name must be a non-empty string, not {name!r}")
-        try:
-            headers[name] = to_wire(item)
-        except NotJSONError as error:
-            raise _Bad(
-                f"{path}.{name}", f"{type(error.value).__name__} {error.value!r} is not a JSON value"
-            ) from None
+        headers[name] = _json(item, f"{path}.{name}", wire=True)
     return headers
 
 
