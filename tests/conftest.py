@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support.cluster import ROOT, STATE, Cluster, build_images, cluster_command, read_env
+from support.chaos import Report, report_directory
+from support.cluster import ROOT, STATE, Cluster, build_images, cluster_command, preload_images, read_env
 from support.waiting import wait_until
 
 __all__ = ["wait_until"]
@@ -44,13 +45,26 @@ def cluster() -> Iterator[Cluster]:
     kubeconfig = STATE / "kubeconfig"
     api = config.new_client_from_config(config_file=str(kubeconfig))
     try:
-        yield Cluster(
+        local = Cluster(
             root=ROOT, kubeconfig=kubeconfig, redis_url=env["KUBECANVAS_REDIS_URL"], env=env, api=api
         )
+        preload_images(local)
+        yield local
     finally:
         api.close()
         if started:
             cluster_command("down", check=False)
+
+
+@pytest.fixture(scope="session")
+def chaos_report() -> Iterator[Report]:
+    """The fault suite's rows, from every test file that has a scenario, in one report."""
+    collected = Report()
+    yield collected
+    if collected.rows:
+        target = report_directory()
+        collected.write(target)
+        print(f"\nchaos report: {target / 'report.md'}")
 
 
 @pytest.fixture

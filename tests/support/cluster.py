@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,46 @@ class Cluster:
 
     def get(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
         return json.loads(self.kubectl("get", kind, name, "-n", namespace, "-o", "json"))
+
+
+def preload_images(cluster: Cluster) -> None:
+    """Pull the project's images onto the node once, before any test, with a pod that uses them.
+
+    A fresh build has new tags: the first fan-out of a session would otherwise have dozens of
+    pods pull the same image at once, past the kubelet's pull QPS limit (5/s), and back off
+    ("pull QPS exceeded") longer than the e2e operator's short start timeout. A real node
+    meets that only on a new image's first use; the tests measure what comes after."""
+    images = {
+        "runtime": cluster.env["KUBECANVAS_RUNTIME_IMAGE"],
+        "operator": cluster.env["KUBECANVAS_OPERATOR_IMAGE"],
+    }
+    name = "kubecanvas-preload"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "containers": [
+                {"name": key, "image": image, "command": ["python3", "-c", "pass"]}
+                for key, image in images.items()
+            ],
+        },
+    }
+    cluster.kubectl("delete", "pod", name, "-n", "default", "--ignore-not-found", "--wait")
+    cluster.apply(pod, "default")
+    try:
+        phase = ""
+        deadline = time.monotonic() + 300
+        while phase not in ("Succeeded", "Failed") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            phase = cluster.get("pod", name, "default").get("status", {}).get("phase", "")
+        if phase != "Succeeded":
+            status = cluster.get("pod", name, "default").get("status")
+            raise AssertionError(f"the preload pod ended {phase or 'nowhere in 300 s'}: {status}")
+    finally:
+        cluster.kubectl("delete", "pod", name, "-n", "default", "--ignore-not-found", "--wait=false")
 
 
 def processes_of_pod(pod_name: str) -> list[int]:
