@@ -115,11 +115,13 @@ bench: images ## benchmarks on the local cluster, Celery alongside (bench/result
 
 # `make chaos`: faults on the local cluster while workflows run (operator kill -9 x30, the API
 # server down 15 s and 60 s, Redis restarted and flushed, task pods deleted, the kubelet
-# restarted), at full size; the report is .cluster/chaos/report.md. `make test` runs the same
-# scenarios small.
+# restarted; and the chart in HA mode, its leader pod deleted during `kubectl create`s), at full
+# size; the report is .cluster/chaos/report.md. `make test` runs the same scenarios small.
+CHAOS_WEBHOOK = test_ha_operator_pods_deleted_during_applies_refuse_no_valid_workflow_and_admit_no_invalid_one
 .PHONY: chaos
 chaos: images ## the fault suite at full size on the local cluster (report: .cluster/chaos/report.md)
-	KUBECANVAS_CHAOS=full $(PY) -m pytest tests/e2e/test_chaos.py -o timeout=3600 $(PYTEST_ARGS)
+	KUBECANVAS_CHAOS=full $(PY) -m pytest tests/e2e/test_chaos.py \
+	  tests/chart/test_chart_cluster.py::$(CHAOS_WEBHOOK) -o timeout=3600 $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: venv ## ruff, mypy and the import-layering contracts

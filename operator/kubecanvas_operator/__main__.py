@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import kopf
@@ -88,49 +88,88 @@ def main(argv: list[str] | None = None) -> int:
     from kubecanvas_operator.memo import OperatorMemo
     from kubecanvas_operator.wiring import build_registry
 
-    operator = kopf.operator(
-        registry=build_registry(webhook=bool(os.environ.get("KUBECANVAS_WEBHOOK_CERT"))),
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        # Any peering name makes peering mandatory in kopf: pass one only for HA mode, and a
-        # distinct priority per replica (equal priorities pause every replica).
-        standalone=options.peering is None,
-        peering_name=options.peering,
-        priority=secrets.randbelow(1_000_000) + 1 if options.peering else None,
-        liveness_endpoint=options.liveness,
-        memo=OperatorMemo(config),  # kopf takes any object as the memo
-    )
+    webhook = bool(os.environ.get("KUBECANVAS_WEBHOOK_CERT"))
+    memo = OperatorMemo(config)  # kopf takes any object as the memo; both parts share it
+
+    def run(*, serving: bool, leading: bool, stop: asyncio.Event | None = None) -> Coroutine[Any, Any, None]:
+        return kopf.operator(
+            registry=build_registry(webhook=webhook, serving=serving, leading=leading),
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            # Any peering name makes peering mandatory in kopf: pass one only for HA mode, and a
+            # distinct priority per replica (equal priorities pause every replica). The front
+            # (serving only) watches nothing, so it needs no peering.
+            standalone=options.peering is None or not leading,
+            peering_name=options.peering if leading else None,
+            priority=secrets.randbelow(1_000_000) + 1 if options.peering and leading else None,
+            liveness_endpoint=options.liveness if leading else None,
+            memo=memo,
+            stop_flag=stop,
+        )
+
     if not options.leader_elect:
-        asyncio.run(operator)
+        asyncio.run(run(serving=True, leading=True))
         return 0
     try:
-        asyncio.run(_lead(operator, options.lease_name, options.liveness))
+        asyncio.run(
+            _lead(
+                lambda: run(serving=False, leading=True),
+                lambda stop: run(serving=True, leading=False, stop=stop),
+                options.lease_name,
+                options.liveness,
+            )
+        )
     except LeadershipLost as error:
         logging.getLogger(__name__).error("stepping down: %s", error)
         return 1
     return 0
 
 
-async def _lead(operator: Coroutine[Any, Any, None], lease: str, liveness: str) -> None:
-    """Stand by until this replica holds the Lease, then run the operator while renewing it."""
+async def _lead(
+    operator: Callable[[], Coroutine[Any, Any, None]],
+    front: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+    lease: str,
+    liveness: str,
+) -> None:
+    """Serve the front (webhook, results API) from start to stop; stand by until this replica
+    holds the Lease, then run the operator proper while renewing it.
+
+    Each part is a kopf of its own; the one started last takes SIGTERM (kopf installs its
+    handler when it starts), so a standby stops with its front and a leader with its
+    operator, and the front is then stopped here, last, so that it serves until the end."""
     from kubecanvas_operator.kube import KubeApi
     from kubecanvas_operator.stream import consumer_name
 
     api = KubeApi(concurrency=2)
     election = LeaseElection(api, os.environ.get("POD_NAMESPACE", "default"), lease, consumer_name())
+    stop_serving = asyncio.Event()
+    serving = asyncio.create_task(front(stop_serving))
     try:
-        await answering_probes_while(election.acquire(), liveness)
-        running, keeping = asyncio.create_task(operator), asyncio.create_task(election.keep())
-        done, _ = await asyncio.wait({running, keeping}, return_when=asyncio.FIRST_COMPLETED)
-        if keeping in done:
+        acquiring = asyncio.create_task(election.acquire())
+        await answering_probes_while(
+            asyncio.wait({acquiring, serving}, return_when=asyncio.FIRST_COMPLETED), liveness
+        )
+        if not acquiring.done():  # the front stopped (SIGTERM, or it failed) while standing by
+            acquiring.cancel()
+            await asyncio.gather(acquiring, return_exceptions=True)
+            serving.result()
+            return
+        acquiring.result()
+        running, keeping = asyncio.create_task(operator()), asyncio.create_task(election.keep())
+        done, _ = await asyncio.wait({running, keeping, serving}, return_when=asyncio.FIRST_COMPLETED)
+        if running not in done:
             running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
-            keeping.result()  # raises LeadershipLost
         keeping.cancel()
-        await asyncio.gather(keeping, return_exceptions=True)
+        await asyncio.gather(running, keeping, return_exceptions=True)
+        if keeping in done:
+            keeping.result()  # raises LeadershipLost
+        if serving in done:
+            serving.result()  # the front failed: raise why
         running.result()
         await election.release()  # a clean stop: a standby takes over at once
     finally:
+        stop_serving.set()
+        await asyncio.gather(serving, return_exceptions=True)
         api.close()
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import kopf
 
 from kubecanvas.client.credentials import kube_configuration
-from kubecanvas.errors import KubeApiError
 from kubecanvas.resources import GROUP
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas_operator.conductor import Conductor
@@ -28,7 +27,6 @@ from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.memo import OperatorMemo, Services
 from kubecanvas_operator.metrics import OperatorMetrics
 from kubecanvas_operator.reconciling import reconcile_forever
-from kubecanvas_operator.resultsapi import serve_results_api
 from kubecanvas_operator.stream import consume_events, consumer_name, until_redis_answers
 from kubecanvas_operator.sweeping import sweep_orphans
 
@@ -87,18 +85,11 @@ async def start(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -
     conductor = Conductor(api, store, config, notify=events.post, observe=metrics.observer(memo.observe))
     metrics.attach(conductor.engines)
     memo.services = Services(api, store, conductor, events, metrics)
-    try:
-        memo.services.identity = await api.whoami()
-    except KubeApiError as error:
-        logger.warning(
-            "cannot tell which user this operator acts as (%s): its cron runs get author checks", error
-        )
     memo.services.background = [
         asyncio.create_task(consume_events(store, conductor, config.consumer_group, consumer_name())),
         asyncio.create_task(sweep_orphans(api, store, config)),
         asyncio.create_task(reconcile_forever(conductor, config.reconcile_interval)),
         asyncio.create_task(serve_http(metrics)),  # /healthz, /metrics
-        asyncio.create_task(serve_results_api(api, store, config)),  # workflowresults.results.kubecanvas.io
     ]
     logger.info("kubecanvas operator started (redis %s, stream %s)", config.redis_url, config.events_stream)
 

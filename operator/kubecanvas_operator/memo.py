@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from kubecanvas_operator.kube import KubeApi
     from kubecanvas_operator.metrics import OperatorMetrics
 
-__all__ = ["CronWatch", "OperatorMemo", "Services"]
+__all__ = ["CronWatch", "Front", "OperatorMemo", "Services"]
 
 
 @dataclass
@@ -44,15 +44,26 @@ class Services:
     events: EventPoster
     metrics: OperatorMetrics
     background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+@dataclass
+class Front:
+    """What `front.start` builds for the admission webhook and the results API, which every
+    replica serves, leading or standing by (they change no workflow), and `front.stop` closes."""
+
+    api: KubeApi
+    store: WorkflowStore
     # The user the operator acts as: the Workflows it starts from CronWorkflows are admitted
     # without an author check (the CronWorkflow's author was checked when applying it).
     identity: str = ""
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 @dataclass
 class OperatorMemo:
     config: OperatorConfig
     services: Services | None = None
+    front: Front | None = None
     cron_watches: dict[str, CronWatch] = field(default_factory=dict)  # CronWorkflow uid -> its task
     observe: Callable[[str, float], None] | None = None  # an extra metrics observer (benchmarks)
 

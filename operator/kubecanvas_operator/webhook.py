@@ -2,7 +2,7 @@
 with its field paths, and one that would have the operator do what its author may not
 (`authority`) is refused with the missing permissions named. Registered only when enabled
 (the chart serves it with a certificate it generates or cert-manager issues): see
-`wiring.build_registry`."""
+`wiring.build_registry`. Every replica serves it, the standbys too (`front`)."""
 
 from __future__ import annotations
 
@@ -98,12 +98,13 @@ async def _check_author(spec: dict[str, Any], kind: str, kwargs: dict[str, Any],
     namespace = kwargs.get("namespace") or (kwargs.get("meta") or {}).get("namespace")
     if not namespace:  # the API server fills it in before admission; never guess one
         raise kopf.AdmissionError(f"the {kind} has no namespace to check its author's rights in", code=422)
-    if memo is None or memo.services is None:
+    front = memo.front if memo is not None else None
+    if front is None:
         raise kopf.AdmissionError("the kubecanvas operator is starting; apply again in a moment", code=503)
-    if memo.services.identity and user.get("username") == memo.services.identity:
+    if front.identity and user.get("username") == front.identity:
         return  # a run the operator starts from a CronWorkflow, whose author was checked
     try:
-        missing = await missing_access(memo.services.api, user, namespace, needed_access(spec, path))
+        missing = await missing_access(front.api, user, namespace, needed_access(spec, path))
     except KubeApiError as error:
         raise kopf.AdmissionError(
             f"cannot check the rights of the {kind}'s author: {error}", code=503

@@ -22,6 +22,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +35,7 @@ import yaml
 from chartkit import CHART, COMBINATIONS, ROOT, helm, template_text, values_file
 
 from kubecanvas.resources import WORKFLOW_RESULT, task_secret_name
+from support.chaos import FULL, Report, Row
 from support.cluster import Cluster
 from support.waiting import wait_until
 
@@ -841,3 +844,101 @@ def test_upgrade_with_a_running_workflow_loses_nothing(
         timeout=60,
         what="the same document from the new Redis pod",
     )
+
+
+def test_ha_operator_pods_deleted_during_applies_refuse_no_valid_workflow_and_admit_no_invalid_one(
+    cluster: Cluster, release: Release, tmp_path: Path, chaos_report: Report
+) -> None:
+    """The fault suite's webhook scenario. With `ha.enabled` every replica serves the admission
+    webhook (the leader and the standby alike, `front.py`), so operator pods deleted while users
+    `kubectl create` Workflows leave every request reviewed: no valid Workflow refused for want
+    of a webhook, no invalid one admitted unchecked, and every admitted one Succeeded."""
+    deletions = 3 if FULL else 1
+    row = Row(
+        f"operator pods deleted during kubectl create (HA, 2 replicas) x{deletions}",
+        "valid all admitted and Succeeded, exact; invalid all refused",
+    )
+    chaos_report.rows.append(row)
+    namespace, started = release.namespace, time.monotonic()
+    values = copy.deepcopy(release.values)
+    values["ha"] = {"enabled": True, "replicas": 2}
+    release.helm("install", values=values_file(tmp_path, values, "ha.yaml"))
+    cluster.kubectl(
+        "create", "configmap", "conftasks", "-n", namespace, f"--from-file={EXAMPLES / 'conftasks.py'}"
+    )
+
+    def ready_replicas() -> int:
+        return int(cluster.get("deployment", release.operator, namespace)["status"].get("readyReplicas") or 0)
+
+    assert ready_replicas() == 2, release.diagnosis()  # the standby is Ready: it serves the webhook
+
+    outcomes: list[tuple[int, bool, int, str]] = []  # (i, valid, kubectl's return code, its message)
+    stop = threading.Event()
+
+    def create() -> None:
+        i = 0
+        while not stop.is_set():
+            valid = i % 4 != 3
+            canvas: dict[str, Any] = (
+                {"task": "conftasks.add", "args": [i, 1]}
+                if valid
+                else {"chain": [{"task": "conftasks.add", "args": [i]}, {"chord": {"header": []}}]}
+            )
+            manifest = {
+                "apiVersion": "kubecanvas.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": f"w-{i}"},
+                "spec": {"code": {"configMap": {"name": "conftasks"}}, "canvas": canvas},
+            }
+            done = kubectl_result(cluster, "create", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+            outcomes.append((i, valid, done.returncode, (done.stderr or "").strip()))
+            i += 1
+            time.sleep(0.5)
+
+    creating = threading.Thread(target=create, daemon=True)
+    creating.start()
+    try:
+        for _ in range(deletions):
+            time.sleep(5)
+            holder = cluster.get("lease", release.operator, namespace)["spec"]["holderIdentity"]
+            cluster.kubectl("delete", "pod", holder, "-n", namespace, "--wait=false")  # SIGTERM, as a drain
+            row.faults += 1
+            time.sleep(2)
+            wait_until(lambda: ready_replicas() == 2, timeout=180, what="two operator replicas Ready again")
+        fault_ended = time.monotonic()
+        time.sleep(5)
+    finally:
+        stop.set()
+        creating.join(timeout=60)
+
+    refused_valid = [(i, message) for i, valid, code, message in outcomes if valid and code != 0]
+    admitted_invalid = [i for i, valid, code, _ in outcomes if not valid and code == 0]
+    unexplained = [
+        (i, message)
+        for i, valid, code, message in outcomes
+        if not valid and code != 0 and "spec.canvas.chain[1].chord" not in message
+    ]
+    admitted = [i for i, valid, code, _ in outcomes if valid and code == 0]
+    row.notes += [f"valid w-{i} refused: {message[:300]}" for i, message in refused_valid[:3]]
+    row.notes += [f"invalid w-{i} admitted" for i in admitted_invalid[:3]]
+    row.notes += [f"invalid w-{i} refused without its path: {message[:200]}" for i, message in unexplained]
+    row.notes.append(
+        f"{len(outcomes)} creates: {len(admitted)} valid admitted, {len(refused_valid)} valid refused, "
+        f"{sum(not valid for _, valid, _, _ in outcomes) - len(admitted_invalid)} invalid refused, "
+        f"{len(admitted_invalid)} invalid admitted"
+    )
+    phases = {i: wait_finished(release, f"w-{i}") for i in admitted}
+    results = {
+        i: cluster.get("workflow", f"w-{i}", namespace)["status"].get("result")
+        for i in admitted
+        if phases[i] == "Succeeded"
+    }
+    finished = time.monotonic()
+    row.tasks, row.max_runs = len(admitted), 1 if admitted else 0
+    row.unfinished = sum(phase != "Succeeded" for phase in phases.values())
+    row.phase = "Succeeded" if admitted and not row.unfinished else ",".join(sorted(set(phases.values())))
+    row.result_exact = results == {i: i + 1 for i in admitted}
+    row.recovered_s, row.total_s = finished - fault_ended, finished - started
+    row.ok = bool(admitted) and not refused_valid and not admitted_invalid and not unexplained
+    row.ok = row.ok and row.phase == "Succeeded" and bool(row.result_exact)
+    assert row.ok, (row, release.diagnosis())

@@ -4,8 +4,9 @@ ran, what was left unfinished, and how long it took to recover.
 
 `make test` runs every scenario small (a chord of 40 tasks, a few faults); `make chaos` runs
 them at full size (`KUBECANVAS_CHAOS=full`: 500 tasks, 30 operator kills, the API server down
-15 s and 60 s, the kubelet restarted) and writes the report to
-`.cluster/chaos/report.md` and `report.json` (`KUBECANVAS_CHAOS_REPORT` to put it elsewhere).
+15 s and 60 s, the kubelet restarted). Each adds its row to the report (`support.chaos`),
+written to `.cluster/chaos/report.md` and `report.json` (`KUBECANVAS_CHAOS_REPORT` to put it
+elsewhere); the chart's webhook scenario (tests/chart) adds its own.
 
 The operator here is a process on the host (so it can be killed with SIGKILL); the API
 server, kubelet and Redis are the local cluster's own processes, stopped and started again
@@ -20,82 +21,19 @@ import random
 import re
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis
 
 from e2e.test_operator import sig, workflow
+from support.chaos import FINISH_TIMEOUT, FULL, PARALLELISM, SIZE, Report, Row
 from support.cluster import STATE, Cluster, cluster_command, pid_alive
 from support.operator import FINISHED, OperatorProcess, Workflows
 from support.waiting import wait_until
 
-FULL = os.environ.get("KUBECANVAS_CHAOS") == "full"
-SIZE = 500 if FULL else 40
-PARALLELISM = 50 if FULL else 10
-FINISH_TIMEOUT = 1800 if FULL else 420
 RNG = random.Random(20261204)
-
-
-@dataclass
-class Row:
-    """One scenario's line in the report."""
-
-    scenario: str
-    expected: str
-    phase: str = ""
-    result_exact: bool | None = None
-    tasks: int = 0
-    max_runs: int = 0
-    runs_over_one: int = 0
-    unfinished: int = 0
-    faults: int = 0
-    recovered_s: float | None = None
-    total_s: float = 0.0
-    message: str = ""
-    ok: bool = False
-    notes: list[str] = field(default_factory=list)
-
-
-class Report:
-    def __init__(self) -> None:
-        self.rows: list[Row] = []
-
-    def write(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "report.json").write_text(
-            json.dumps({"full": FULL, "size": SIZE, "rows": [asdict(row) for row in self.rows]}, indent=2)
-            + "\n"
-        )
-        lines = [
-            f"# Chaos report ({'full' if FULL else 'fast'}: {SIZE}-task chords, parallelism {PARALLELISM})",
-            "",
-            "| scenario | faults | expected | phase | result exact | max runs per task | tasks run twice "
-            "| unfinished | recovered in | total | ok |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for row in self.rows:
-            recovered = f"{row.recovered_s:.1f} s" if row.recovered_s is not None else "-"
-            exact = {True: "yes", False: "NO", None: "-"}[row.result_exact]
-            lines.append(
-                f"| {row.scenario} | {row.faults} | {row.expected} | {row.phase} | {exact} | {row.max_runs} "
-                f"| {row.runs_over_one} | {row.unfinished} | {recovered} | {row.total_s:.1f} s "
-                f"| {'green' if row.ok else 'RED'} |"
-            )
-        notes = [f"- {row.scenario}: {note}" for row in self.rows for note in row.notes]
-        (directory / "report.md").write_text("\n".join([*lines, "", *notes, ""]))
-
-
-@pytest.fixture(scope="module")
-def report() -> Iterator[Report]:
-    collected = Report()
-    yield collected
-    target = Path(os.environ.get("KUBECANVAS_CHAOS_REPORT") or STATE / "chaos")
-    collected.write(target)
-    print(f"\nchaos report: {target / 'report.md'}")
 
 
 def chord(name: str, size: int = SIZE) -> tuple[dict[str, Any], int]:
@@ -193,11 +131,11 @@ def ends_exact(row: Row) -> bool:
 
 
 def test_operator_killed_again_and_again(
-    report: Report, workflows: Workflows, operator: OperatorProcess
+    chaos_report: Report, workflows: Workflows, operator: OperatorProcess
 ) -> None:
     kills = 30 if FULL else 3
     row = Row(f"operator kill -9 x{kills}", "Succeeded, exact, every task run once")
-    run = start(report, workflows, row, "operator-kills", done_before_fault=1)
+    run = start(chaos_report, workflows, row, "operator-kills", done_before_fault=1)
     name, expected, started = run.name, run.expected, run.started
     for _ in range(kills):
         if phase_of(workflows, name) in FINISHED:
@@ -213,9 +151,9 @@ def test_operator_killed_again_and_again(
 
 
 @pytest.mark.parametrize("seconds", [15, 60] if FULL else [15])
-def test_api_server_down(report: Report, cluster: Cluster, workflows: Workflows, seconds: int) -> None:
+def test_api_server_down(chaos_report: Report, cluster: Cluster, workflows: Workflows, seconds: int) -> None:
     row = Row(f"kube-apiserver down {seconds} s", "Succeeded, exact, every task run once")
-    run = start(report, workflows, row, f"api-down-{seconds}", done_before_fault=SIZE // 4)
+    run = start(chaos_report, workflows, row, f"api-down-{seconds}", done_before_fault=SIZE // 4)
     name, expected, started = run.name, run.expected, run.started
     with component_down(cluster, "kube-apiserver", seconds):
         row.faults = 1
@@ -225,11 +163,11 @@ def test_api_server_down(report: Report, cluster: Cluster, workflows: Workflows,
     assert row.ok, row
 
 
-def test_redis_restarted_with_its_data(report: Report, cluster: Cluster, workflows: Workflows) -> None:
+def test_redis_restarted_with_its_data(chaos_report: Report, cluster: Cluster, workflows: Workflows) -> None:
     """The local Redis keeps an append-only file, as the chart's does: a restart (10 s down)
     loses nothing. Task pods ride it out (they retry for 30 s); nothing is left waiting."""
     row = Row("redis-server restarted (AOF, 10 s down)", "Succeeded, exact")
-    run = start(report, workflows, row, "redis-restart", done_before_fault=SIZE // 4)
+    run = start(chaos_report, workflows, row, "redis-restart", done_before_fault=SIZE // 4)
     name, expected, started = run.name, run.expected, run.started
     with component_down(cluster, "redis", 10, signal.SIGTERM):  # shut down as a pod is: AOF flushed
         row.faults = 1
@@ -242,12 +180,12 @@ def test_redis_restarted_with_its_data(report: Report, cluster: Cluster, workflo
 
 
 def test_redis_flushed(
-    report: Report, cluster: Cluster, workflows: Workflows, operator: OperatorProcess
+    chaos_report: Report, cluster: Cluster, workflows: Workflows, operator: OperatorProcess
 ) -> None:
     """State really lost: the workflow ends Failed saying so, within the reconcile interval
     (30 s) of the loss, and no attempt of it is left running."""
     row = Row("redis FLUSHALL mid-run", "Failed (StateLostError) within 30 s, nothing left running")
-    run = start(report, workflows, row, "redis-flushed", done_before_fault=SIZE // 4)
+    run = start(chaos_report, workflows, row, "redis-flushed", done_before_fault=SIZE // 4)
     name, started = run.name, run.started
     client = redis.Redis.from_url(cluster.redis_url)
     try:
@@ -281,11 +219,11 @@ def test_redis_flushed(
     assert row.ok, row
 
 
-def test_task_pods_deleted_mid_run(report: Report, cluster: Cluster, workflows: Workflows) -> None:
+def test_task_pods_deleted_mid_run(chaos_report: Report, cluster: Cluster, workflows: Workflows) -> None:
     """Evictions: running task pods deleted at random are lost workers, retried per policy."""
     deletions = 20 if FULL else 3
     row = Row(f"task pods deleted x{deletions}", "Succeeded, exact, retried per policy")
-    run = start(report, workflows, row, "pods-deleted", done_before_fault=1)
+    run = start(chaos_report, workflows, row, "pods-deleted", done_before_fault=1)
     name, expected, started = run.name, run.expected, run.started
     while row.faults < deletions and phase_of(workflows, name) not in FINISHED:
         running = [pod for pod in workflows.pods(name) if pod["status"].get("phase") == "Running"]
@@ -304,9 +242,9 @@ def test_task_pods_deleted_mid_run(report: Report, cluster: Cluster, workflows: 
 
 
 @pytest.mark.skipif(not FULL, reason="test_node_faults restarts the kubelet in `make test`")
-def test_kubelet_restarted(report: Report, cluster: Cluster, workflows: Workflows) -> None:
+def test_kubelet_restarted(chaos_report: Report, cluster: Cluster, workflows: Workflows) -> None:
     row = Row("kubelet killed and restarted", "Succeeded, exact")
-    run = start(report, workflows, row, "kubelet-restart", done_before_fault=SIZE // 4)
+    run = start(chaos_report, workflows, row, "kubelet-restart", done_before_fault=SIZE // 4)
     name, expected, started = run.name, run.expected, run.started
     with component_down(cluster, "kubelet", 5):
         row.faults = 1

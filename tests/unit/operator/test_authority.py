@@ -59,7 +59,7 @@ def memo_with(
     reviewer: Reviewer, identity: str = "system:serviceaccount:kubecanvas:operator"
 ) -> OperatorMemo:
     memo = OperatorMemo(OperatorConfig())
-    memo.services = type("Services", (), {"api": reviewer, "identity": identity})()  # type: ignore[assignment]
+    memo.front = type("Front", (), {"api": reviewer, "identity": identity})()  # type: ignore[assignment]
     return memo
 
 

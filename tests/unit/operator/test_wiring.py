@@ -7,10 +7,10 @@ import importlib
 import kopf
 from kopf._core.intents import registries  # the default registry, to show nothing lands in it
 
-from kubecanvas_operator import cronhandlers, handlers, httpapi, webhook
+from kubecanvas_operator import cronhandlers, front, handlers, httpapi, webhook
 from kubecanvas_operator.wiring import build_registry
 
-MODULES = (handlers, cronhandlers, httpapi, webhook)
+MODULES = (handlers, cronhandlers, httpapi, webhook, front)
 
 
 def _functions(registry: kopf.OperatorRegistry) -> set[str]:
@@ -32,6 +32,8 @@ def test_importing_a_handler_module_registers_nothing() -> None:
 def test_the_registry_has_every_handler_once() -> None:
     assert _functions(build_registry()) == {
         "handlers.login",
+        "front.start",
+        "front.stop",
         "handlers.start",
         "handlers.stop",
         "handlers.running_workflows",
@@ -53,3 +55,24 @@ def test_the_webhook_is_served_only_when_asked() -> None:
     served = {handler.id for handler in build_registry(webhook=True)._webhooks.get_all_handlers()}
     assert served == {webhook.WEBHOOK_PATH_ID, webhook.CRON_WEBHOOK_PATH_ID}
     assert "webhook.serve_webhook" in _functions(build_registry(webhook=True))
+
+
+def test_the_front_every_replica_serves_watches_nothing_and_the_leader_serves_no_webhook() -> None:
+    """HA mode runs two kopfs: the front (webhook, results API) on every replica, which must
+    start no watch (a standby acting on a Workflow would launch its tasks twice), and the
+    operator proper on the leader, which must not serve the webhook a second time."""
+    serving = build_registry(webhook=True, leading=False)
+    assert _functions(serving) == {
+        "handlers.login",
+        "front.start",
+        "front.stop",
+        "webhook.serve_webhook",
+        "webhook.validate",
+        "webhook.validate_cronworkflow",
+    }
+    for part in (serving._watching, serving._changing, serving._spawning, serving._indexing):
+        assert not list(part.get_all_handlers())
+    leading = build_registry(webhook=True, serving=False)
+    assert not list(leading._webhooks.get_all_handlers())
+    assert not {"front.start", "webhook.serve_webhook"} & _functions(leading)
+    assert _functions(leading) | _functions(serving) == _functions(build_registry(webhook=True))

@@ -24,7 +24,7 @@ class AllowAll:
 def call(spec: dict[str, Any], operation: str, old: dict[str, Any] | None = None) -> None:
     """As kopf calls it: the spec, the operation, who asks, and the operator's memo."""
     memo = OperatorMemo(OperatorConfig())
-    memo.services = type("Services", (), {"api": AllowAll(), "identity": ""})()  # type: ignore[assignment]
+    memo.front = type("Front", (), {"api": AllowAll(), "identity": ""})()  # type: ignore[assignment]
     asyncio.run(
         validate_cronworkflow(
             kopf.Body({"spec": spec}).spec,
