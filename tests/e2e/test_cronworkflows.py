@@ -362,9 +362,9 @@ def webhook_for(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[No
             "KUBECANVAS_WEBHOOK_CERT": str(cert),
             "KUBECANVAS_WEBHOOK_KEY": str(key),
             "KUBECANVAS_WEBHOOK_PORT": str(port),
-            "KUBECANVAS_WATCH_NAMESPACES": f"{namespace}-nobody",
             "KUBECANVAS_REDIS_URL": cluster.redis_url.rsplit("/", 1)[0] + "/7",
         },
+        namespaces=(f"{namespace}-nobody",),
     )
     configuration = f"kubecanvas-e2e-{namespace}"[:63]
 

@@ -65,6 +65,10 @@ class OperatorProcess:
     cluster: Cluster
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    # The test namespaces (tests/conftest.py), not the chart tests' `c-*` ones. An operator
+    # of a test of its own (a webhook, another Redis) watches only that test's namespaces,
+    # never `t-*`: two operators would both launch every Workflow there.
+    namespaces: tuple[str, ...] = ("t-*",)
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     http_port: int = 0
@@ -78,9 +82,7 @@ class OperatorProcess:
             str(self.cluster.root / ".venv/bin/kubecanvas-operator"),
             "--liveness",
             f"http://127.0.0.1:{self.port}/healthz",
-            # The test namespaces (tests/conftest.py), not the chart tests' `c-*` ones.
-            "--namespace",
-            "t-*",
+            *(argument for namespace in self.namespaces for argument in ("--namespace", namespace)),
         ]
         env = {
             **os.environ,
@@ -146,9 +148,10 @@ class OperatorProcess:
 class Workflows:
     """Apply and read Workflows in one namespace."""
 
-    def __init__(self, cluster: Cluster, namespace: str) -> None:
+    def __init__(self, cluster: Cluster, namespace: str, redis_url: str | None = None) -> None:
         self.cluster = cluster
         self.namespace = namespace
+        self.redis_url = redis_url or cluster.redis_url  # where their operator keeps their state
 
     def apply(self, manifest: dict[str, Any] | Path, *, code: dict[str, Any] | None = None) -> str:
         """`kubectl apply -f` a manifest (a file, or a mapping written to a file); return its name."""
@@ -187,7 +190,7 @@ class Workflows:
         from kubecanvas.store.hostside import WorkflowStore, connect_async
 
         async def fetch() -> dict[str, Any]:
-            client = connect_async(self.cluster.redis_url)
+            client = connect_async(self.redis_url)
             try:
                 return dict(await document_of(self.get(name), WorkflowStore(client)))
             finally:

@@ -9,8 +9,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from kubecanvas.store.wire import Address, Connection
+
+MASTER = "kcmaster"
 
 
 def free_port() -> int:
@@ -48,3 +53,90 @@ def redis_server(
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], host: str) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            Connection(Address(host=host, port=port), retry_for=0).execute("PING")
+            return
+        except Exception:  # noqa: BLE001 - not up yet
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis on port {port} did not start")
+            time.sleep(0.05)
+
+
+@contextmanager
+def sentinel_setup(directory: Path, host: str = "127.0.0.1") -> Iterator[dict[str, Any]]:
+    """A master, its replica and one Sentinel (quorum 1, a master down after 1 s), on `host`
+    (the local cluster's node address, for pods to reach them): yields their ports, the
+    master's process and the `redis+sentinel://` URL of the master `MASTER`."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (hack/install-deps.sh)")
+    processes: list[subprocess.Popen[bytes]] = []
+    ports = {"master": free_port(), "replica": free_port(), "sentinel": free_port()}
+
+    def start(*arguments: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen([binary, *arguments], stdout=subprocess.DEVNULL, cwd=directory)
+        processes.append(process)
+        return process
+
+    common = ["--bind", host, "--save", "", "--appendonly", "no"]
+    try:
+        master = start("--port", str(ports["master"]), *common, "--dir", str(directory))
+        _wait_port(ports["master"], master, host)
+        (directory / "replica").mkdir()
+        replica = start(
+            "--port", str(ports["replica"]), *common, "--dir", str(directory / "replica"),
+            "--replicaof", host, str(ports["master"]),
+        )  # fmt: skip
+        _wait_port(ports["replica"], replica, host)
+
+        def replica_synced() -> bool:
+            connection = Connection(Address(host=host, port=ports["replica"]), retry_for=0)
+            try:
+                info = connection.execute("INFO", "replication")
+            finally:
+                connection.close()
+            return isinstance(info, str) and "master_link_status:up" in info
+
+        # Known to the Sentinel is not enough: its first full sync (a fork and an RDB) can take
+        # seconds on a loaded machine, and WAIT below counts only a replica that is online.
+        deadline = time.monotonic() + 60
+        while not replica_synced():
+            if time.monotonic() > deadline:
+                pytest.fail("the replica never finished its first sync with the master")
+            time.sleep(0.1)
+        config = directory / "sentinel.conf"
+        config.write_text(
+            f"port {ports['sentinel']}\nbind {host}\ndir {directory}\n"
+            f"sentinel monitor {MASTER} {host} {ports['master']} 1\n"
+            f"sentinel down-after-milliseconds {MASTER} 1000\n"
+            f"sentinel failover-timeout {MASTER} 5000\n"
+        )
+        sentinel = start(str(config), "--sentinel")
+        _wait_port(ports["sentinel"], sentinel, host)
+
+        def knows_the_replica() -> bool:
+            reply = Connection(Address(host=host, port=ports["sentinel"]), retry_for=0).execute(
+                "SENTINEL", "replicas", MASTER
+            )
+            return isinstance(reply, list) and len(reply) == 1
+
+        deadline = time.monotonic() + 30
+        while not knows_the_replica():
+            if time.monotonic() > deadline:
+                pytest.fail("the Sentinel never saw the replica")
+            time.sleep(0.2)
+        yield {
+            "ports": ports,
+            "master": master,
+            "url": f"redis+sentinel://{host}:{ports['sentinel']}/{MASTER}",
+        }
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(10)
