@@ -74,3 +74,51 @@ def test_a_header_that_is_not_json_is_named(proj: object) -> None:
 
     with pytest.raises(InvalidWorkflow, match=r"headers\.span: object .* is not a JSON value"):
         traced.apply_async(headers={"span": object()})
+
+
+@pytest.mark.parametrize("backend", ["local", "eager"])
+def test_task_id_gives_a_task_its_id_as_in_celery(proj: object, backend: str, errors_dir: Path) -> None:
+    """`apply_async(task_id=...)` and `.set(task_id=...)`: the task's `self.request.id` (through
+    its retry), its result's `id`, and what its errback is told failed."""
+    from proj.celery import app
+    from proj.errbacks import divide, log_error, own_id
+
+    app.conf.kubecanvas_backend = backend
+    chosen = str(uuid.uuid4())
+    result = own_id.apply_async(task_id=chosen)
+    assert (result.id, result.task_id) == (chosen, chosen)
+    assert result.get() == chosen
+    assert (errors_dir / "seen").read_text().split() == [chosen, chosen]
+    assert result.document()["tasks"][0]["uuid"] == chosen
+
+    failing = divide.s(1, 0).set(task_id="my-division").on_error(log_error.s()).delay()
+    assert isinstance(failing.get(propagate=False), ZeroDivisionError)
+    assert (errors_dir / "my-division").read_text().startswith("--\n\nmy-division division by zero")
+
+    both = group(own_id.s().set(task_id="first"), own_id.s())()
+    ids = both.get()
+    assert ids[0] == "first"
+    assert uuid.UUID(ids[1]).version == 4, "a task not given an id still gets its own"
+    assert [member.id for member in both.results] == ids
+
+
+def test_a_task_id_given_twice_or_to_more_than_one_task_is_refused_by_path(proj: object) -> None:
+    from proj.errbacks import own_id
+
+    with pytest.raises(
+        InvalidWorkflow, match=r"canvas\.group\[1\]\.options\.taskId: 'x' is already the id of "
+    ):
+        group(own_id.s().set(task_id="x"), own_id.s().set(task_id="x")).apply()
+    with pytest.raises(InvalidWorkflow, match=r"taskId is the id of one task: .* not a group's"):
+        group(own_id.s(), own_id.s()).apply_async(task_id="y")
+    with pytest.raises(
+        InvalidWorkflow, match=r"options\.taskId: 'has space' is not valid here \(expected a task id"
+    ):
+        own_id.apply_async(task_id="has space")
+
+
+def test_task_id_is_one_calls_not_a_tasks_default(proj: object) -> None:
+    from proj.celery import app
+
+    with pytest.raises(TypeError, match=r"task_id is one call's id, not the task's"):
+        app.task(task_id="same-for-every-call")(lambda: None)

@@ -77,3 +77,14 @@ def test_task_ids_on_the_cluster_are_unique_kept_through_retries_and_lead_back(o
     assert [task["attempts"] for task in first.document()["tasks"]] == [2, 2]
     found = AsyncResult(ids[1], on_cluster)
     assert (found.name, found.get(timeout=10)) == (first.name, ids[1])
+
+
+def test_a_task_id_given_with_task_id_is_the_tasks_on_the_cluster_and_leads_back(on_cluster: str) -> None:
+    from proj.errbacks import own_id
+
+    chosen = str(uuid.uuid4())
+    result = own_id.s().set(env={"ERRORS_DIR": "/tmp"}).apply_async(task_id=chosen)
+    assert result.id == chosen
+    assert result.get(timeout=120) == chosen, "self.request.id in the pod, after its retry"
+    found = AsyncResult(chosen, on_cluster)
+    assert (found.name, found.id, found.get(timeout=10)) == (result.name, chosen, chosen)

@@ -50,6 +50,7 @@ def compile_spec(spec: WorkflowSpec, path: str = "spec.canvas") -> Graph:
     compiler = _Compiler()
     first_input = Input("spec") if spec.args or spec.kwargs else None
     compiled = compiler.canvas(spec.canvas, _Context(input=first_input, options=defaults, path=path))
+    _refuse_shared_task_ids(compiler.nodes)
     return Graph(
         nodes=tuple(compiler.nodes),
         result=compiled.ref,
@@ -57,6 +58,24 @@ def compile_spec(spec: WorkflowSpec, path: str = "spec.canvas") -> Graph:
         args=tuple(spec.args),
         kwargs=dict(spec.kwargs),
     )
+
+
+def _refuse_shared_task_ids(nodes: list[TaskNode]) -> None:
+    """Each `taskId` names one task: `AsyncResult(id)` and `self.request.id` must mean it alone."""
+    first: dict[str, TaskNode] = {}
+    problems = []
+    for node in nodes:
+        given = node.options.get("taskId")
+        if not isinstance(given, str):
+            continue
+        if given in first:
+            problems.append(
+                Problem(f"{node.path}.options.taskId", f"{given!r} is already the id of {first[given].path}")
+            )
+        else:
+            first[given] = node
+    if problems:
+        raise InvalidWorkflow(problems)
 
 
 @dataclass(frozen=True, slots=True)

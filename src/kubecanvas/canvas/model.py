@@ -7,7 +7,7 @@ See ../shared/canvas-semantics.md, section 1.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
@@ -123,9 +123,25 @@ class _Callbacks(Strict):
     link: Annotated[list[Canvas], BeforeValidator(_one_or_many)] = Field(default_factory=list)
     link_error: Annotated[list[Canvas], BeforeValidator(_one_or_many)] = Field(default_factory=list)
 
+    # Canvases that are one task: theirs is the one options that may name a task's id.
+    _one_task: ClassVar[bool] = False
+
+    @field_validator("options")
+    @classmethod
+    def _task_id_names_one_task(cls, options: TaskOptions | None) -> TaskOptions | None:
+        if options is not None and options.task_id is not None and not cls._one_task:
+            raise PydanticCustomError(
+                "task_id_place",
+                "taskId is the id of one task: set it in a task's own options, not a {form}'s",
+                {"form": cls.__name__.lower()},
+            )
+        return options
+
 
 class Signature(_Callbacks):
     """One task call with partial arguments: `add.s(2)`, or `add.si(2)` when immutable."""
+
+    _one_task = True
 
     task: TaskName
     args: list[JSONValue] = Field(default_factory=list)
@@ -158,11 +174,15 @@ class MapParts(Strict):
 class MapTask(_Callbacks):
     """`tsum.map(items)`: one task that calls `tsum(item)` for each item."""
 
+    _one_task = True
+
     map: MapParts
 
 
 class Starmap(_Callbacks):
     """`add.starmap(items)`: one task that calls `add(*item)` for each item."""
+
+    _one_task = True
 
     starmap: MapParts
 
@@ -268,6 +288,15 @@ class WorkflowSpec(Strict):
     imports: Annotated[list[ModuleName], Field(max_length=100)] = Field(default_factory=list)
     """Modules the task runtime imports before it finds a task by name (Celery's `imports`
     and `include`): what makes a task registered under an explicit `name=` findable."""
+
+    @field_validator("defaults")
+    @classmethod
+    def _no_task_id_for_every_task(cls, defaults: TaskOptions | None) -> TaskOptions | None:
+        if defaults is not None and defaults.task_id is not None:
+            raise PydanticCustomError(
+                "task_id_place", "taskId is the id of one task: set it in that task's own options", {}
+            )
+        return defaults
 
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MODULE_NAME", "TASK_NAME", "is_import_path"]
+__all__ = ["MODULE_NAME", "TASK_ID", "TASK_NAME", "is_import_path"]
 
 MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 """A module of `spec.imports`: a dotted Python name."""
 TASK_NAME = r"^\S+$"
 """A task name: an import path (`conftasks.add`), or any name a module registers."""
+TASK_ID = r"^[^\s]+$"
+"""A task id given with Celery's `task_id` (`options.taskId`): any text without spaces."""
 _IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from kubecanvas._kits.jsonvalues import JSONObject
 from kubecanvas.canvas.base import JSONValue, NotBool, Strict
+from kubecanvas.canvas.names import TASK_ID
 
 __all__ = ["EnvVar", "Resources", "RetryPolicy", "TaskOptions"]
 
@@ -66,6 +67,11 @@ class TaskOptions(Strict):
     headers: dict[str, JSONValue] | None = None
     """Celery's custom message headers: the task reads them as `self.request.headers`,
     `self.request.get(name)` or `self.request.<name>`. Data for the task, never options."""
+    task_id: Annotated[str, Field(min_length=1, max_length=255, pattern=TASK_ID)] | None = None
+    """Celery's `task_id`: this task's own id (`self.request.id`, its result's `id`, what
+    `AsyncResult(id)` finds), instead of the one made from its Workflow's uid
+    (`graph.identity`). Only one task's own options may set it (not a chain's, group's,
+    chord's, chunks' or `defaults`), and no two tasks of a Workflow share one."""
     queue: (
         Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] | None
     ) = None

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from kubecanvas.canvas.model import IMPORTS_GIVEN, Workflow, WorkflowSpec
-from kubecanvas.canvas.names import MODULE_NAME, TASK_NAME
+from kubecanvas.canvas.names import MODULE_NAME, TASK_ID, TASK_NAME
 from kubecanvas.errors import InvalidWorkflow, Problem
 
 __all__ = ["MAX_DEPTH", "parse_spec", "parse_workflow", "problems_from"]
@@ -217,6 +217,8 @@ def _pattern_meaning(pattern: str) -> str:
         return "a dotted Python name, such as 'conftasks.add'"
     if pattern == TASK_NAME:
         return "a task name without spaces, such as 'conftasks.add'"
+    if pattern == TASK_ID:
+        return "a task id without spaces, such as a UUID"
     if pattern.startswith("^[a-z0-9]"):
         return "a lowercase DNS name: letters, digits, '-' and '.'"
     return f"a value matching {pattern}"

@@ -25,7 +25,7 @@ from kubecanvas.execution.hooks import ExceptionInfo, TaskHooks, quietly
 from kubecanvas.execution.request import Request, executing
 from kubecanvas.execution.task_import import resolve_task
 from kubecanvas.graph.arguments import build_call
-from kubecanvas.graph.identity import task_uuid
+from kubecanvas.graph.identity import own_task_id
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import TaskInputs
@@ -67,7 +67,7 @@ def run_attempt(
     """Run the attempt and classify the result; never raises for the task's faults.
 
     `workflow` (`namespace/name`) and `workflow_uid` make the task's request: its id is
-    `task_uuid(workflow_uid, node.index)`, unique to this task of this run. `imports` are
+    `own_task_id(workflow_uid, node)`, unique to this task of this run. `imports` are
     the workflow's `spec.imports`, imported before the task is found by its name.
     `on_start` hears the actual call just before the task runs (the pod records it
     and announces the start)."""
@@ -100,7 +100,7 @@ def run_attempt(
     else:
         call = build_call(node, inputs.results, inputs.spec_args, inputs.spec_kwargs)
         call_args, args, kwargs = list(call.args), call.args, call.kwargs
-    task_id = task_uuid(workflow_uid, node.index)
+    task_id = own_task_id(workflow_uid, node)
     request = Request(
         id=task_id,
         task=node.task,

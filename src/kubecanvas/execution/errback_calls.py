@@ -13,7 +13,7 @@ from typing import Any
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.execution.request import Request
-from kubecanvas.graph.identity import task_uuid
+from kubecanvas.graph.identity import own_task_id
 from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.report.exceptions import rebuild_exception
 from kubecanvas.store.taskside import FailedTask
@@ -25,8 +25,8 @@ def errback_call(
     function: Any, node: TaskNode, failed: FailedTask, workflow_uid: str
 ) -> tuple[list[Any], JSONObject]:
     """The positional and keyword arguments an errback is called with; the failed task's
-    id is its own (`task_uuid`), as its `self.request.id` was."""
-    failed_id = task_uuid(workflow_uid, failed.node.index)
+    id is its own (`own_task_id`), as its `self.request.id` was."""
+    failed_id = own_task_id(workflow_uid, failed.node)
     own_args, kwargs = list(node.args), dict(node.kwargs)
     if required_positional(function) - len(own_args) >= 3:
         request = Request(

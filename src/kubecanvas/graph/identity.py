@@ -16,13 +16,31 @@ It is still a version-4 UUID (the version and variant bits are in the kept part)
 computed from what every process already holds (no store to write, nothing to
 clean up), and the 96 bits it keeps of the uid are enough to find the workflow again
 among those of a namespace (`workflow_matches`).
+
+A task may also be given its id, as with Celery's `task_id=` (`options.taskId`): then that
+is its id everywhere (`own_task_id`), and finding it means looking for it in the specs
+(`names_task_id`); the compiler refuses two tasks of one Workflow with the same id.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
-__all__ = ["task_index", "task_uuid", "workflow_matches"]
+from kubecanvas._kits.jsonvalues import JSON
+from kubecanvas.graph.nodes import TaskNode
+
+__all__ = [
+    "given_task_id",
+    "names_task_id",
+    "node_with_id",
+    "own_task_id",
+    "task_index",
+    "task_uuid",
+    "workflow_matches",
+]
+
+_GIVEN = "taskId"  # the option that gives a task its id (TaskOptions.task_id)
 
 _INDEX_BITS = 32
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
@@ -59,3 +77,36 @@ def workflow_matches(task_id: str, workflow_uid: str) -> bool:
     except ValueError:
         return False
     return bits & ~_INDEX_MASK == _uid_bits(workflow_uid) & ~_INDEX_MASK
+
+
+def given_task_id(node: TaskNode) -> str | None:
+    """The id the task's options give it (Celery's `task_id=`), if any."""
+    given = node.options.get(_GIVEN)
+    return given if isinstance(given, str) else None
+
+
+def own_task_id(workflow_uid: str, node: TaskNode) -> str:
+    """The id of the task `node` in the run `workflow_uid`: the one its options give, else
+    the one made from the uid (`task_uuid`). What `self.request.id` and results say."""
+    return given_task_id(node) or task_uuid(workflow_uid, node.index)
+
+
+def node_with_id(nodes: Iterable[TaskNode], workflow_uid: str, task_id: str) -> TaskNode | None:
+    """The task of the run `workflow_uid` whose id (`own_task_id`) is `task_id`, if any."""
+    return next((node for node in nodes if own_task_id(workflow_uid, node) == task_id), None)
+
+
+def names_task_id(canvas: JSON, task_id: str) -> bool:
+    """Whether a raw canvas (a Workflow's `spec.canvas`, unvalidated) gives some task the id
+    `task_id`: how a Workflow is found by a given id without compiling every candidate."""
+    stack: list[JSON] = [canvas]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            options = value.get("options")
+            if isinstance(options, dict) and options.get(_GIVEN) == task_id:
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False

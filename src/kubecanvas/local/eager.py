@@ -32,6 +32,7 @@ from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import Phase, TaskFailure
 from kubecanvas.errors import InvalidWorkflow, Problem, TaskRevokedError
 from kubecanvas.execution.attempt import run_attempt
+from kubecanvas.graph.identity import given_task_id
 from kubecanvas.graph.nodes import ListRef, NodeRef, Ref, TaskNode
 from kubecanvas.hosting import LoopAlarm, WorkflowHost
 from kubecanvas.local.attempts import child_environment, task_inputs
@@ -57,6 +58,7 @@ class EagerResult:
     ref: Ref | None = None  # what this is the result of: the workflow's result, or a part of it
     failures: Mapping[str, TaskFailure] = field(default_factory=dict)  # every failed task's
     top: bool = True  # the whole workflow (its phase decides), not one of its parts
+    given_ids: frozenset[str] = frozenset()  # graph ids of the tasks given an id (`task_id=`)
 
     @classmethod
     def of(cls, document: WorkflowDocument, engine: Engine) -> EagerResult:
@@ -64,7 +66,16 @@ class EagerResult:
         error = engine.error()
         failure = engine.records[error.task_id].error if error is not None else None
         failures = {task_id: record.error for task_id, record in engine.records.items() if record.error}
-        return cls(document, failure, engine.started_at, engine.finished_at, engine.graph.result, failures)
+        given = frozenset(node.id for node in engine.graph.nodes if given_task_id(node))
+        return cls(
+            document,
+            failure,
+            engine.started_at,
+            engine.finished_at,
+            engine.graph.result,
+            failures,
+            given_ids=given,
+        )
 
     def __repr__(self) -> str:
         return f"<EagerResult {self.id} {self.state}>"
@@ -76,7 +87,7 @@ class EagerResult:
 
     @property
     def id(self) -> str:
-        if not self.top and isinstance(self.ref, NodeRef):
+        if isinstance(self.ref, NodeRef) and (not self.top or self.ref.node in self.given_ids):
             return str(self._task(self.ref.node)["uuid"])  # the task's own id
         return self.final_document["name"]
 

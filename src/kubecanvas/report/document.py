@@ -21,7 +21,7 @@ from kubecanvas._kits.timestamps import to_rfc3339
 from kubecanvas.engine.machine import Engine
 from kubecanvas.engine.states import TaskState
 from kubecanvas.graph.arguments import MissingResult, materialize
-from kubecanvas.graph.identity import task_uuid
+from kubecanvas.graph.identity import own_task_id
 
 __all__ = ["TaskEntry", "WorkflowDocument", "workflow_document", "workflow_result"]
 
@@ -82,7 +82,7 @@ def workflow_document(
         tasks.append(
             {
                 "id": node.id,
-                "uuid": task_uuid(uid, node.index),
+                "uuid": own_task_id(uid, node),
                 "task": node.task,
                 "state": record.state.value,
                 "args": args if isinstance(args, list) else list(node.args),

@@ -45,6 +45,8 @@ _FIELDS: dict[str, str] = {
     "priority": "priority",
     "headers": "headers",
     "queue": "queue",
+    "task_id": "taskId",  # Celery's: the task's own id (self.request.id, res.id)
+    "taskId": "taskId",
 }
 OPTION_NAMES: tuple[str, ...] = tuple(name for name in _FIELDS if not any(c.isupper() for c in name))
 
@@ -71,8 +73,6 @@ _CELERY_ONLY: dict[str, str] = {
     "compression": "arguments and results always travel as JSON",
     "retry_policy": "that is Celery's publish retry, given to apply_async(); "
     "task retries are retries={'max': ..., 'delay': ...}",
-    "task_id": "each task's id (self.request.id) is made from its Workflow's uid, unique to the "
-    "run; to choose the call's id (res.id), name its Workflow: apply_async(name=...)",
     "ignore_result": "every result is kept in the Workflow's status",
 }
 
@@ -239,6 +239,13 @@ def _text(value: Any, path: str) -> JSON:
     return value
 
 
+def _task_id(value: Any, path: str) -> JSON:
+    """A string, as Celery's `task_id` is (a UUID object is taken as its text)."""
+    import uuid
+
+    return _text(str(value) if isinstance(value, uuid.UUID) else value, path)
+
+
 def _headers(value: Any, path: str) -> JSON:
     """Celery's custom headers: names to values, values as arguments travel (Celery's JSON)."""
     if not isinstance(value, Mapping):
@@ -273,6 +280,7 @@ _CONVERT = {
     "priority": _priority,
     "headers": _headers,
     "queue": _text,
+    "taskId": _task_id,
 }
 
 

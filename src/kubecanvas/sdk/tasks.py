@@ -147,6 +147,11 @@ class Task(TaskHooks, Generic[P, R]):
         self.acks_late = bool(given.pop("acks_late", cls.acks_late))
         where = f"@task({self.name})"
         self.options = normalize_options(queue_options(given, where), where, also_known=(*_SETTINGS, "bind"))
+        if "taskId" in self.options:
+            raise TypeError(
+                f"{where}: task_id is one call's id, not the task's: give it when calling, "
+                "apply_async(task_id=...) or .set(task_id=...)"
+            )
         register_task(self.name, function.__module__, self)  # found by name, as in Celery's registry
 
     # -- calling --------------------------------------------------------------------

@@ -72,8 +72,13 @@ class _Result:
 
     @property
     def id(self) -> str:
-        """The workflow's name, or the task's own id for the result of one task."""
-        return self._workflow.task_id(self._node_id) if self._node_id else self._workflow.name
+        """The workflow's name, or the task's own id for the result of one task (and for the
+        whole workflow's when its result is a task given its id, as with Celery's `task_id=`)."""
+        if self._node_id:
+            return self._workflow.task_id(self._node_id)
+        if isinstance(self._ref, NodeRef) and self._workflow.given_id(self._ref.node):
+            return self._workflow.task_id(self._ref.node)
+        return self._workflow.name
 
     @property
     def task_id(self) -> str:

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from kubecanvas.client.results.states import View
 from kubecanvas.client.settings import REDIS_URL_ENV, ClientSettings
 from kubecanvas.errors import ConfigurationError, ResultTimeoutError, StoreError
-from kubecanvas.graph.identity import task_index, task_uuid, workflow_matches
+from kubecanvas.graph.identity import (
+    given_task_id,
+    names_task_id,
+    node_with_id,
+    own_task_id,
+    workflow_matches,
+)
 from kubecanvas.graph.nodes import Graph
 
 if TYPE_CHECKING:
@@ -92,14 +98,16 @@ class RemoteWorkflow:
     def task_id(self, node_id: str) -> str:
         """The own id (`self.request.id`) of the task `node_id` of this run."""
         node = next((node for node in self.graph.nodes if node.id == node_id), None)
-        return task_uuid(self.uid, node.index) if node is not None else f"{self.name}/{node_id}"
+        return own_task_id(self.uid, node) if node is not None else f"{self.name}/{node_id}"
+
+    def given_id(self, node_id: str) -> bool:
+        """Whether the task `node_id` was given its id (Celery's `task_id=`)."""
+        return any(node.id == node_id and given_task_id(node) for node in self.graph.nodes)
 
     def node_of(self, task_id: str) -> str | None:
         """The graph id of the task whose own id is `task_id`, if it is one of this run's."""
-        index = task_index(task_id)
-        if index is None or not workflow_matches(task_id, self.uid):
-            return None
-        return next((node.id for node in self.graph.nodes if node.index == index), None)
+        node = node_with_id(self.graph.nodes, self.uid, task_id)
+        return node.id if node is not None else None
 
     @classmethod
     def of_task(
@@ -107,17 +115,24 @@ class RemoteWorkflow:
     ) -> tuple[RemoteWorkflow, str] | None:
         """The workflow of `namespace` that the task id `task_id` belongs to, and the task's
         graph id; None if no Workflow there has it. One list of the namespace's Workflows:
-        a task id carries most of its workflow's uid (`kubecanvas.graph.identity`)."""
-        if task_index(task_id) is None:
-            return None
+        a task id carries most of its workflow's uid (`kubecanvas.graph.identity`), and one
+        given with `task_id=` is in its Workflow's spec (the newest such Workflow wins, as a
+        Celery result stored again under the same id does)."""
         from kubecanvas.client.cluster import WorkflowApi
 
         api = WorkflowApi(settings.kubeconfig)
-        for body in api.workflows(namespace):
-            if workflow_matches(task_id, str(body["metadata"].get("uid") or "")):
+        bodies = sorted(
+            api.workflows(namespace),
+            key=lambda body: str(body["metadata"].get("creationTimestamp") or ""),
+            reverse=True,
+        )
+        for body in bodies:
+            uid, spec = str(body["metadata"].get("uid") or ""), body.get("spec") or {}
+            if workflow_matches(task_id, uid) or names_task_id(spec.get("canvas"), task_id):
                 workflow = cls.from_body(body, settings, api)
                 node_id = workflow.node_of(task_id)
-                return (workflow, node_id) if node_id is not None else None
+                if node_id is not None:
+                    return workflow, node_id
         return None
 
     def revoke(self) -> None:
