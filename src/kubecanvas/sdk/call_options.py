@@ -20,7 +20,7 @@ from kubecanvas._kits.wirevalues import to_wire
 from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.sdk.task_names import exception_name
 
-__all__ = ["OPTION_NAMES", "normalize_code", "normalize_options", "rfc3339"]
+__all__ = ["OPTION_NAMES", "json_at", "normalize_code", "normalize_options", "rfc3339"]
 
 # Python spelling -> Workflow spelling. The Workflow spelling is accepted too, so that
 # mappings read from YAML go through the same door.
@@ -143,13 +143,27 @@ class _Bad(Exception):
         super().__init__(f"{path}: {message}")
 
 
-def _json(value: Any, path: str, *, wire: bool = False) -> JSON:
-    """With `wire` (values as a task's arguments travel), Celery's JSON extensions too."""
+def json_at(value: Any, path: str, *, wire: bool = False) -> JSON:
+    """`value` as JSON (tuples become lists), or InvalidWorkflow naming where it is not.
+    With `wire` (values as a task's arguments travel), Celery's JSON extensions too
+    (`_kits/wirevalues.py`). The one conversion of the SDK's values: options, arguments,
+    labels."""
     try:
         return to_wire(value) if wire else to_json_value(value)
     except NotJSONError as error:
         where = f"{path}{'.' if error.path and not error.path.startswith('[') else ''}{error.path}"
-        raise _Bad(where, f"{type(error.value).__name__} {error.value!r} is not a JSON value") from None
+        raise InvalidWorkflow(
+            [Problem(where, f"{type(error.value).__name__} {error.value!r} is not a JSON value")]
+        ) from None
+
+
+def _json(value: Any, path: str, *, wire: bool = False) -> JSON:
+    """`json_at`, its problem collected with the other options' (`normalize_options`)."""
+    try:
+        return json_at(value, path, wire=wire)
+    except InvalidWorkflow as error:
+        (problem,) = error.problems
+        raise _Bad(problem.path, problem.message) from None
 
 
 def _seconds(value: Any, path: str, *, positive: bool = False) -> JSON:

@@ -17,9 +17,9 @@ from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas._kits.wirevalues import to_wire
 from kubecanvas.canvas.merging import merge_options
 from kubecanvas.errors import InvalidWorkflow, NotJSONError
-from kubecanvas.sdk.call_options import normalize_options
+from kubecanvas.sdk.call_options import json_at, normalize_options
 from kubecanvas.sdk.calling import app_imports, queue_options, routed_queue
-from kubecanvas.sdk.manifest import build_manifest, json_at, unique_name
+from kubecanvas.sdk.manifest import build_manifest, unique_name
 from kubecanvas.sdk.task_names import task_name_problem
 
 if TYPE_CHECKING:

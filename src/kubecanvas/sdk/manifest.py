@@ -12,16 +12,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
-from kubecanvas._kits.jsonvalues import JSON, JSONObject, to_json_value
-from kubecanvas._kits.wirevalues import to_wire
+from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.canvas.merging import merge_options
 from kubecanvas.canvas.names import is_import_path
-from kubecanvas.errors import InvalidWorkflow, NotJSONError, Problem
 from kubecanvas.execution.task_import import registered_module
 from kubecanvas.resources import API_VERSION
-from kubecanvas.sdk.call_options import normalize_code, normalize_options
+from kubecanvas.sdk.call_options import json_at, normalize_code, normalize_options
 
-__all__ = ["build_manifest", "json_at", "slug", "unique_name", "validate_manifest"]
+__all__ = ["build_manifest", "slug", "unique_name", "validate_manifest"]
 
 
 def build_manifest(
@@ -137,15 +135,3 @@ def unique_name(label: str) -> str:
     import uuid  # only submitters need it; task pods should not pay for importing it
 
     return f"{slug(label)}-{uuid.uuid4().hex[:10]}"
-
-
-def json_at(value: Any, path: str, *, wire: bool = False) -> JSON:
-    """`value` as JSON (tuples become lists), or InvalidWorkflow naming where it is not.
-    With `wire` (a task's arguments), Celery's JSON extensions too (`_kits/wirevalues.py`)."""
-    try:
-        return to_wire(value) if wire else to_json_value(value)
-    except NotJSONError as error:
-        where = path + ("" if not error.path or error.path.startswith("[") else ".") + error.path
-        raise InvalidWorkflow(
-            [Problem(where, f"{type(error.value).__name__} {error.value!r} is not a JSON value")]
-        ) from None
