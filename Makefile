@@ -52,8 +52,7 @@ images: cluster ## build the operator, runtime and Redis images and push them to
 
 .PHONY: operator
 operator: images ## run the operator in the foreground against .cluster/kubeconfig (tasks run in pods)
-	source .cluster/env && source .cluster/images.env && kubectl apply -f crds/ \
-	  && helm template kubecanvas charts/kubecanvas --show-only templates/task-clusterrole.yaml | kubectl apply -f -
+	source .cluster/env && kubectl apply -f crds/
 	source .cluster/env && source .cluster/images.env && exec $(VENV)/bin/kubecanvas-operator --liveness http://127.0.0.1:18080/healthz
 
 # `make deploy`: the Helm chart on the local cluster with the images `make images` built: the

@@ -24,7 +24,6 @@ __all__ = ["REPO", "Cluster", "read_env", "watched_namespaces"]
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = REPO / ".bin" / "kubectl"  # never /usr/bin/kubectl: an unrelated build
-HELM = REPO / ".bin" / "helm"
 
 
 def read_env(path: Path) -> dict[str, str]:
@@ -164,23 +163,8 @@ class Cluster:
         return result.stdout
 
     def install_prerequisites(self) -> None:
-        """The CRDs and the task ClusterRole, as `make operator` applies them."""
+        """The CRDs, as `make operator` applies them."""
         self.kubectl("apply", "-f", str(REPO / "crds"))
-        role = subprocess.run(
-            [
-                str(HELM),
-                "template",
-                "kubecanvas",
-                str(REPO / "charts" / "kubecanvas"),
-                "--show-only",
-                "templates/task-clusterrole.yaml",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-        self.kubectl("apply", "-f", "-", input=role)
         self.kubectl("wait", "--for=condition=Established", "crd/workflows.kubecanvas.io", "--timeout=60s")
 
 

@@ -32,7 +32,6 @@ class OperatorConfig:
     runtime_command: tuple[str, ...] = ("kubecanvas-runtime",)
     image_pull_policy: str | None = None
     task_service_account: str | None = "kubecanvas-task"
-    task_cluster_role: str = "kubecanvas-task"
     manage_task_identity: bool = True  # create the task ServiceAccount/RoleBinding per namespace
     redis_secret_name: str = "kubecanvas-task-redis"  # noqa: S105 - a Secret's name: per-namespace copy for tasks
     # A Redis user per workflow for its task pods (store/tenancy.py); off: every task pod uses
@@ -125,8 +124,6 @@ class OperatorConfig:
             runtime_command=tuple(parsed) if command is not None else defaults.runtime_command,
             image_pull_policy=get("IMAGE_PULL_POLICY"),
             task_service_account=get("TASK_SERVICE_ACCOUNT", defaults.task_service_account),
-            task_cluster_role=get("TASK_CLUSTER_ROLE", defaults.task_cluster_role)
-            or defaults.task_cluster_role,
             manage_task_identity=flag("MANAGE_TASK_IDENTITY", defaults.manage_task_identity),
             redis_secret_name=get("REDIS_SECRET_NAME", defaults.redis_secret_name)
             or defaults.redis_secret_name,

@@ -1,12 +1,15 @@
 """What a namespace needs before its first task pod can start, and a workflow before its
 pods can reach Redis.
 
-Task pods run in the workflow's namespace. They need a ServiceAccount allowed to read
-ConfigMaps (for `code.configMap`, nothing more). When Redis has a password, each workflow's
-pods get a Redis user of their own (store/tenancy.py: their own workflow's keys, nothing
-else) and a Secret with its password, owned by the Workflow so it goes with it; a
-`secretKeyRef` cannot reach across namespaces. With `redis_task_users` off (a managed Redis
-without ACL commands), the operator's own password is copied into the namespace instead.
+Task pods run in the workflow's namespace, as a ServiceAccount of their own that is bound
+to nothing and whose token they do not get (the kubelet, not the task, reads a
+`code.configMap`); a Workflow that needs the API names an account of its own.
+
+When Redis has a password, each workflow's pods get a Redis user of their own
+(store/tenancy.py: their own workflow's keys, nothing else) and a Secret with its password,
+owned by the Workflow so it goes with it; a `secretKeyRef` cannot reach across namespaces.
+With `redis_task_users` off (a managed Redis without ACL commands), the operator's own
+password is copied into the namespace instead.
 """
 
 from __future__ import annotations
@@ -88,19 +91,6 @@ class NamespaceProvisioner:
             self.api.core.create_namespaced_service_account,
             namespace,
             {"metadata": {"name": name, "labels": _LABELS}},
-        )
-        await self.api.ensure(
-            self.api.rbac.create_namespaced_role_binding,
-            namespace,
-            {
-                "metadata": {"name": name, "labels": _LABELS},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": self.config.task_cluster_role,
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-            },
         )
 
     async def _redis_secret(self, namespace: str, password: str) -> None:

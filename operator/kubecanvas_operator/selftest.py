@@ -2,7 +2,7 @@
 
 Runs in a pod of the operator image with a ServiceAccount that may only create, get and
 delete Workflows in one namespace. It creates a one-task Workflow whose code comes from a
-ConfigMap (so the task ClusterRole the operator binds is exercised too), waits for it to
+ConfigMap (so the kubelet's passing of its files is exercised too), waits for it to
 succeed, checks its result, and deletes it. With `--check-webhook` it first asks the API
 server to create an invalid Workflow (a dry run) and expects the admission webhook to
 refuse it, naming the bad field.

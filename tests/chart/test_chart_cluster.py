@@ -8,9 +8,9 @@ the quickstart runs through it, `helm test` passes, the webhook refuses an inval
 `helm upgrade` keeps the generated secrets and loses nothing of a running Workflow, and
 `helm uninstall` leaves nothing but the CRDs and the Redis data it keeps on purpose.
 
-Each release lives in its test's `c-...` namespace, watches only it, has its own Redis and binds
-a task ClusterRole of its own: the e2e suite's operator (which watches `t-*` namespaces and
-uses the host's Redis) and a chart test's operator never see each other's Workflows or data.
+Each release lives in its test's `c-...` namespace, watches only it and has its own Redis: the
+e2e suite's operator (which watches `t-*` namespaces and uses the host's Redis) and a chart
+test's operator never see each other's Workflows or data.
 """
 
 from __future__ import annotations
@@ -283,8 +283,6 @@ def release(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Releas
         "operator": {"image": image_values(cluster.env["KUBECANVAS_OPERATOR_IMAGE"]), "logFormat": "text"},
         "tasks": {
             "image": image_values(cluster.env["KUBECANVAS_RUNTIME_IMAGE"]),
-            # A ClusterRole name of its own: the e2e suite's `kubecanvas-task` is left alone.
-            "clusterRole": {"name": f"kubecanvas-task-{namespace}"},
         },
         # The bundled Redis, its append-only file on a claim of the default storage class.
         "redis": {"enabled": True, "persistence": {"enabled": True}},
@@ -298,7 +296,6 @@ def release(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Releas
     helm(
         "uninstall", name, "-n", namespace, "--wait", "--ignore-not-found", check=False, env=helm_env(cluster)
     )
-    cluster.kubectl("delete", "clusterrole", f"kubecanvas-task-{namespace}", "--ignore-not-found")
     installed.drop_redis_data()
 
 
@@ -660,7 +657,6 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: Release) -> N
     for kind, object_name in [
         ("clusterrole", release.operator),
         ("clusterrolebinding", release.operator),
-        ("clusterrole", f"kubecanvas-task-{namespace}"),
         ("validatingwebhookconfiguration", f"{name}-kubecanvas-webhook"),
     ]:
         assert kubectl_result(cluster, "get", kind, object_name).returncode != 0, (

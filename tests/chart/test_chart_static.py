@@ -181,7 +181,6 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
             "command": ["python", "-m", "kubecanvas_runtime"],
             "serviceAccount": "runner",
             "manageIdentity": False,
-            "clusterRole": {"name": "runner-role"},
             "redisSecretName": "runner-redis",
             "jobTTLSeconds": 60,
             "deleteSucceededJobs": False,
@@ -202,7 +201,6 @@ def test_every_operator_setting_comes_from_values(tmp_path: Path) -> None:
     assert json.loads(env["KUBECANVAS_RUNTIME_COMMAND"]) == ["python", "-m", "kubecanvas_runtime"]
     assert env["KUBECANVAS_TASK_SERVICE_ACCOUNT"] == "runner"
     assert env["KUBECANVAS_MANAGE_TASK_IDENTITY"] == "false"
-    assert env["KUBECANVAS_TASK_CLUSTER_ROLE"] == "runner-role"
     assert env["KUBECANVAS_REDIS_SECRET_NAME"] == "runner-redis"
     assert env["KUBECANVAS_JOB_TTL_SECONDS"] == "60"
     assert env["KUBECANVAS_DELETE_SUCCEEDED_JOBS"] == "false"
@@ -382,8 +380,6 @@ OPERATOR_RULES = {
     "pods": {"list", "watch"},
     "events": {"create", "patch"},
     "serviceaccounts": {"create"},
-    "rolebindings.rbac.authorization.k8s.io": {"create"},
-    "clusterroles.rbac.authorization.k8s.io/kubecanvas-task": {"bind"},
     "secrets": {"create"},
     "secrets/kubecanvas-task-redis": {"patch"},
 }
@@ -408,8 +404,10 @@ def test_cluster_wide_rbac_is_exactly_what_the_operator_calls(tmp_path: Path) ->
         assert "*" not in rule["verbs"]
         assert "*" not in rule["resources"]
         assert "*" not in rule["apiGroups"]
-    task_role = one(docs, "ClusterRole", "kubecanvas-task")
-    assert rules_by_resource(task_role["rules"]) == {"configmaps": {"get"}}
+    # Task pods are bound to nothing: the chart makes no role for them (view and edit aggregate
+    # Workflow rights into Kubernetes' roles for users).
+    roles = sorted(doc["metadata"]["name"] for doc in find(docs, "ClusterRole"))
+    assert roles == ["kc-kubecanvas-edit", "kc-kubecanvas-operator", "kc-kubecanvas-view"]
 
 
 def test_no_reviews_without_the_webhook_and_the_results_api(tmp_path: Path) -> None:
@@ -447,9 +445,8 @@ def test_rbac_without_identity_management_or_password(tmp_path: Path) -> None:
     granted = rules_by_resource(
         one(render(tmp_path, values), "ClusterRole", "kc-kubecanvas-operator")["rules"]
     )
-    for resource in ("serviceaccounts", "rolebindings.rbac.authorization.k8s.io", "secrets"):
+    for resource in ("serviceaccounts", "secrets"):
         assert resource not in granted
-    assert not [key for key in granted if key.startswith("clusterroles")]
 
 
 def test_rbac_and_service_account_can_be_left_out(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from support.cluster import Cluster
-from support.operator import OperatorProcess, Workflows, free_port, task_cluster_role
+from support.operator import OperatorProcess, Workflows, free_port
 from support.waiting import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -26,7 +26,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
     """One operator for the session (tests that kill it start it again)."""
     cluster.kubectl("apply", "-f", str((cluster.root / "crds").resolve()))
-    cluster.kubectl("apply", "-f", "-", input=task_cluster_role(cluster))
     process = OperatorProcess(cluster, log_path=cluster.root / ".cluster/logs/operator-e2e.log")
     process.start()
     try:

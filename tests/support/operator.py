@@ -31,22 +31,6 @@ FINISHED = ("Succeeded", "Failed", "Revoked")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def task_cluster_role(cluster: Cluster) -> str:
-    """The task ClusterRole (`kubecanvas-task`: get ConfigMaps) as the Helm chart renders it:
-    the chart is its one source of truth, for `make operator` and these tests alike."""
-    helm, chart = cluster.root / ".bin" / "helm", cluster.root / "charts" / "kubecanvas"
-    result = subprocess.run(
-        [str(helm), "template", "kubecanvas", str(chart), "--show-only", "templates/task-clusterrole.yaml"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"helm template of the task ClusterRole failed: {result.stderr.strip()}")
-    return result.stdout
-
-
 def die_with_parent() -> None:
     """In the child: SIGTERM when the test process dies. A pytest killed mid-run must not
     leave its operator behind to race the next run's operator for the same Workflows."""
