@@ -21,6 +21,7 @@ import random
 import re
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,27 @@ from support.operator import FINISHED, OperatorProcess, Workflows
 from support.waiting import wait_until
 
 RNG = random.Random(20261204)
+# The suite's operator fails a pod that may still start after 5 s (so that the unschedulable
+# tests are quick); a fault here keeps pods waiting longer than that, on the kubelet's own
+# retries (a ConfigMap it cannot read while the API server is down, an image pull over the
+# kubelet's QPS). The scenarios run with the production setting, as users would.
+PRODUCTION_START_TIMEOUT = {"KUBECANVAS_UNSCHEDULABLE_TIMEOUT_SECONDS": "300"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def production_start_timeout(operator: OperatorProcess) -> Iterator[None]:
+    """The suite's one operator, restarted with PRODUCTION_START_TIMEOUT for this module."""
+    saved = dict(operator.env)
+    operator.stop()
+    operator.env.update(PRODUCTION_START_TIMEOUT)
+    operator.start()
+    try:
+        yield
+    finally:
+        operator.stop()
+        operator.env.clear()
+        operator.env.update(saved)
+        operator.start()
 
 
 def chord(name: str, size: int = SIZE) -> tuple[dict[str, Any], int]:
