@@ -83,7 +83,8 @@ def sentinel_setup(directory: Path, host: str = "127.0.0.1") -> Iterator[dict[st
         processes.append(process)
         return process
 
-    common = ["--bind", host, "--save", "", "--appendonly", "no"]
+    # No password: reached from the node's address (by pods), protected mode would refuse that.
+    common = ["--bind", host, "--protected-mode", "no", "--save", "", "--appendonly", "no"]
     try:
         master = start("--port", str(ports["master"]), *common, "--dir", str(directory))
         _wait_port(ports["master"], master, host)
@@ -111,7 +112,7 @@ def sentinel_setup(directory: Path, host: str = "127.0.0.1") -> Iterator[dict[st
             time.sleep(0.1)
         config = directory / "sentinel.conf"
         config.write_text(
-            f"port {ports['sentinel']}\nbind {host}\ndir {directory}\n"
+            f"port {ports['sentinel']}\nbind {host}\nprotected-mode no\ndir {directory}\n"
             f"sentinel monitor {MASTER} {host} {ports['master']} 1\n"
             f"sentinel down-after-milliseconds {MASTER} 1000\n"
             f"sentinel failover-timeout {MASTER} 5000\n"
