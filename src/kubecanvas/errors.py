@@ -2,6 +2,7 @@
 
     KubecanvasError
     ├── InvalidWorkflow        a Workflow that cannot run: every problem, by field path (ValueError)
+    │   └── TaskArgumentsError     a task called with arguments its function cannot take (TypeError)
     ├── ConfigurationError     a setting the operator or a task pod cannot work with (ValueError)
     ├── NotJSONError           a value that cannot travel between tasks (TypeError)
     ├── ClusterError           the Kubernetes API could not be reached, or refused a request
@@ -56,6 +57,7 @@ __all__ = [
     "StoreConnectionError",
     "StoreError",
     "StoreReplyError",
+    "TaskArgumentsError",
     "TaskError",
     "TaskImportError",
     "TaskRevokedError",
@@ -90,6 +92,11 @@ class InvalidWorkflow(KubecanvasError, ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(map(str, problems)) or "invalid workflow")
+
+
+class TaskArgumentsError(InvalidWorkflow, TypeError):
+    """A task given arguments its function cannot take (too many, a missing one, an unknown
+    keyword), found when the call is built, as Celery's `apply_async` finds it."""
 
 
 class ConfigurationError(KubecanvasError, ValueError):

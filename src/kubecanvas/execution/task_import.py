@@ -22,7 +22,7 @@ from typing import Any
 from kubecanvas.canvas.names import is_import_path
 from kubecanvas.errors import TaskImportError
 
-__all__ = ["import_modules", "register_task", "registered_module", "resolve_task"]
+__all__ = ["import_modules", "register_task", "registered_module", "registered_task", "resolve_task"]
 
 _registered: dict[str, tuple[str, Callable[..., Any]]] = {}
 
@@ -31,6 +31,12 @@ def register_task(name: str, module: str, function: Callable[..., Any]) -> None:
     """Make `function`, defined in `module`, findable by `name` (the SDK's `@task` does this
     for every task; the last one registered under a name wins, as in Celery)."""
     _registered[name] = (module, function)
+
+
+def registered_task(name: str) -> Callable[..., Any] | None:
+    """The function registered under task `name` in this process, if one is (never imports)."""
+    entry = _registered.get(name)
+    return entry[1] if entry is not None else None
 
 
 def registered_module(name: str) -> str | None:

@@ -19,7 +19,7 @@ from kubecanvas.canvas.merging import merge_options
 from kubecanvas.errors import InvalidWorkflow, NotJSONError
 from kubecanvas.sdk.call_options import json_at, normalize_options
 from kubecanvas.sdk.calling import app_imports, queue_options, routed_queue
-from kubecanvas.sdk.manifest import build_manifest, unique_name
+from kubecanvas.sdk.manifest import build_manifest, check_call, unique_name
 from kubecanvas.sdk.task_names import task_name_problem
 
 if TYPE_CHECKING:
@@ -188,6 +188,7 @@ class Canvas(ABC):
         manifest = self._with_options(options).to_workflow(
             name or unique_name(self._label()), namespace=namespace, code=code, args=args or (), kwargs=kwargs
         )
+        check_call(manifest)
         # Imported at call time: the cluster client (Kubernetes, Redis) and the runners are
         # heavy, and task pods import the SDK with their tasks but never submit.
         backend = calling_backend()
@@ -221,6 +222,7 @@ class Canvas(ABC):
         manifest = self._with_options(options).to_workflow(
             unique_name(self._label()), args=args or (), kwargs=kwargs
         )
+        check_call(manifest)
         return run_eagerly(manifest)
 
     def _with_options(self, options: Mapping[str, Any]) -> Canvas:

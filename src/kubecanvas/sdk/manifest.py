@@ -10,16 +10,20 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.canvas.merging import merge_options
 from kubecanvas.canvas.names import is_import_path
+from kubecanvas.errors import Problem, TaskArgumentsError
 from kubecanvas.execution.task_import import registered_module
 from kubecanvas.resources import API_VERSION
 from kubecanvas.sdk.call_options import json_at, normalize_code, normalize_options
 
-__all__ = ["build_manifest", "slug", "unique_name", "validate_manifest"]
+if TYPE_CHECKING:
+    from kubecanvas.graph.nodes import Graph
+
+__all__ = ["build_manifest", "check_call", "slug", "unique_name", "validate_manifest"]
 
 
 def build_manifest(
@@ -122,6 +126,55 @@ def validate_manifest(manifest: Mapping[str, Any]) -> None:
     from kubecanvas.check import checked_workflow  # pydantic only when building
 
     checked_workflow(manifest)
+
+
+def check_call(manifest: Mapping[str, Any]) -> None:
+    """`manifest` is about to run (a call, not a manifest written for later): TaskArgumentsError
+    unless its tasks registered here (`@task`) can take the arguments it gives them."""
+    from kubecanvas.check import checked_workflow
+
+    spec = manifest.get("spec") or {}
+    check_arguments(checked_workflow(manifest).graph, spec.get("args") or [], spec.get("kwargs") or {})
+
+
+def check_arguments(graph: Graph, spec_args: list[Any], spec_kwargs: Mapping[str, Any]) -> None:
+    """TaskArgumentsError naming each task (by field path) whose function, registered in this
+    process by `@task`, cannot take the arguments its call will have: its own, its parent's
+    result before them (one value), the workflow's call-time arguments. As Celery's
+    `apply_async` checks the first task of a call, but for every task known here; tasks only
+    named (`signature("mod.fn")`) are checked where they run, never imported to be checked."""
+    import inspect
+
+    from kubecanvas.execution.task_import import registered_task
+    from kubecanvas.graph.arguments import build_call
+
+    placeholders = {node.id: None for node in graph.nodes}
+    problems = []
+    for node in graph.nodes:
+        task = registered_task(node.task)
+        if task is None or node.call != "call" or (node.input is not None and node.input.kind == "errback"):
+            continue  # map/starmap items and errbacks' inputs are checked when they run
+        function = getattr(task, "__wrapped__", task)
+        try:
+            parameters = list(inspect.signature(function).parameters.values())
+        except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+            continue
+        if getattr(task, "bind", False):
+            parameters = parameters[1:]  # `self`, the task
+        call = build_call(node, placeholders, tuple(spec_args), spec_kwargs)
+        try:
+            inspect.Signature(parameters).bind(*call.args, **call.kwargs)
+        except TypeError as error:
+            taken = f"{len(call.args)} positional argument{'s' if len(call.args) != 1 else ''}"
+            keywords = f" and keywords {sorted(call.kwargs)}" if call.kwargs else ""
+            problems.append(
+                Problem(
+                    node.path,
+                    f"{node.task}{inspect.Signature(parameters)} cannot take {taken}{keywords}: {error}",
+                )
+            )
+    if problems:
+        raise TaskArgumentsError(problems)
 
 
 def slug(label: str) -> str:
