@@ -219,6 +219,40 @@ def test_lint_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"OK: {len(examples)} workflow file(s) valid\n"
 
 
+def test_lint_names_a_task_the_code_next_to_the_file_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read with `ast`, never run: a misspelt function, and a name no module of `spec.imports`
+    registers, are named by field path with a hint; what the directory cannot settle (a module
+    that is not there) is left to the runtime."""
+    (tmp_path / "mytasks.py").write_text(
+        "from kubecanvas import shared_task\n\nraise SystemExit('never run by lint')\n\n"
+        "def add(x, y):\n    return x + y\n\n"
+        "@shared_task(name='sum-of-two')\ndef total(x, y):\n    return x + y\n"
+    )
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "apiVersion: kubecanvas.io/v1alpha1\nkind: Workflow\nmetadata: {name: typo}\n"
+        "spec:\n  imports: [mytasks]\n  canvas:\n    chain:\n"
+        "    - {task: mytasks.ad, args: [1, 2]}\n    - {task: sum-of-tow, args: [3]}\n"
+        "    - {task: elsewhere.anything}\n"
+        "    - {task: mytasks.add, args: [1], linkError: {task: mytasks.oops}}\n"
+    )
+    assert run_cli(["lint", str(flow)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{flow}: spec.canvas.chain[0].task: mytasks.py defines no 'ad' (did you mean 'add'?)",
+        f"{flow}: spec.canvas.chain[1].task: no module of spec.imports (mytasks) registers a task named "
+        "'sum-of-tow' (did you mean 'sum-of-two'?)",
+        f"{flow}: spec.canvas.chain[3].linkError[0].task: mytasks.py defines no 'oops'",
+    ]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert run_cli(["lint", "--code", str(elsewhere), str(flow)]) == 0, "no code there: nothing to say"
+    # `kubecanvas run` says the same before it runs anything (the module would exit at import).
+    assert run_cli(["run", str(flow)]) == 1
+    assert f"{flow}: spec.canvas.chain[0].task: mytasks.py defines no 'ad'" in capsys.readouterr().err
+
+
 def test_help_does_not_load_the_runner() -> None:
     probe = (
         "import sys, contextlib, io\n"

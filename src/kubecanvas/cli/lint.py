@@ -17,11 +17,21 @@ def lint(
         list[Path],
         typer.Argument(help="Workflow or CronWorkflow YAML files.", show_default=False, metavar="FILE"),
     ],
+    code: Annotated[
+        Path | None,
+        typer.Option(
+            "--code",
+            help="Directory of the task code, as for `kubecanvas run` (default: each FILE's own): "
+            "task names it surely lacks are problems. Read, never run.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Check Workflow and CronWorkflow files: YAML syntax (line numbers) and every field (its path)."""
+    """Check Workflow and CronWorkflow files: YAML syntax (line numbers), every field (its path),
+    and the task names against the code next to them."""
     invalid = 0
     for path in files:
-        problems = workflow_problems(path)
+        problems = workflow_problems(path, code if code is not None else path.resolve().parent)
         if problems:
             invalid += 1
         for problem in problems:
@@ -35,10 +45,12 @@ def lint(
     raise typer.Exit(EXIT_OK)
 
 
-def workflow_problems(path: Path) -> list[str]:
-    """What is wrong with the Workflow (or CronWorkflow) in `path`, one line each (none: it is valid)."""
-    from kubecanvas.check import check
+def workflow_problems(path: Path, code_dir: Path | None = None) -> list[str]:
+    """What is wrong with the Workflow (or CronWorkflow) in `path`, one line each (none: it is
+    valid); with `code_dir`, also each task name the code there surely lacks."""
+    from kubecanvas.check import check, checked_spec
     from kubecanvas.errors import InvalidWorkflow
+    from kubecanvas.local.code_names import missing_tasks
     from kubecanvas.local.files import load_yaml
 
     try:
@@ -49,7 +61,13 @@ def workflow_problems(path: Path) -> list[str]:
         return [f"not a text file: {error.reason}"]
     except OSError as error:
         return [f"cannot read it: {error.strerror or error}"]
-    return [str(problem) for problem in check(document)]
+    problems = check(document)
+    if problems or code_dir is None or not code_dir.is_dir():
+        return [str(problem) for problem in problems]
+    cron = document.get("kind") == "CronWorkflow"
+    spec = document["spec"]["workflowSpec"] if cron else document["spec"]
+    checked = checked_spec(spec, "spec.workflowSpec" if cron else "spec")
+    return [str(problem) for problem in missing_tasks(checked.graph, checked.spec.imports, code_dir)]
 
 
 def workflow_warnings(path: Path) -> list[str]:

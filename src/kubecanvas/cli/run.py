@@ -92,6 +92,16 @@ def run(
     code_dir = code if code is not None else file.resolve().parent
     if not code_dir.is_dir():
         raise CliError(f"--code {code_dir}: not a directory")
+    if runs:  # a task the code surely lacks: said now, by path, rather than when it runs
+        from kubecanvas.canvas.compiler import compile_spec
+        from kubecanvas.local.code_names import missing_tasks
+
+        spec = runs[0][1].spec
+        missing = missing_tasks(compile_spec(spec), spec.imports, code_dir)
+        for problem in missing:
+            typer.echo(f"{file}: {problem}", err=True)
+        if missing:
+            raise typer.Exit(EXIT_FAILED)
     interactive = output is None and sys.stdout.isatty() and sys.stderr.isatty()
     succeeded = True
     for index, (slot, workflow) in enumerate(runs):
