@@ -42,63 +42,67 @@ def free_liveness() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}/healthz"
 
 
-@pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    found: list[str] = []
-    monkeypatch.setattr(kube, "KubeApi", Api)
-    return found
+class Replica:
+    """One replica's `_lead`, with its operator and front as fakes that record what they do:
+    `granted` gives it the Lease, `operator_ends` / `front_ends` are SIGTERM reaching the kopf
+    that holds the signal handler."""
 
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[str] = []
+        self.granted, self.operator_ends, self.front_ends = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        monkeypatch.setattr(kube, "KubeApi", Api)
+        monkeypatch.setattr(entry, "LeaseElection", lambda *_: Election(self.events, self.granted))
 
-def lead(events: list[str], granted: asyncio.Event, operator_ends: asyncio.Event, front_ends: asyncio.Event):  # type: ignore[no-untyped-def]
-    async def operator() -> None:
-        events.append("operator started")
-        await operator_ends.wait()
-        events.append("operator stopped")
+    async def operator(self) -> None:
+        self.events.append("operator started")
+        await self.operator_ends.wait()
+        self.events.append("operator stopped")
 
-    async def front(stop: asyncio.Event) -> None:
-        events.append("front started")
+    async def front(self, stop: asyncio.Event) -> None:
+        self.events.append("front started")
         stopping = asyncio.create_task(stop.wait())
-        ended = asyncio.create_task(front_ends.wait())
+        ended = asyncio.create_task(self.front_ends.wait())
         await asyncio.wait({stopping, ended}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         ended.cancel()
-        events.append("front stopped")
+        self.events.append("front stopped")
 
-    return entry._lead(operator, front, "lease", free_liveness())
+    def start(self) -> asyncio.Task[None]:
+        return asyncio.create_task(entry._lead(self.operator, self.front, "lease", free_liveness()))
 
 
 def test_a_standby_serves_the_front_and_stops_with_it_without_ever_running_the_operator(
-    events: list[str], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    replica = Replica(monkeypatch)
+
     async def scenario() -> None:
-        granted, operator_ends, front_ends = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        monkeypatch.setattr(entry, "LeaseElection", lambda *_: Election(events, granted))
-        leading = asyncio.create_task(lead(events, granted, operator_ends, front_ends))
+        leading = replica.start()
         await asyncio.sleep(0.2)
-        assert events == ["front started"]  # standing by, serving
-        front_ends.set()  # SIGTERM reaches the front's kopf while standing by
+        assert replica.events == ["front started"]  # standing by, serving
+        replica.front_ends.set()
         await asyncio.wait_for(leading, 5)
 
     asyncio.run(scenario())
-    assert events == ["front started", "front stopped"]
+    assert replica.events == ["front started", "front stopped"]
 
 
 def test_a_leader_runs_the_operator_beside_the_front_and_stops_the_front_last(
-    events: list[str], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    replica = Replica(monkeypatch)
+
     async def scenario() -> None:
-        granted, operator_ends, front_ends = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        monkeypatch.setattr(entry, "LeaseElection", lambda *_: Election(events, granted))
-        leading = asyncio.create_task(lead(events, granted, operator_ends, front_ends))
+        leading = replica.start()
         await asyncio.sleep(0.1)
-        granted.set()
+        replica.granted.set()
         await asyncio.sleep(0.2)
-        assert events == ["front started", "leading", "operator started"]
-        operator_ends.set()  # SIGTERM reaches the operator's kopf, started last
+        assert replica.events == ["front started", "leading", "operator started"]
+        replica.operator_ends.set()
         await asyncio.wait_for(leading, 5)
 
     asyncio.run(scenario())
-    assert events == [
+    assert replica.events == [
         "front started",
         "leading",
         "operator started",
