@@ -113,7 +113,7 @@ bench: images ## benchmarks on the local cluster, Celery alongside (bench/result
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # `make chaos`: faults on the local cluster while workflows run (operator kill -9 x30, the API
-# server down 15 s and 60 s, Redis restarted and flushed, task pods deleted, the kubelet
+# server down 15 s and 60 s, Redis restarted and flushed, task pods deleted and OOM-killed, the kubelet
 # restarted; and the chart in HA mode, its leader pod deleted during `kubectl create`s), at full
 # size; the report is .cluster/chaos/report.md. `make test` runs the same scenarios small.
 CHAOS_WEBHOOK = test_ha_operator_pods_deleted_during_applies_refuse_no_valid_workflow_and_admit_no_invalid_one

@@ -23,11 +23,13 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from e2e.conftest import EXAMPLES
 from e2e.test_operator import sig, workflow
 from support.chaos import FINISH_TIMEOUT, FULL, PARALLELISM, SIZE, Report, Row
 from support.cluster import STATE, Cluster, cluster_command, pid_alive
@@ -261,6 +263,52 @@ def test_task_pods_deleted_mid_run(chaos_report: Report, cluster: Cluster, workf
     judge(row, workflows, name, expected, started=started, fault_ended=time.monotonic())
     row.ok = ends_exact(row) and row.max_runs <= 4  # retries=3
     assert row.ok, row
+
+
+HOG_TASKS = """
+import os
+
+
+def add_after_oom(x, y, megabytes):
+    \"\"\"x + y, but over any small memory limit on a first attempt: the kernel's OOM killer.\"\"\"
+    if os.environ.get("KUBECANVAS_ATTEMPT") == "1":
+        hog = bytearray(megabytes * 1024 * 1024)
+        return len(hog)
+    return x + y
+"""
+
+
+def test_task_pods_oom_killed(chaos_report: Report, workflows: Workflows, tmp_path: Path) -> None:
+    """Header tasks over their memory limit on their first attempt: OOM-killed, each retried
+    once per its policy, with the kernel's reason; every other task runs once; exact."""
+    hogs = 10 if FULL else 2
+    row = Row(f"task pods OOM-killed x{hogs}", "Succeeded, exact, OOM-killed tasks run twice, the rest once")
+    chaos_report.rows.append(row)
+    (tmp_path / "hogtasks.py").write_text(HOG_TASKS)
+    workflows.config_map_from("chaostasks", [EXAMPLES / "conftasks.py", tmp_path / "hogtasks.py"])
+    hogging = set(RNG.sample(range(SIZE), hogs))
+    limits = {"resources": {"limits": {"memory": "128Mi"}}, "retries": {"max": 3, "delay": 0}}
+    header = [
+        {"task": "hogtasks.add_after_oom", "args": [i, i, 512], "options": limits}
+        if i in hogging
+        else sig("add", i, i, retries={"max": 3})
+        for i in range(SIZE)
+    ]
+    canvas = {"chord": {"header": header, "body": sig("tsum", retries={"max": 3})}}
+    manifest = workflow(
+        "oom-killed", canvas, parallelism=PARALLELISM, code={"configMap": {"name": "chaostasks"}}
+    )
+    started = time.monotonic()
+    name = workflows.apply(manifest)
+    row.faults = hogs
+    judge(row, workflows, name, sum(2 * i for i in range(SIZE)), started=started, fault_ended=started)
+    tasks = workflows.document(name)["tasks"]
+    hogged = [int(task["attempts"]) for task in tasks if task["task"] == "hogtasks.add_after_oom"]
+    others = [int(task["attempts"]) for task in tasks if task["task"] != "hogtasks.add_after_oom"]
+    reasons = {str((task.get("error") or {}).get("message") or "") for task in tasks}
+    row.notes.append(f"attempts of the OOM-killed tasks: {sorted(hogged)}")
+    row.ok = ends_exact(row) and hogged == [2] * hogs and set(others) == {1}
+    assert row.ok, (row, reasons)
 
 
 @pytest.mark.skipif(not FULL, reason="test_node_faults restarts the kubelet in `make test`")
