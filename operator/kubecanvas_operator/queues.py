@@ -69,7 +69,7 @@ def check_queues(graph: Graph, queues: Mapping[str, Any]) -> None:
     known = ", ".join(sorted(queues)) if queues else "none (the chart's `tasks.queues` is empty)"
     problems = {
         Problem(f"{node.path}.options.queue", f"no queue {name!r} on this cluster; its queues: {known}")
-        for node in [*graph.nodes, *(node for attachment in graph.errbacks for node in attachment.template)]
+        for node in graph.every_task()
         if isinstance(name := node.options.get(QUEUE), str) and name not in queues
     }
     if problems:

@@ -29,6 +29,7 @@ from kubecanvas.canvas.model import (
     WorkflowSpec,
 )
 from kubecanvas.errors import InvalidWorkflow, Problem
+from kubecanvas.graph.identity import given_task_id
 from kubecanvas.graph.nodes import (
     ErrbackAttachment,
     Graph,
@@ -65,8 +66,8 @@ def _refuse_shared_task_ids(nodes: list[TaskNode]) -> None:
     first: dict[str, TaskNode] = {}
     problems = []
     for node in nodes:
-        given = node.options.get("taskId")
-        if not isinstance(given, str):
+        given = given_task_id(node)
+        if given is None:
             continue
         if given in first:
             problems.append(

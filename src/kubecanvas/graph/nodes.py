@@ -266,6 +266,11 @@ class Graph:
     args: tuple[JSON, ...] = ()
     kwargs: JSONObject = field(default_factory=dict)
 
+    def every_task(self) -> list[TaskNode]:
+        """Every task the workflow may run: its nodes, then its errbacks' templates (what a
+        check of task names or options must cover, errbacks included)."""
+        return [*self.nodes, *(node for attachment in self.errbacks for node in attachment.template)]
+
     def to_json(self) -> GraphJSON:
         return {
             "nodes": [node.to_json() for node in self.nodes],

@@ -25,7 +25,6 @@ __all__ = ["missing_tasks"]
 def missing_tasks(graph: Graph, imports: Iterable[str], code_dir: Path) -> list[Problem]:
     """A problem (at the task's `.task`) for each task of `graph`, errbacks included, that the
     code in `code_dir` surely lacks."""
-    nodes = [*graph.nodes, *(node for errback in graph.errbacks for node in errback.template)]
     imports = list(imports)
     modules: dict[str, _Module | None] = {}
 
@@ -36,7 +35,7 @@ def missing_tasks(graph: Graph, imports: Iterable[str], code_dir: Path) -> list[
 
     registrars = [module(name) for name in imports]
     problems: list[Problem] = []
-    for node in nodes:
+    for node in graph.every_task():
         where = f"{node.path}.task"
         if is_import_path(node.task):
             module_name, _, attribute = node.task.rpartition(".")
