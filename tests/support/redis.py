@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from kubecanvas.store.hostside import connect_async
 from kubecanvas.store.wire import Address, Connection
 
 MASTER = "kcmaster"
@@ -141,3 +143,21 @@ def sentinel_setup(directory: Path, host: str = "127.0.0.1") -> Iterator[dict[st
             if process.poll() is None:
                 process.terminate()
                 process.wait(10)
+
+
+def burst(url: str, callers: int) -> list[object]:
+    """`callers` commands at once, each holding its connection for a moment (a blocking pop
+    of a list nobody fills): more than the pool holds, as many admissions at once are."""
+
+    async def all_at_once() -> list[object]:
+        client = connect_async(url)
+        try:
+            return list(
+                await asyncio.gather(
+                    *(client.blpop([f"nothing-{index}"], timeout=0.3) for index in range(callers))
+                )
+            )
+        finally:
+            await client.aclose()
+
+    return asyncio.run(all_at_once())

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis import RedisError, ResponseError
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject
 from kubecanvas.engine.machine import Engine
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 
 BLOCK_SECONDS = 5.0  # how long a read of the events stream waits for news
+POOL_SIZE = 100  # connections to Redis at most (redis-py's default)
+POOL_WAIT_SECONDS = 20.0  # how long a caller waits for one of them before it fails
 
 
 def connect_async(url: str, password: str | None = None, *, ca: str | None = None) -> aioredis.Redis:
@@ -52,7 +55,12 @@ def connect_async(url: str, password: str | None = None, *, ca: str | None = Non
     Sentinel included: redis-py asks the Sentinels for the master again after a failover).
     `ca`: the PEM of a private CA of Redis' TLS certificate (else the URL's `ssl_ca_certs`).
     Its socket timeout must exceed a blocking read of the events stream (redis-py's default,
-    5 s, equals it: an idle operator then times out, backs off, and hears the next news late)."""
+    5 s, equals it: an idle operator then times out, backs off, and hears the next news late).
+
+    Its pool makes a caller wait for a free connection (up to `POOL_WAIT_SECONDS`) rather than
+    fail: redis-py's default pool raises `Too many connections` past 100 in use, which a
+    burst of Workflows created at once reached (each admission failed, and kopf retried it
+    60 s later)."""
     options: dict[str, Any] = {
         "decode_responses": True,
         "health_check_interval": 30,
@@ -63,22 +71,31 @@ def connect_async(url: str, password: str | None = None, *, ca: str | None = Non
     if address.tls and ca:
         options["ssl_ca_data"] = ca
     if address.sentinels:
-        from redis.asyncio.sentinel import Sentinel
-
         if address.tls:
             options.update(ssl=True, ssl_ca_certs=None if ca else address.ca_file)
 
         sentinels = Sentinel(list(address.sentinels), socket_connect_timeout=10, socket_timeout=10)  # type: ignore[no-untyped-call]
         master: aioredis.Redis = sentinels.master_for(
             address.master,
+            connection_pool_class=_BlockingSentinelPool,
             username=address.username,
             password=address.password,
             db=address.db,
+            max_connections=POOL_SIZE,
+            timeout=POOL_WAIT_SECONDS,
             **options,
         )
         return master
-    client: aioredis.Redis = aioredis.Redis.from_url(url, password=password or None, **options)
-    return client
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, password=password or None, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS, **options
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """The master's pool behind Sentinel, waiting for a free connection as `connect_async`'s
+    other pool does (Sentinel's own pool only finds the master; taking and giving back
+    connections is the blocking pool's)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import pytest
 
 from kubecanvas.store.hostside import connect_async
 from kubecanvas.store.wire import SENTINEL_PORT, Address, Connection
-from support.redis import sentinel_setup
+from support.redis import burst, sentinel_setup
 
 
 def test_sentinel_urls_name_the_sentinels_the_master_and_the_database() -> None:
@@ -79,3 +79,10 @@ def test_both_clients_follow_the_master_through_a_failover(tmp_path: Path) -> No
         assert promoted.execute("GET", "before") == "1"  # replicated before the failover
         promoted.close()
         pod.close()
+
+
+def test_behind_sentinel_the_operators_client_waits_for_a_free_connection_too(tmp_path: Path) -> None:
+    from kubecanvas.store.hostside import POOL_SIZE
+
+    with sentinel_setup(tmp_path) as setup:
+        assert burst(setup["url"], POOL_SIZE + 20) == [None] * (POOL_SIZE + 20)

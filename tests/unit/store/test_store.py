@@ -18,7 +18,7 @@ from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas.store.layout import Outcome, WorkflowKeys, WorkflowMeta
 from kubecanvas.store.taskside import TaskStore, connect
 from kubecanvas.store.wire import Connection
-from support.redis import free_port, redis_server
+from support.redis import burst, free_port, redis_server
 
 PASSWORD = "s3cret"
 
@@ -223,3 +223,11 @@ def test_a_step_of_a_workflow_whose_state_was_flushed_is_refused_and_leaves_noth
             await store.client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_operators_client_waits_for_a_free_connection_rather_than_failing(redis_url: str) -> None:
+    """Past redis-py's default pool (100 in use: `Too many connections`), as a burst of
+    Workflows created at once once reached, each admission failing until kopf's retry."""
+    from kubecanvas.store.hostside import POOL_SIZE
+
+    assert burst(redis_url, POOL_SIZE + 50) == [None] * (POOL_SIZE + 50)
