@@ -85,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     namespaces = tuple(options.namespace) or config.watch_namespaces
     config = dataclasses.replace(config, watch_namespaces=namespaces)
+    from kubecanvas_operator import namespace_watch
     from kubecanvas_operator.memo import OperatorMemo
     from kubecanvas_operator.wiring import build_registry
+
+    namespace_watch.install()  # a namespace created while kopf starts is served at once
 
     webhook = bool(os.environ.get("KUBECANVAS_WEBHOOK_CERT"))
     memo = OperatorMemo(config)  # kopf takes any object as the memo; both parts share it

@@ -51,11 +51,6 @@ def production_start_timeout(operator: OperatorProcess) -> Iterator[None]:
     operator.stop()
     operator.env.update(PRODUCTION_START_TIMEOUT)
     operator.start()
-    # Healthy (its start-up handlers ran) is not yet watching: once, in a clean-clone run, a
-    # namespace created ~0.1 s after this restart was not seen until kopf's namespace watch
-    # was renewed 300 s later, and the first scenario timed out. Not understood yet (recorded
-    # in the reliability issue); the scenarios test faults, not that start-up window.
-    time.sleep(5)
     try:
         yield
     finally:
