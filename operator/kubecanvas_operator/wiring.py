@@ -22,6 +22,10 @@ __all__ = ["build_registry"]
 # Jobs and pods the operator made (for tasks): the only ones it watches.
 OURS = {WORKFLOW_UID_LABEL: kopf.PRESENT}
 
+# An admission that failed on a passing fault (Redis restarting, the API server throttling)
+# is tried again this soon, not after kopf's default minute: a user waits on it.
+ADMIT_RETRY_SECONDS = 5.0
+
 
 def build_registry(
     *, webhook: bool = False, serving: bool = True, leading: bool = True
@@ -55,8 +59,8 @@ def build_registry(
     on.probe(id="workflows", registry=registry)(handlers.running_workflows)
 
     # Workflows: admit (new, or found at start-up), revoke, refuse spec changes, forget.
-    on.create(*workflows, registry=registry)(handlers.admit)
-    on.resume(*workflows, registry=registry)(handlers.admit)
+    on.create(*workflows, backoff=ADMIT_RETRY_SECONDS, registry=registry)(handlers.admit)
+    on.resume(*workflows, backoff=ADMIT_RETRY_SECONDS, registry=registry)(handlers.admit)
     on.field(*workflows, field="spec.revoke", registry=registry)(handlers.revoke)
     on.update(*workflows, field="spec", registry=registry)(handlers.refuse_spec_changes)
     on.event(*workflows, registry=registry)(handlers.deleted)

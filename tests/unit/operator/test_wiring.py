@@ -76,3 +76,11 @@ def test_the_front_every_replica_serves_watches_nothing_and_the_leader_serves_no
     assert not list(leading._webhooks.get_all_handlers())
     assert not {"front.start", "webhook.serve_webhook"} & _functions(leading)
     assert _functions(leading) | _functions(serving) == _functions(build_registry(webhook=True))
+
+
+def test_a_failed_admission_is_tried_again_within_seconds_not_kopfs_minute() -> None:
+    admissions = [
+        handler for handler in build_registry()._changing.get_all_handlers() if handler.fn is handlers.admit
+    ]
+    assert len(admissions) == 2  # a new Workflow, and one found at start-up
+    assert all(handler.backoff is not None and handler.backoff <= 5 for handler in admissions)
