@@ -115,6 +115,19 @@ class KubeClient:
             return json.loads(payload) if payload else None
         raise AssertionError("unreachable")
 
+    def text(self, path: str) -> str:
+        """A GET of a plain-text endpoint (the API server's `/metrics`), on a connection of its own."""
+        connection = self._connection()
+        try:
+            connection.request("GET", path, headers={"Accept": "text/plain"})
+            response = connection.getresponse()
+            payload = response.read().decode(errors="replace")
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise ApiError(response.status, payload[:500])
+        return payload
+
     def watch(
         self,
         path: str,

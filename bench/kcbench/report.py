@@ -314,6 +314,8 @@ def write_markdown(results: dict[str, Any]) -> str:
             shims_row.append(_num(_get(ours[name], "cpu_seconds", "shims seen"), 0))
     lines.append("| " + " | ".join(shims_row) + " |")
 
+    lines += api_requests(ours, header)
+
     if any((ours.get(name) or {}).get("peak_rss_mb") for name in SCENARIO_NAMES):
         lines += ["", "## Peak RSS during each scenario, by component (MB, sampled every 0.5 s)", ""]
         lines += [header, "|" + " --- |" * (header.count("|") - 1)]
@@ -361,6 +363,59 @@ def write_markdown(results: dict[str, Any]) -> str:
 
     lines += ["", "## What limits each figure", "", *limits(results)]
     return "\n".join(lines) + "\n"
+
+
+def api_requests(ours: dict[str, Any], header: str, rows: int = 14) -> list[str]:
+    """Kubernetes API requests per task: the operator's own (its counter), then every
+    client's as the API server counted them, the busiest kinds first."""
+    names = [name for name in SCENARIO_NAMES if isinstance(ours.get(name), dict)]
+    if not any(
+        ours[name].get("apiserver_requests") or ours[name].get("operator_api_calls") for name in names
+    ):
+        return []
+
+    def per_task(name: str, section: str, key: str | None = None) -> float | None:
+        found = ours[name].get(section)
+        tasks = ours[name].get("tasks")
+        if not isinstance(found, dict) or not tasks:
+            return None
+        return (found.get(key, 0.0) if key is not None else sum(found.values())) / float(tasks)
+
+    def keys(section: str) -> list[str]:
+        seen: dict[str, float] = {}
+        for name in names:
+            for key in ours[name].get(section) or {}:
+                seen[key] = max(seen.get(key, 0.0), per_task(name, section, key) or 0.0)
+        return sorted(seen, key=lambda key: -seen[key])
+
+    lines = [
+        "",
+        "## Kubernetes API requests per task",
+        "",
+        "The operator's own calls are its `kubecanvas_kube_api_calls_total` (by client method; kopf's "
+        "watches aside); every client's are the API server's `apiserver_request_total` over the "
+        "scenario (the kubelet's status updates, the Job controller's, the scheduler's bindings, "
+        "kopf's watches, this benchmark's watches, and other work on the cluster meanwhile), by verb "
+        "and resource; a WATCH counts once when it starts.",
+        "",
+        header,
+        "|" + " --- |" * (header.count("|") - 1),
+    ]
+    for label, section in (
+        ("operator: all its calls", "operator_api_calls"),
+        ("API server: all requests", "apiserver_requests"),
+    ):
+        lines.append(
+            f"| **{label}** | " + " | ".join(_num(per_task(name, section), 2) for name in names) + " |"
+        )
+        prefix = "operator: " if section == "operator_api_calls" else ""
+        for key in keys(section)[:rows]:
+            lines.append(
+                f"| {prefix}`{key}` | "
+                + " | ".join(_num(per_task(name, section, key), 2) for name in names)
+                + " |"
+            )
+    return lines
 
 
 def limits(results: dict[str, Any]) -> list[str]:

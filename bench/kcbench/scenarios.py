@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from kcbench.analysis import distribution, folded_profile, importtime_summary
 from kcbench.cluster import REPO, Cluster, create_config_map, create_namespace, delete_namespace, say
@@ -117,6 +118,7 @@ class Context:
         )
         others_before = self.other_pods()
         ledger.begin()
+        requests_before = apiserver_requests(self.api)
         before = self.operator.metrics()
         spy: PySpy | None = None
         if self.profile:
@@ -139,11 +141,61 @@ class Context:
                     "file": str(spy.output),
                 }
             after = self.operator.metrics()
+            requests_after = apiserver_requests(self.api)
             if before is not None and after is not None:
                 result["operator_metrics"] = {
                     name: histogram_delta(before, after, f"kubecanvas_{name}_seconds")
                     for name in ("step_latency", "report_delay")
                 }
+                result["operator_api_calls"] = counter_delta(
+                    before, after, "kubecanvas_kube_api_calls_total", "call"
+                )
+            if requests_before is not None and requests_after is not None:
+                result["apiserver_requests"] = {
+                    key: count
+                    for key in requests_after
+                    if (count := requests_after[key] - requests_before.get(key, 0.0)) > 0
+                }
+
+
+def apiserver_requests(api: KubeClient) -> dict[str, float] | None:
+    """Every client's requests the API server has served (`apiserver_request_total`), summed
+    by `VERB resource[/subresource]`: the operator's, kopf's watches, the kubelet's status
+    updates, the controllers', the scheduler's bindings, this benchmark's watches."""
+    try:
+        text = api.text("/metrics")
+    except Exception:  # noqa: BLE001 - a figure for the record, never worth failing a scenario
+        return None
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "apiserver_request":
+            continue
+        for sample in family.samples:
+            if sample.name != "apiserver_request_total":
+                continue
+            labels = sample.labels
+            key = f"{labels.get('verb', '?')} {labels.get('resource', '?')}"
+            if labels.get("subresource"):
+                key += f"/{labels['subresource']}"
+            totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
+def counter_delta(before: str, after: str, metric: str, label: str) -> dict[str, float]:
+    """How much each `label` value of a counter grew between two scrapes."""
+
+    def values(text: str) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == metric:
+                    found[sample.labels.get(label, "")] = sample.value
+        return found
+
+    first, last = values(before), values(after)
+    return {
+        key: value - first.get(key, 0.0) for key, value in last.items() if value - first.get(key, 0.0) > 0
+    }
 
 
 def workflow_name(scenario: str) -> str:

@@ -74,14 +74,14 @@ async def start(settings: kopf.OperatorSettings, memo: OperatorMemo, **_: Any) -
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    api = KubeApi(config.api_concurrency)
+    metrics = OperatorMetrics()
+    api = KubeApi(config.api_concurrency, counted=metrics.api_call)
     store = WorkflowStore(
         connect_async(config.redis_url, config.redis_password, ca=config.redis_ca), config.events_stream
     )
     await until_redis_answers(store)
     events = EventPoster(api)
     events.start()
-    metrics = OperatorMetrics()
     conductor = Conductor(api, store, config, notify=events.post, observe=metrics.observer(memo.observe))
     metrics.attach(conductor.engines)
     memo.services = Services(api, store, conductor, events, metrics)

@@ -18,12 +18,14 @@ from kubernetes import client
 from kubecanvas.client.credentials import kube_configuration
 from kubecanvas.client.kube_calls import call_json
 from kubecanvas.errors import KubeApiError
-from kubecanvas.resources import CRON_WORKFLOW, GROUP, VERSION, WORKFLOW
+from kubecanvas.resources import CRON_WORKFLOW, GROUP, VERSION, WORKFLOW, WORKFLOW_UID_LABEL
 
 __all__ = ["KubeApi"]
 
 
 T = TypeVar("T")
+
+_LIST_PAGE = 500  # items per page of a listing (the API server's continue tokens for the rest)
 
 
 def load_client_configuration(concurrency: int) -> client.Configuration:
@@ -34,8 +36,16 @@ def load_client_configuration(concurrency: int) -> client.Configuration:
 
 
 class KubeApi:
-    def __init__(self, concurrency: int = 16, configuration: client.Configuration | None = None) -> None:
+    def __init__(
+        self,
+        concurrency: int = 16,
+        configuration: client.Configuration | None = None,
+        counted: Callable[[str], None] | None = None,
+    ) -> None:
+        """`counted`, if given, hears the client method's name of every call sent (the
+        operator's metrics count API calls per task with it)."""
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kube-api")
+        self._counted = counted
         api_client = client.ApiClient(configuration or load_client_configuration(concurrency))
         self.batch = client.BatchV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
@@ -51,6 +61,8 @@ class KubeApi:
     async def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one client call in the pool and return its JSON body (or None on 404)."""
         loop = asyncio.get_running_loop()
+        if self._counted is not None:
+            self._counted(function.__name__)
         try:
             return await loop.run_in_executor(
                 self._executor, functools.partial(call_json, function, *args, **kwargs)
@@ -73,9 +85,22 @@ class KubeApi:
             raise
         return True
 
-    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        job: dict[str, Any] | None = await self._call(self.batch.read_namespaced_job, name, namespace)
-        return job
+    async def workflow_jobs(self, namespace: str, uid: str) -> dict[str, dict[str, Any]]:
+        jobs: dict[str, dict[str, Any]] = {}
+        page: str | None = None
+        while True:
+            listed = await self._call(
+                self.batch.list_namespaced_job,
+                namespace,
+                label_selector=f"{WORKFLOW_UID_LABEL}={uid}",
+                limit=_LIST_PAGE,
+                **({"_continue": page} if page else {}),
+            )
+            for job in (listed or {}).get("items") or []:
+                jobs[job["metadata"]["name"]] = job
+            page = ((listed or {}).get("metadata") or {}).get("continue")
+            if not page:
+                return jobs
 
     async def expire_job(self, namespace: str, name: str, seconds: int) -> None:
         """Let the TTL controller delete a finished Job (and its pods) `seconds` from now."""

@@ -12,8 +12,10 @@
 | `kubecanvas_jobs_in_flight`                  | gauge     | attempts launched and not finished      |
 | `kubecanvas_step_latency_seconds`            | histogram | result written -> next Jobs created     |
 | `kubecanvas_report_delay_seconds`            | histogram | result written -> the operator read it  |
+| `kubecanvas_kube_api_calls_total{call}`      | counter   | its own API calls, by client method     |
 
-Counters and histograms are fed by the conductor's `observe(metric, value)` hook
+The API calls are counted by `KubeApi`'s `counted` hook (kopf's watches and patches are not
+its). Counters and histograms are fed by the conductor's `observe(metric, value)` hook
 (`step_observations` turns one engine step into observations); the gauges are read
 when scraped: from the conductor's running workflows, and from the phases of the
 Workflows the operator watches (`httpapi.track_workflow_phase`, a kopf event handler).
@@ -91,6 +93,12 @@ class OperatorMetrics:
         )
         for phase in (Phase.SUCCEEDED, Phase.FAILED, Phase.REVOKED):
             self._finished.labels(phase.value)
+        self._api_calls = Counter(
+            "kubecanvas_kube_api_calls",
+            "Kubernetes API calls the operator sent, by client method (kopf's own aside).",
+            ["call"],
+            registry=self.registry,
+        )
         self._histograms = {
             "step_latency": Histogram(
                 "kubecanvas_step_latency_seconds",
@@ -138,6 +146,10 @@ class OperatorMetrics:
             phase = metric.removeprefix("workflow_").capitalize()
             self._finished.labels(phase).inc(value)
         # anything else ("hops", ...) is for other observers
+
+    def api_call(self, call: str) -> None:
+        """`KubeApi`'s `counted` hook: one call sent, by its client method's name."""
+        self._api_calls.labels(call).inc()
 
     def track_phase(self, uid: str, phase: str | None) -> None:
         """A Workflow's phase as the watch saw it; None when it was deleted."""

@@ -111,6 +111,9 @@ def test_counters_and_gauges_after_workflows(workflows: Workflows, http_port: in
     )
     assert 0 < latency < 5
     assert delta(before, after, "kubecanvas_report_delay_seconds_count") >= 8
+    # The operator counts its own API calls: at least a Job per attempt (other tests' work
+    # may land in the same window, so no upper bound).
+    assert delta(before, after, 'kubecanvas_kube_api_calls_total{call="create_namespaced_job"}') >= 8
 
 
 def test_gauges_while_a_workflow_runs(workflows: Workflows, http_port: int) -> None:
