@@ -21,7 +21,9 @@ class JobClient(Protocol):
         """Create it; False when a Job of that name exists already (a retried create)."""
         ...
 
-    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def workflow_jobs(self, namespace: str, uid: str) -> dict[str, dict[str, Any]]:
+        """Every Job of the workflow with `uid`, by name, in one listing."""
+        ...
 
     async def expire_job(self, namespace: str, name: str, seconds: int) -> None:
         """Have the TTL controller remove a finished Job after `seconds`."""

@@ -578,31 +578,40 @@ class Conductor:
 
     async def _reconcile(self, run: WorkflowRun) -> None:
         """Every attempt the engine believes in flight either reported (its outcome is in
-        Redis), has a Job, or gets one (same deterministic name)."""
+        Redis), has a Job, or gets one (same deterministic name). Costs one Redis read and
+        one listing of the workflow's Jobs, however many attempts are in flight (a read per
+        attempt was 6 API calls per task over a 500-task fan-out, `make bench`)."""
         in_flight = [
             (node_id, record.attempt)
             for node_id, record in run.engine.records.items()
             if record.launched and not record.terminal
         ]
+        if not in_flight:
+            return
+        identity = run.identity
+        outcomes = await self.store.outcomes(identity.uid, in_flight)
+        silent = [attempt for attempt in in_flight if attempt not in outcomes]
+        jobs = await self.api.workflow_jobs(identity.namespace, identity.uid) if silent else {}
+        if outcomes:  # reported, and the news lost: adopted in one step
+            await run.host.feed(
+                *(
+                    functools.partial(outcome.event, task_id, attempt)
+                    for (task_id, attempt), outcome in outcomes.items()
+                )
+            )
         semaphore = asyncio.Semaphore(self.config.api_concurrency)
 
         async def check(task_id: str, attempt: int) -> None:
             if (task_id, attempt) in run.launcher.launching:
                 return  # its Job is being created right now
+            job = jobs.get(job_name(identity.name, task_id, attempt))
             async with semaphore:
-                outcome = await self.store.outcome(run.identity.uid, task_id, attempt)
-                if outcome is not None:
-                    await run.host.feed(lambda now: outcome.event(task_id, attempt, now))
-                    return
-                job = await self.api.get_job(
-                    run.identity.namespace, job_name(run.identity.name, task_id, attempt)
-                )
-                if job is None:
+                if job is None:  # a create that exists already is a no-op (create_job says False)
                     await run.launcher.create(run.host, Launch(run.engine.nodes[task_id], attempt))
                 else:
                     await self.on_job("MODIFIED", job)
 
-        await asyncio.gather(*(check(task_id, attempt) for task_id, attempt in in_flight))
+        await asyncio.gather(*(check(task_id, attempt) for task_id, attempt in silent))
 
     # ================================================================ endings
 
