@@ -160,7 +160,7 @@ class Context:
 
 def apiserver_requests(api: KubeClient) -> dict[str, float] | None:
     """Every client's requests the API server has served (`apiserver_request_total`), summed
-    by `VERB resource[/subresource]`: the operator's, kopf's watches, the kubelet's status
+    by `VERB resource[.group][/subresource]`: the operator's, kopf's watches, the kubelet's status
     updates, the controllers', the scheduler's bindings, this benchmark's watches."""
     try:
         text = api.text("/metrics")
@@ -174,7 +174,10 @@ def apiserver_requests(api: KubeClient) -> dict[str, float] | None:
             if sample.name != "apiserver_request_total":
                 continue
             labels = sample.labels
-            key = f"{labels.get('verb', '?')} {labels.get('resource', '?')}"
+            resource = labels.get("resource", "?")
+            if labels.get("group"):  # `workflows.kubecanvas.io`, not Argo's `workflows.argoproj.io`
+                resource += f".{labels['group']}"
+            key = f"{labels.get('verb', '?')} {resource}"
             if labels.get("subresource"):
                 key += f"/{labels['subresource']}"
             totals[key] = totals.get(key, 0.0) + sample.value
