@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -72,6 +75,25 @@ class Context:
             self.failures[str(options.get("label", name))] = summary
             say(f"{options.get('label', name)}: {data.phase}: {summary['message']}")
         return data
+
+    def result(self, namespace: str, data: RunData) -> Any:
+        """The workflow's result: from its status, or, when it was too large for the status
+        (`resultRef`), as a user reads it, with `kubecanvas result` from Redis. Before the
+        namespace goes."""
+        status = data.recorder.status
+        if not status.get("resultRef"):
+            return status.get("result")
+        command = [str(Path(sys.executable).parent / "kubecanvas"), "result", data.name, "-n", namespace]
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "KUBECANVAS_REDIS_URL": self.cluster.redis_url,
+        }
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            say(f"kubecanvas result {data.name}: exit {done.returncode}: {done.stderr.strip()[-300:]}")
+            return None
+        return json.loads(done.stdout)
 
     def other_pods(self) -> int | None:
         """Pods not yet finished on the cluster outside kube-system and this run's namespaces:
@@ -638,7 +660,7 @@ def chord(ctx: Context, tasks: int, parallelism: int) -> dict[str, Any]:
             )
         result.update(_throughput(data, tasks + 1))
         result["container_lifetime_ms"] = _lifetimes(data)
-        result["result_ok"] = data.recorder.status.get("result") == tasks * (tasks - 1)
+        result["result_ok"] = ctx.result(namespace, data) == tasks * (tasks - 1)
     return result
 
 
@@ -660,7 +682,8 @@ def chunks(ctx: Context, items: int, count: int, parallelism: int) -> dict[str, 
             round(60 * items / data.total_seconds, 1) if data.total_seconds > 0 else None
         )
         result["container_lifetime_ms"] = _lifetimes(data)
-        value = data.recorder.status.get("result")
+        result["result_in_status"] = not data.recorder.status.get("resultRef")
+        value = ctx.result(namespace, data)
         flat = [x for chunk in value for x in chunk] if isinstance(value, list) else []
         result["result_ok"] = flat == [2 * i for i in range(items)]
     return result
