@@ -21,13 +21,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from localcluster.lifecycle import down, status, up
 from localcluster.processes import ClusterError
-from localcluster.settings import ROOT
+from localcluster.settings import ROOT, STATE
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     command = parser.parse_args().command
+    if command != "status" and STATE.is_symlink():
+        # A worktree sharing another checkout's cluster: its settings (paths under this
+        # checkout) would rewrite that cluster's files (kube-proxy exits when its config
+        # changes). Start and stop a cluster from the checkout that owns it.
+        print(f"error: {STATE} is a link to {STATE.resolve()}: run `{command}` there", file=sys.stderr)
+        return 1
     try:
         if command == "up":
             up()
