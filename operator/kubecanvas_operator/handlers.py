@@ -137,8 +137,8 @@ async def job_changed(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> Non
 
 
 async def pod_changed(event: kopf.RawEvent, memo: OperatorMemo, **_: Any) -> None:
-    if event["type"] != "DELETED":
-        await memo.started.conductor.on_pod(event["object"])
+    # The watch shows Pending pods only (start): a pod that started leaves it as DELETED.
+    await memo.started.conductor.on_pod(event["object"], gone=event["type"] == "DELETED")
 
 
 def running_workflows(memo: OperatorMemo, **_: Any) -> int:

@@ -43,6 +43,7 @@ class FakeKube:
         self.create_errors: list[Exception] = []  # raised by the next create_job calls
         self.pods: dict[str, list[dict[str, Any]]] = {}
         self.listings = 0  # workflow_jobs calls
+        self.pod_listings: list[str] = []  # job_pods calls, by Job
 
     async def create_job(self, manifest: dict[str, Any]) -> bool:
         if self.create_errors:
@@ -69,6 +70,7 @@ class FakeKube:
         self.deleted_jobs.append(name)
 
     async def job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
+        self.pod_listings.append(job)
         return self.pods.get(job, [])
 
     async def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -481,6 +483,36 @@ def test_a_pod_that_cannot_be_scheduled_fails_once_the_clock_says_so(redis_url: 
             assert status["phase"] == "Failed"
             assert status["error"]["type"] == "Unschedulable"
             assert "Insufficient memory" in status["error"]["message"]
+
+    run(scenario())
+
+
+def test_a_pod_that_got_scheduled_or_left_the_watch_is_not_looked_at_again(redis_url: str) -> None:
+    """A look again is planned for a pod the scheduler cannot place yet; once it is placed, or
+    has started (it leaves the Pending-only watch), the planned look would only list pods."""
+
+    async def scenario() -> None:
+        async with harness(redis_url, unschedulable_timeout_seconds=0.3) as test:
+            spec = {"canvas": {"group": [{"task": "m.a"}, {"task": "m.b"}, {"task": "m.c"}]}}
+            body = test.body("looks", spec)
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            message = "0/1 nodes are available: 1 Insufficient memory."
+            pods = {
+                job: unschedulable_pod(uid, job, message, test.clock())
+                for job in ("looks-t0-1", "looks-t1-1", "looks-t2-1")
+            }
+            for job, pod in pods.items():
+                pod["metadata"]["uid"] = f"pod-{job}"
+                await test.conductor.on_pod(pod)
+            placed = copy.deepcopy(pods["looks-t1-1"])
+            placed["status"]["conditions"] = [{"type": "PodScheduled", "status": "True"}]
+            await test.conductor.on_pod(placed)
+            await test.conductor.on_pod(pods["looks-t2-1"], gone=True)
+            await asyncio.sleep(1.0)  # past the planned look (0.3 s, plus 0.5)
+            await test.conductor.drain()
+            assert test.api.pod_listings == ["looks-t0-1"]  # only the one still waiting
 
     run(scenario())
 
