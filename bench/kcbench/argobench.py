@@ -244,8 +244,14 @@ def chain(install: ArgoInstall, length: int) -> dict[str, Any]:
         for earlier, later in itertools.pairwise(ordered)
         if earlier["finished"] and later["started"]
     ]
+    periods = [
+        later["started"] - earlier["started"]
+        for earlier, later in itertools.pairwise(ordered)
+        if earlier["started"] and later["started"]
+    ]
     result["hops"] = len(hops)
     result["hop_ms"] = distribution(hops)
+    result["start_to_start_ms"] = distribution(periods)
     result["result_ok"] = result["phase"] == "Succeeded" and len(mains) == length
     return result
 

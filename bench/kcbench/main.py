@@ -144,9 +144,11 @@ def estimate_minutes(options: argparse.Namespace, rate: float = 240.0) -> float:
         minutes += 1.5
     if "argo" in only:
         # Per variant: Argo's default requeue (10 s) paces the chain; pods have 3 containers each.
-        minutes += len(options.argo_variants) * (
-            options.hop * 12 / 60 + (options.fanout + options.chord) / 60 + 2
-        )
+        per_variant = 1.0
+        per_variant += options.hop * 12 / 60 if "hop" in options.argo_scenarios else 0
+        per_variant += options.fanout / 60 if "fanout" in options.argo_scenarios else 0
+        per_variant += options.chord / 60 if "chord" in options.argo_scenarios else 0
+        minutes += len(options.argo_variants) * per_variant
     return minutes + 1
 
 
@@ -397,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
                 "parallelism": options.parallelism,
             }
             results["machine"]["argo_runtime_image"] = cluster.runtime_image
+            pins = (REPO / "hack" / "versions.env").read_text().splitlines()
+            results["argo_version"] = next(
+                (v for k, _, v in (p.partition("=") for p in pins) if k == "ARGO_VERSION"), None
+            )
 
             def argo_done(variant: str, found: dict[str, Any]) -> None:
                 results["errors"] += [f"{variant} {error}" for error in found.pop("errors", [])]
