@@ -38,6 +38,7 @@ from kcbench.analysis import distribution
 from kcbench.cluster import REPO, Cluster, create_namespace, delete_namespace, say
 from kcbench.kube import KubeClient
 from kcbench.node import cri_container
+from kcbench.procs import load_average
 
 __all__ = ["VARIANTS", "ArgoInstall", "chain", "chord", "fanout"]
 
@@ -349,9 +350,11 @@ def run_variant(  # noqa: PLR0917 - one call site, in order
     sizes: dict[str, int],
     only: set[str],
     artifacts: Path,
+    done: Callable[[str, dict[str, Any]], None],
     keep: bool = False,
-) -> dict[str, Any]:
-    """Install one variant, run the chosen scenarios (hop, fanout, chord) on it, uninstall it."""
+) -> None:
+    """Install one variant, run the chosen scenarios (hop, fanout, chord) on it, uninstall it; what
+    it has so far goes to `done` after each scenario, so that an interrupted run keeps it."""
     results: dict[str, Any] = {"controller_env": VARIANTS[variant], "errors": []}
     with ArgoInstall(cluster, api, variant, runtime_image, keep) as install:
         results["namespace"] = install.namespace
@@ -359,6 +362,8 @@ def run_variant(  # noqa: PLR0917 - one call site, in order
             if scenario not in only:
                 continue
             say(f"{variant} {scenario}: starting")
+            # The node is shared: what else ran says how much the figures are worth.
+            context = {"load_before": load_average(), "other_pods_before": other_pods(api, install.namespace)}
             try:
                 if scenario == "hop":
                     results["hop"] = chain(install, sizes["hop"])
@@ -366,12 +371,30 @@ def run_variant(  # noqa: PLR0917 - one call site, in order
                     results["fanout"] = fanout(install, sizes["fanout"], sizes["fanout"])
                 else:
                     results["chord"] = chord(install, sizes["chord"], sizes["parallelism"])
+                results[scenario].update(
+                    context, load_after=load_average(), other_pods_after=other_pods(api, install.namespace)
+                )
                 say(f"{variant} {scenario}: {json.dumps(results[scenario])}")
             except Exception as error:  # noqa: BLE001 - one failed scenario must not lose the others
                 say(f"{variant} {scenario} failed: {error}")
                 results["errors"].append(f"{scenario}: {type(error).__name__}: {error}")
+            done(variant, results)
         install.controller_log(artifacts / f"{variant}-controller.log")
-    return results
+
+
+def other_pods(api: KubeClient, namespace: str) -> int | None:
+    """Pods not finished outside kube-system and `namespace`: other work on the node."""
+    try:
+        listing = api.request(
+            "GET", "/api/v1/pods?fieldSelector=status.phase!%3DSucceeded,status.phase!%3DFailed"
+        )
+    except Exception:  # noqa: BLE001 - a count for the record, never worth failing a scenario
+        return None
+    return sum(
+        1
+        for item in (listing or {}).get("items") or []
+        if item["metadata"]["namespace"] not in {"kube-system", namespace}
+    )
 
 
 def run_all(  # noqa: PLR0917 - one call site, in order
@@ -392,10 +415,13 @@ def run_all(  # noqa: PLR0917 - one call site, in order
     try:
         for variant in variants:
             try:
-                done(variant, run_variant(cluster, api, variant, runtime_image, sizes, only, artifacts, keep))
+                run_variant(cluster, api, variant, runtime_image, sizes, only, artifacts, done, keep)
             except Exception as error:  # noqa: BLE001 - the next variant may still work
                 say(f"{variant} failed: {error}")
-                done(variant, {"errors": [f"{type(error).__name__}: {error}"]})
+                done(
+                    variant,
+                    {"controller_env": VARIANTS[variant], "errors": [f"{type(error).__name__}: {error}"]},
+                )
     finally:
         if not existed and not keep:
             delete_crds(cluster)

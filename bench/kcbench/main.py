@@ -405,7 +405,6 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             def argo_done(variant: str, found: dict[str, Any]) -> None:
-                results["errors"] += [f"{variant} {error}" for error in found.pop("errors", [])]
                 results[variant] = found
                 save()
 
@@ -425,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"argo failed: {error}")
                 results["errors"].append(f"argo: {type(error).__name__}: {error}")
                 traceback.print_exc()
+            finally:
+                for variant in options.argo_variants:
+                    results["errors"] += [
+                        f"{variant} {e}" for e in (results.get(variant) or {}).get("errors", [])
+                    ]
             save()
         if ctx is not None and "scale" in options.only:
             attempt(
