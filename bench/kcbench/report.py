@@ -501,7 +501,21 @@ def argo_table(results: dict[str, Any]) -> list[str]:
             )
             or "none ran"
         ),
+        "",
+        "The node while each Argo scenario ran (other pods: not finished, outside kube-system and the "
+        "variant's namespace, at its start and end):",
+        "",
     ]
+    for name in variants:
+        for scenario in ("hop", "fanout", "chord"):
+            found = results[name].get(scenario)
+            if isinstance(found, dict):
+                lines.append(
+                    f"- {labels[name]} {scenario}: {found.get('phase')}, {found.get('pods')} pods, CRI records "
+                    f"{found.get('cri_records_found')}; other pods {found.get('other_pods_before')} → "
+                    f"{found.get('other_pods_after')}; before: `{found.get('load_before')}`; after: "
+                    f"`{found.get('load_after')}`"
+                )
     return lines
 
 
