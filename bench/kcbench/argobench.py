@@ -294,8 +294,12 @@ def chord(install: ArgoInstall, tasks: int, parallelism: int) -> dict[str, Any]:
         [
             "python3",
             "-c",
-            "import json, sys; print(sum(int(x) for x in json.loads(sys.argv[1])))",
+            # Argo keeps a step's stdout as outputs.result only when another step refers to it,
+            # so the sum is checked here: a wrong one fails the step, and with it the workflow.
+            "import json, sys; total = sum(int(x) for x in json.loads(sys.argv[1])); print(total); "
+            "sys.exit(0 if total == int(sys.argv[2]) else 1)",
             "{{inputs.parameters.results}}",
+            str(expected),
         ],
         "tsum",
         ["results"],
@@ -332,13 +336,17 @@ def chord(install: ArgoInstall, tasks: int, parallelism: int) -> dict[str, Any]:
     state, total = install.run(name, spec, timeout=600 + 3 * tasks)
     mains = install.main_containers(name)
     result = {"header": tasks, "parallelism": parallelism, **_summary(state, total, tasks + 1, mains)}
-    sums = [
-        node.get("outputs", {}).get("result")
-        for node in ((state.get("status") or {}).get("nodes") or {}).values()
-        if node.get("templateName") == "tsum" and node.get("type") == "Pod"
-    ]
-    result["sum"] = sums[0] if sums else None
-    result["result_ok"] = result["phase"] == "Succeeded" and sums == [str(expected)]
+    nodes = ((state.get("status") or {}).get("nodes") or {}).values()
+    adds = [n for n in nodes if n.get("templateName") == "add" and n.get("type") == "Pod"]
+    sums = [n for n in nodes if n.get("templateName") == "tsum" and n.get("type") == "Pod"]
+    result["add_results"] = sum(1 for n in adds if (n.get("outputs") or {}).get("result") is not None)
+    # tsum exits 1 unless its total is `expected` (its own stdout is not kept, see above).
+    result["sum_checked_by_tsum"] = expected
+    result["result_ok"] = (
+        result["phase"] == "Succeeded"
+        and [n.get("phase") for n in sums] == ["Succeeded"]
+        and result["add_results"] == tasks
+    )
     return result
 
 
