@@ -384,6 +384,10 @@ def _kubecanvas_hops(hop: dict[str, Any]) -> tuple[list[float], list[float]]:
     return written, periods
 
 
+def _checked(ok: Any) -> str:
+    return "not checked" if ok is None else "ok" if ok else "NOT ok"
+
+
 def argo_table(results: dict[str, Any]) -> list[str]:
     """kubecanvas, Argo Workflows (upstream defaults, tuned) and Celery in one table, if Argo ran."""
     from kcbench.analysis import distribution
@@ -494,7 +498,7 @@ def argo_table(results: dict[str, Any]) -> list[str]:
         "Argo results checked: "
         + (
             ", ".join(
-                f"{labels[name]} {scenario} {'ok' if _get(results[name], scenario, 'result_ok') else 'NOT ok'}"
+                f"{labels[name]} {scenario} {_checked(_get(results[name], scenario, 'result_ok'))}"
                 for name in variants
                 for scenario in ("hop", "fanout", "chord")
                 if scenario in results[name]
