@@ -102,14 +102,17 @@ demo: deploy ## deploy the chart on the local cluster, run examples/quickstart.y
 	fi
 
 # `make bench`: reproducible benchmarks on the local cluster (hop latency, fan-out, chord, chunks,
-# a 10,000-task group) with Celery on this machine alongside; bench/results.json and results.md.
+# a 10,000-task group) with Celery on this machine and Argo Workflows on the same cluster alongside;
+# bench/results.json and results.md. Argo's binaries and images are built here only (hack/images.sh
+# argo: a ~10 min cold Go build that `make test` and CI do not pay for).
 # BENCH_ARGS passes options to bench/run.py, e.g. BENCH_ARGS='--scale 2000' or
 # BENCH_ARGS='--cluster-dir /path/to/.cluster' (see docs/benchmarks.md). About an hour on 2 cores.
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: images ## benchmarks on the local cluster, Celery alongside (bench/results.md; BENCH_ARGS=...)
+bench: images ## benchmarks on the local cluster, Celery and Argo Workflows alongside (bench/results.md; BENCH_ARGS=...)
 	$(PY) -m pip install --quiet -c hack/constraints.txt -e '.[dev,bench]'
+	hack/images.sh argo
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # `make chaos`: faults on the local cluster while workflows run (operator kill -9 x30, the API

@@ -12,6 +12,12 @@
 #   operator  kubecanvas/operator:dev-HASH and :APPVERSION, operator/Dockerfile
 #   redis     library/redis:7.4        the chart's bundled Redis, Debian's redis-server
 #
+#   hack/images.sh argo
+#
+#   argo      argoproj/workflow-controller:ARGO_VERSION and argoproj/argoexec:ARGO_VERSION, Argo
+#             Workflows for `make bench`'s side-by-side runs only (hack/build-tools.sh argo); never
+#             part of the default list, and .cluster/images.env is left as it is when only argo is built
+#
 # Every image is labelled with a key, a hash of all that goes into it (its base image's ID
 # included); the project images carry it in their tag as well. An image the registry already
 # has with that key is not built again, so a warm run takes seconds. The base's root file
@@ -334,6 +340,33 @@ build_project() {  # runtime|operator
   fi
 }
 
+# Argo Workflows' two images (bench only), each its static binary on the base.
+build_argo() {
+  local name repo binary key ctx previous start
+  "$root/hack/build-tools.sh" argo || die "argo: hack/build-tools.sh argo failed"
+  ensure_base
+  for name in workflow-controller argoexec; do
+    start=$(now)
+    repo=argoproj/$name ctx=$work/argo-$name
+    binary=$(readlink -f "$root/.bin/$name")
+    [ -x "$binary" ] || die "argo: .bin/$name missing (hack/build-tools.sh argo)"
+    local file="$root/hack/images/${name/#workflow-controller/argo-workflow-controller}/Containerfile"
+    key=$({ sha256sum "$binary"; cat "$file"; echo "$base_id"; } | short_hash)
+    if ! up_to_date "argo-$name" "$repo" "$ARGO_VERSION" "$key"; then
+      local_base
+      previous=$(local_image_id "$registry/$repo:$ARGO_VERSION")
+      mkdir -p "$ctx" && cp "$binary" "$ctx/$name"
+      bud "argo-$name" "$repo:$ARGO_VERSION" "$key" "$file" "$ctx" --build-arg "BASE_IMAGE=$registry/$base_ref"
+      push "$repo:$ARGO_VERSION"
+      prune_local "$repo" "$ARGO_VERSION" "$previous"
+      record_id "argo-$name" "$repo" "$ARGO_VERSION"
+      log "argo: $repo:$ARGO_VERSION built and pushed ($(since "$start"))"
+    else
+      log "argo: $repo:$ARGO_VERSION up to date ($(since "$start"))"
+    fi
+  done
+}
+
 # The names pods use, for hack/cluster.py, the tests and `make deploy`. The project images'
 # tags are those of this tree (built or not: `hack/images.sh runtime operator` builds them).
 write_images_env() {  # base_id
@@ -367,8 +400,8 @@ main() {
   [ ${#images[@]} -gt 0 ] || images=(pause coredns base runtime operator redis)
   [ -n "$APP_VERSION" ] || die "no appVersion in charts/kubecanvas/Chart.yaml"
   for image in "${images[@]}"; do
-    case "$image" in pause|coredns|base|runtime|operator|redis) ;;
-      *) die "unknown image '$image' (expected pause, coredns, base, runtime, operator or redis)" ;; esac
+    case "$image" in pause|coredns|base|runtime|operator|redis|argo) ;;
+      *) die "unknown image '$image' (expected pause, coredns, base, runtime, operator, redis or argo)" ;; esac
   done
   registry_up || die "no registry at $registry; start it: REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=${cache_dir%/images}/registry REGISTRY_HTTP_ADDR=$registry $root/.bin/registry serve $root/hack/registry.yml"
   mkdir -p "$cache_dir" "$log_dir"
@@ -379,9 +412,16 @@ main() {
       base) ensure_base ;;
       redis) build_redis ;;
       runtime|operator) build_project "$image" ;;
+      argo) build_argo ;;
     esac
   done
   check_distinct_ids
+  # Argo alone (make bench) names none of the images pods use: images.env stays as it is, which
+  # also keeps a worktree sharing another checkout's .cluster from rewriting that checkout's names.
+  if [ "${images[*]}" = argo ]; then
+    log "done: argo in $(since "$start") (registry $registry)"
+    return 0
+  fi
   # Without a base in the registry no project image exists yet: nothing to name.
   [ -n "$base_id" ] || { base_id=$(registry_image library/python 3.11-slim); base_id=${base_id%% *}; }
   if [ -n "$base_id" ]; then

@@ -26,7 +26,9 @@ from kcbench.kube import KubeClient
 from kcbench.procs import OperatorProcess, load_average
 from kcbench.report import write_markdown
 
-SCENARIOS = ("hop", "fanout", "chord", "chunks", "scale", "celery")
+SCENARIOS = ("hop", "fanout", "chord", "chunks", "scale", "celery", "argo")
+# Not kubecanvas scenarios: they need no kubecanvas operator.
+OTHERS = {"celery", "argo"}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -72,6 +74,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--celery-concurrency", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)"
     )
+    parser.add_argument(
+        "--argo-variants",
+        default="argo,argo_tuned",
+        help="Argo Workflows controllers to run, one after the other: argo (upstream defaults), argo_tuned "
+        "(DEFAULT_REQUEUE_TIME=1s, INFORMER_WRITE_BACK=true) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--argo-scenarios",
+        default="hop,fanout,chord",
+        help="what `argo` runs on each variant, at the same sizes as kubecanvas's (default %(default)s)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="do not attach py-spy to the operator")
     parser.add_argument(
         "--profile-rate",
@@ -99,6 +112,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     options = parser.parse_args(argv)
     options.only = {name.strip() for name in options.only.split(",") if name.strip()}
+    options.argo_variants = tuple(name.strip() for name in options.argo_variants.split(",") if name.strip())
+    if set(options.argo_variants) - {"argo", "argo_tuned"}:
+        parser.error(f"unknown --argo-variants {options.argo_variants}; choose from argo, argo_tuned")
+    options.argo_scenarios = {name.strip() for name in options.argo_scenarios.split(",") if name.strip()}
+    if options.argo_scenarios - {"hop", "fanout", "chord"}:
+        parser.error(
+            f"unknown --argo-scenarios {sorted(options.argo_scenarios)}; choose from hop, fanout, chord"
+        )
     unknown = options.only - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s) {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
@@ -121,6 +142,13 @@ def estimate_minutes(options: argparse.Namespace, rate: float = 240.0) -> float:
         minutes += options.scale / rate
     if "celery" in only:
         minutes += 1.5
+    if "argo" in only:
+        # Per variant: Argo's default requeue (10 s) paces the chain; pods have 3 containers each.
+        per_variant = 1.0
+        per_variant += options.hop * 12 / 60 if "hop" in options.argo_scenarios else 0
+        per_variant += options.fanout / 60 if "fanout" in options.argo_scenarios else 0
+        per_variant += options.chord / 60 if "chord" in options.argo_scenarios else 0
+        minutes += len(options.argo_variants) * per_variant
     return minutes + 1
 
 
@@ -251,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         artifacts = cluster.state / "bench"
         artifacts.mkdir(exist_ok=True)
         store = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
-        kubecanvas_only = options.only - {"celery"}
+        kubecanvas_only = options.only - OTHERS
         if kubecanvas_only:
             operator = OperatorProcess(
                 cluster.kubeconfig,
@@ -361,6 +389,47 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             )
             results["celery"] = results["celery"].pop("all", {})
+        if "argo" in options.only:
+            from kcbench.argobench import run_all as run_argo
+
+            argo_sizes = {
+                "hop": options.hop,
+                "fanout": options.fanout,
+                "chord": options.chord,
+                "parallelism": options.parallelism,
+            }
+            results["machine"]["argo_runtime_image"] = cluster.runtime_image
+            pins = (REPO / "hack" / "versions.env").read_text().splitlines()
+            results["argo_version"] = next(
+                (v for k, _, v in (p.partition("=") for p in pins) if k == "ARGO_VERSION"), None
+            )
+
+            def argo_done(variant: str, found: dict[str, Any]) -> None:
+                results[variant] = found
+                save()
+
+            try:
+                run_argo(
+                    cluster,
+                    api,
+                    cluster.runtime_image,
+                    argo_sizes,
+                    options.argo_scenarios,
+                    artifacts,
+                    argo_done,
+                    keep=options.keep_namespaces,
+                    variants=options.argo_variants,
+                )
+            except Exception as error:  # noqa: BLE001 - the other sections' results stay
+                say(f"argo failed: {error}")
+                results["errors"].append(f"argo: {type(error).__name__}: {error}")
+                traceback.print_exc()
+            finally:
+                for variant in options.argo_variants:
+                    results["errors"] += [
+                        f"{variant} {e}" for e in (results.get(variant) or {}).get("errors", [])
+                    ]
+            save()
         if ctx is not None and "scale" in options.only:
             attempt(
                 "kubecanvas",

@@ -158,6 +158,8 @@ def write_markdown(results: dict[str, Any]) -> str:
         ),
     ]
 
+    lines += argo_table(results)
+
     rows = [name for name in ("fanout", "chord", "chunks", "scale") if name in ours]
     if rows:
         lines += [
@@ -363,6 +365,162 @@ def write_markdown(results: dict[str, Any]) -> str:
 
     lines += ["", "## What limits each figure", "", *limits(results)]
     return "\n".join(lines) + "\n"
+
+
+def _kubecanvas_hops(hop: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """From the hop's per-hop instants: (task i-1's result written → container i started, CRI) and
+    (container i-1 started → container i started, CRI), in seconds: Argo's hop figures' counterparts."""
+    written: list[float] = []
+    periods: list[float] = []
+    previous: float | None = None
+    for row in hop.get("per_hop") or []:
+        points = row.get("points") or {}
+        started = points.get("started")
+        if started is not None and points.get("written") is not None:
+            written.append(started - points["written"])
+        if started is not None and previous is not None:
+            periods.append(started - previous)
+        previous = started
+    return written, periods
+
+
+def _checked(ok: Any) -> str:
+    return "not checked" if ok is None else "ok" if ok else "NOT ok"
+
+
+def argo_table(results: dict[str, Any]) -> list[str]:
+    """kubecanvas, Argo Workflows (upstream defaults, tuned) and Celery in one table, if Argo ran."""
+    from kcbench.analysis import distribution
+
+    variants = [name for name in ("argo", "argo_tuned") if results.get(name)]
+    if not variants:
+        return []
+    ours: dict[str, Any] = results.get("kubecanvas") or {}
+    celery: dict[str, Any] = results.get("celery") or {}
+    argo = [results[name] for name in variants]
+    hop = ours.get("hop") or {}
+    written, periods = _kubecanvas_hops(hop)
+    ours_hop, ours_period = distribution(written), distribution(periods)
+    labels = {"argo": "Argo (defaults)", "argo_tuned": "Argo (tuned)"}
+    env = "; ".join(
+        f"{labels[name]}: {', '.join(f'{k}={v}' for k, v in (results[name].get('controller_env') or {}).items()) or 'none changed'}"
+        for name in variants
+    )
+
+    def row(  # noqa: PLR0917 - a table row: its cells in column order
+        label: str, kc: Any, theirs: list[Any], cel: Any, text: Any = _num, per: str = "time"
+    ) -> str:
+        cells = [text(kc), *(text(value) for value in theirs), text(cel)]
+        key: Any = (lambda v: v.get("p50") if isinstance(v, dict) else v) if text is _dist else (lambda v: v)
+        ratios = [
+            _ratio(key(value), key(kc)) if per == "time" else _ratio(key(kc), key(value)) for value in theirs
+        ]
+        return f"| {label} | {' | '.join(cells)} | {' | '.join(ratios)} |"
+
+    def get(name: str, *path: str) -> list[Any]:
+        return [_get(section, name, *path) for section in argo]
+
+    chain_sizes = {_get(ours, "hop", "tasks"), *get("hop", "tasks")} - {None}
+    lines = [
+        "",
+        "## kubecanvas, Argo Workflows and Celery",
+        "",
+        f"Argo Workflows {results.get('argo_version', 'v4.0.5')} on the same cluster, one namespace-scoped "
+        "controller per variant, run after kubecanvas (never at the same time), its steps in the same runtime "
+        f"image with an explicit command. Controller environment changed: {env}. Latencies in ms as p50 / p95 "
+        "/ max; ratios are Argo ÷ kubecanvas (times; for rates kubecanvas ÷ Argo, so above 1x means Argo "
+        "is slower either way). Every instant below is containerd's (CRI, ns), except kubecanvas's "
+        '"result written" (the runtime\'s own clock at the end of the task, ms before its process exits) '
+        "and the totals (the harness's watch or 0.2 s poll).",
+        "",
+        f"| figure | kubecanvas | {' | '.join(labels[name] for name in variants)} | Celery | "
+        f"{' | '.join(labels[name] + ' ÷ kubecanvas' for name in variants)} |",
+        "| --- | --- | "
+        + " | ".join("---" for _ in variants)
+        + " | --- | "
+        + " | ".join("---" for _ in variants)
+        + " |",
+        row(
+            f"hop ({'/'.join(str(n) for n in sorted(chain_sizes)) or '?'}-step chain): previous step done → next "
+            "step's container started (kubecanvas: result written; Argo: main container finished)",
+            ours_hop,
+            get("hop", "hop_ms"),
+            _get(celery, "hop", "end_to_end_ms"),
+            _dist,
+        ),
+        row(
+            "hop: step container started → next step container started",
+            ours_period,
+            get("hop", "start_to_start_ms"),
+            None,
+            _dist,
+        ),
+        row(
+            "hop: step container lifetime (Argo: emissary polls its child every 1 s)",
+            _get(hop, "container_lifetime_ms"),
+            get("hop", "main_container_lifetime_ms"),
+            None,
+            _dist,
+        ),
+        row(
+            "hop: whole chain, s",
+            hop.get("total_seconds"),
+            get("hop", "total_seconds"),
+            _get(celery, "hop", "total_seconds"),
+        ),
+        row(
+            f"fan-out ({'/'.join(str(n) for n in sorted({_get(ours, 'fanout', 'tasks'), *get('fanout', 'tasks')} - {None})) or '?'} no-ops): all done, s",
+            _get(ours, "fanout", "total_seconds"),
+            get("fanout", "total_seconds"),
+            _get(celery, "fanout", "total_seconds"),
+        ),
+        row(
+            "fan-out: tasks/min",
+            _get(ours, "fanout", "tasks_per_minute"),
+            get("fanout", "tasks_per_minute"),
+            _get(celery, "fanout", "tasks_per_minute"),
+            per="rate",
+        ),
+        row(
+            f"chord ({'/'.join(str(n) for n in sorted({_get(ours, 'chord', 'header'), *get('chord', 'header')} - {None})) or '?'} + sum): total, s",
+            _get(ours, "chord", "total_seconds"),
+            get("chord", "total_seconds"),
+            _get(celery, "chord", "total_seconds"),
+        ),
+        row(
+            "chord: tasks/min",
+            _get(ours, "chord", "tasks_per_minute"),
+            get("chord", "tasks_per_minute"),
+            _get(celery, "chord", "tasks_per_minute"),
+            per="rate",
+        ),
+        "",
+        "Argo results checked: "
+        + (
+            ", ".join(
+                f"{labels[name]} {scenario} {_checked(_get(results[name], scenario, 'result_ok'))}"
+                for name in variants
+                for scenario in ("hop", "fanout", "chord")
+                if scenario in results[name]
+            )
+            or "none ran"
+        ),
+        "",
+        "The node while each Argo scenario ran (other pods: not finished, outside kube-system and the "
+        "variant's namespace, at its start and end):",
+        "",
+    ]
+    for name in variants:
+        for scenario in ("hop", "fanout", "chord"):
+            found = results[name].get(scenario)
+            if isinstance(found, dict):
+                lines.append(
+                    f"- {labels[name]} {scenario}: {found.get('phase')}, {found.get('pods')} pods, CRI records "
+                    f"{found.get('cri_records_found')}; other pods {found.get('other_pods_before')} → "
+                    f"{found.get('other_pods_after')}; before: `{found.get('load_before')}`; after: "
+                    f"`{found.get('load_after')}`"
+                )
+    return lines
 
 
 def api_requests(ours: dict[str, Any], header: str, rows: int = 14) -> list[str]:
