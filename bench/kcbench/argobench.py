@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kcbench.analysis import distribution
-from kcbench.cluster import REPO, Cluster, create_namespace, delete_namespace, say
+from kcbench.cluster import REPO, Cluster, create_namespace, delete_namespace, other_pods, say
 from kcbench.kube import KubeClient
 from kcbench.node import cri_container
 from kcbench.procs import load_average
@@ -366,12 +366,19 @@ def run_variant(  # noqa: PLR0917 - one call site, in order
     results: dict[str, Any] = {"controller_env": VARIANTS[variant], "errors": []}
     with ArgoInstall(cluster, api, variant, runtime_image, keep) as install:
         results["namespace"] = install.namespace
+
+        def ours(namespace: str) -> bool:
+            return namespace == install.namespace
+
         for scenario in ("hop", "fanout", "chord"):
             if scenario not in only:
                 continue
             say(f"{variant} {scenario}: starting")
             # The node is shared: what else ran says how much the figures are worth.
-            context = {"load_before": load_average(), "other_pods_before": other_pods(api, install.namespace)}
+            context = {
+                "load_before": load_average(),
+                "other_pods_before": other_pods(api, ours),
+            }
             try:
                 if scenario == "hop":
                     results["hop"] = chain(install, sizes["hop"])
@@ -380,7 +387,9 @@ def run_variant(  # noqa: PLR0917 - one call site, in order
                 else:
                     results["chord"] = chord(install, sizes["chord"], sizes["parallelism"])
                 results[scenario].update(
-                    context, load_after=load_average(), other_pods_after=other_pods(api, install.namespace)
+                    context,
+                    load_after=load_average(),
+                    other_pods_after=other_pods(api, ours),
                 )
                 say(f"{variant} {scenario}: {json.dumps(results[scenario])}")
             except Exception as error:  # noqa: BLE001 - one failed scenario must not lose the others
@@ -388,21 +397,6 @@ def run_variant(  # noqa: PLR0917 - one call site, in order
                 results["errors"].append(f"{scenario}: {type(error).__name__}: {error}")
             done(variant, results)
         install.controller_log(artifacts / f"{variant}-controller.log")
-
-
-def other_pods(api: KubeClient, namespace: str) -> int | None:
-    """Pods not finished outside kube-system and `namespace`: other work on the node."""
-    try:
-        listing = api.request(
-            "GET", "/api/v1/pods?fieldSelector=status.phase!%3DSucceeded,status.phase!%3DFailed"
-        )
-    except Exception:  # noqa: BLE001 - a count for the record, never worth failing a scenario
-        return None
-    return sum(
-        1
-        for item in (listing or {}).get("items") or []
-        if item["metadata"]["namespace"] not in {"kube-system", namespace}
-    )
 
 
 def run_all(  # noqa: PLR0917 - one call site, in order

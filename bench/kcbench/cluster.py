@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,22 @@ class Cluster:
         """The CRDs, as `make operator` applies them."""
         self.kubectl("apply", "-f", str(REPO / "crds"))
         self.kubectl("wait", "--for=condition=Established", "crd/workflows.kubecanvas.io", "--timeout=60s")
+
+
+def other_pods(api: KubeClient, ours: Callable[[str], bool]) -> int | None:
+    """Pods not yet finished outside kube-system and the namespaces `ours` accepts: other work
+    sharing the node (the e2e suite's, the chart tests', another benchmark's)."""
+    try:
+        listing = api.request(
+            "GET", "/api/v1/pods?fieldSelector=status.phase!%3DSucceeded,status.phase!%3DFailed"
+        )
+    except Exception:  # noqa: BLE001 - a count for the record, never worth failing a scenario
+        return None
+    return sum(
+        1
+        for item in (listing or {}).get("items") or []
+        if item["metadata"]["namespace"] != "kube-system" and not ours(item["metadata"]["namespace"])
+    )
 
 
 def create_namespace(api: KubeClient, prefix: str) -> str:

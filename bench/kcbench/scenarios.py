@@ -21,7 +21,15 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from kcbench.analysis import distribution, folded_profile, importtime_summary
-from kcbench.cluster import REPO, Cluster, create_config_map, create_namespace, delete_namespace, say
+from kcbench.cluster import (
+    REPO,
+    Cluster,
+    create_config_map,
+    create_namespace,
+    delete_namespace,
+    other_pods,
+    say,
+)
 from kcbench.kube import KubeClient
 from kcbench.node import NodePaths, NodeReader, cri_container
 from kcbench.procs import ComponentLedger, OperatorProcess, ProcessSampler, PySpy
@@ -96,20 +104,8 @@ class Context:
         return json.loads(done.stdout)
 
     def other_pods(self) -> int | None:
-        """Pods not yet finished on the cluster outside kube-system and this run's namespaces:
-        other work sharing the node (the e2e suite's, the chart tests')."""
-        try:
-            listing = self.api.request(
-                "GET", "/api/v1/pods?fieldSelector=status.phase!%3DSucceeded,status.phase!%3DFailed"
-            )
-        except Exception:  # noqa: BLE001 - a count for the record, never worth failing a scenario
-            return None
-        return sum(
-            1
-            for item in (listing or {}).get("items") or []
-            if item["metadata"]["namespace"] != "kube-system"
-            and not item["metadata"]["namespace"].startswith(self.prefix)
-        )
+        """Pods of other work on the node: outside kube-system and this run's namespaces."""
+        return other_pods(self.api, lambda namespace: namespace.startswith(self.prefix))
 
     @contextmanager
     def namespace(self, scenario: str) -> Iterator[str]:
@@ -169,58 +165,53 @@ class Context:
                     name: histogram_delta(before, after, f"kubecanvas_{name}_seconds")
                     for name in ("step_latency", "report_delay")
                 }
-                result["operator_api_calls"] = counter_delta(
-                    before, after, "kubecanvas_kube_api_calls_total", "call"
+                calls = "kubecanvas_kube_api_calls_total"
+                result["operator_api_calls"] = grown(
+                    counter_totals(before, calls, _api_call), counter_totals(after, calls, _api_call)
                 )
             if requests_before is not None and requests_after is not None:
-                result["apiserver_requests"] = {
-                    key: count
-                    for key in requests_after
-                    if (count := requests_after[key] - requests_before.get(key, 0.0)) > 0
-                }
+                result["apiserver_requests"] = grown(requests_before, requests_after)
+
+
+def counter_totals(text: str, sample: str, key: Callable[[dict[str, str]], str]) -> dict[str, float]:
+    """A counter's samples in a Prometheus scrape, summed by `key` of their labels."""
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == sample:
+                name = key(found.labels)
+                totals[name] = totals.get(name, 0.0) + found.value
+    return totals
+
+
+def grown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What grew between two sets of counter totals, and by how much."""
+    return {key: value - before.get(key, 0.0) for key, value in after.items() if value > before.get(key, 0.0)}
+
+
+def _request_kind(labels: dict[str, str]) -> str:
+    """`VERB resource[.group][/subresource]`: Argo's `workflows.argoproj.io` apart from ours."""
+    resource = labels.get("resource", "?")
+    if labels.get("group"):
+        resource += f".{labels['group']}"
+    if labels.get("subresource"):
+        resource += f"/{labels['subresource']}"
+    return f"{labels.get('verb', '?')} {resource}"
 
 
 def apiserver_requests(api: KubeClient) -> dict[str, float] | None:
-    """Every client's requests the API server has served (`apiserver_request_total`), summed
-    by `VERB resource[.group][/subresource]`: the operator's, kopf's watches, the kubelet's status
-    updates, the controllers', the scheduler's bindings, this benchmark's watches."""
+    """Every client's requests the API server has served (`apiserver_request_total`), by
+    kind: the operator's, kopf's watches, the kubelet's status updates, the controllers', the
+    scheduler's bindings, this benchmark's watches."""
     try:
         text = api.text("/metrics")
     except Exception:  # noqa: BLE001 - a figure for the record, never worth failing a scenario
         return None
-    totals: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        if family.name != "apiserver_request":
-            continue
-        for sample in family.samples:
-            if sample.name != "apiserver_request_total":
-                continue
-            labels = sample.labels
-            resource = labels.get("resource", "?")
-            if labels.get("group"):  # `workflows.kubecanvas.io`, not Argo's `workflows.argoproj.io`
-                resource += f".{labels['group']}"
-            key = f"{labels.get('verb', '?')} {resource}"
-            if labels.get("subresource"):
-                key += f"/{labels['subresource']}"
-            totals[key] = totals.get(key, 0.0) + sample.value
-    return totals
+    return counter_totals(text, "apiserver_request_total", _request_kind)
 
 
-def counter_delta(before: str, after: str, metric: str, label: str) -> dict[str, float]:
-    """How much each `label` value of a counter grew between two scrapes."""
-
-    def values(text: str) -> dict[str, float]:
-        found: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == metric:
-                    found[sample.labels.get(label, "")] = sample.value
-        return found
-
-    first, last = values(before), values(after)
-    return {
-        key: value - first.get(key, 0.0) for key, value in last.items() if value - first.get(key, 0.0) > 0
-    }
+def _api_call(labels: dict[str, str]) -> str:
+    return labels.get("call", "")
 
 
 def workflow_name(scenario: str) -> str:
