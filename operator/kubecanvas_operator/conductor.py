@@ -419,7 +419,7 @@ class Conductor:
     ) -> bool:
         """A pod waiting for its workflow's task Secret, deleted by hand: the Secret is made
         again (once per pod) and the kubelet starts the container at its next try."""
-        pod_uid = str((pod.get("metadata") or {}).get("uid") or "")
+        pod_uid = _pod_uid(pod)
         secret = task_secret_name(run.identity.uid)
         missing = f'secret "{secret}" not found'
         error = failure.error
@@ -441,7 +441,7 @@ class Conductor:
         return True
 
     def _cancel_recheck(self, pod: Mapping[str, Any]) -> None:
-        timer = self._pod_rechecks.pop(str((pod.get("metadata") or {}).get("uid") or ""), None)
+        timer = self._pod_rechecks.pop(_pod_uid(pod), None)
         if timer is not None:
             timer.cancel()
 
@@ -459,7 +459,7 @@ class Conductor:
         async def recheck() -> None:
             self._pod_rechecks.pop(uid, None)
             for current in await self.api.job_pods(namespace, job):
-                if (current.get("metadata") or {}).get("uid") == uid:
+                if _pod_uid(current) == uid:
                     await self.on_pod(current)
 
         delay = max(0.0, at - self.clock()) + 0.5
@@ -779,3 +779,8 @@ def _ttl_after_finished(spec: Mapping[str, Any] | None) -> int | None:
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.error("background work failed", exc_info=task.exception())
+
+
+def _pod_uid(pod: Mapping[str, Any]) -> str:
+    """A pod's uid, "" if it has none (what its look again and its restored Secret are keyed by)."""
+    return str((pod.get("metadata") or {}).get("uid") or "")

@@ -62,6 +62,9 @@ def connect_async(url: str, password: str | None = None, *, ca: str | None = Non
     burst of Workflows created at once reached (each admission failed, and kopf retried it
     60 s later)."""
     options: dict[str, Any] = {
+        # The pool's bounds, read by both pool classes below (a blocking one each).
+        "max_connections": POOL_SIZE,
+        "timeout": POOL_WAIT_SECONDS,
         "decode_responses": True,
         "health_check_interval": 30,
         "socket_connect_timeout": 10,
@@ -81,14 +84,10 @@ def connect_async(url: str, password: str | None = None, *, ca: str | None = Non
             username=address.username,
             password=address.password,
             db=address.db,
-            max_connections=POOL_SIZE,
-            timeout=POOL_WAIT_SECONDS,
             **options,
         )
         return master
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, password=password or None, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS, **options
-    )
+    pool = aioredis.BlockingConnectionPool.from_url(url, password=password or None, **options)
     return aioredis.Redis.from_pool(pool)
 
 
