@@ -420,7 +420,28 @@ def argo_table(results: dict[str, Any]) -> list[str]:
     def get(name: str, *path: str) -> list[Any]:
         return [_get(section, name, *path) for section in argo]
 
-    chain_sizes = {_get(ours, "hop", "tasks"), *get("hop", "tasks")} - {None}
+    def sizes(name: str, key: str) -> str:
+        """The scenario's size as each engine ran it (one figure when they agree)."""
+        return "/".join(str(n) for n in sorted({_get(ours, name, key), *get(name, key)} - {None})) or "?"
+
+    def throughput(name: str, total: str) -> list[str]:
+        """A scenario's wall time and its tasks/min, for every engine."""
+        return [
+            row(
+                total,
+                _get(ours, name, "total_seconds"),
+                get(name, "total_seconds"),
+                _get(celery, name, "total_seconds"),
+            ),
+            row(
+                f"{name.replace('fanout', 'fan-out')}: tasks/min",
+                _get(ours, name, "tasks_per_minute"),
+                get(name, "tasks_per_minute"),
+                _get(celery, name, "tasks_per_minute"),
+                per="rate",
+            ),
+        ]
+
     lines = [
         "",
         "## kubecanvas, Argo Workflows and Celery",
@@ -441,7 +462,7 @@ def argo_table(results: dict[str, Any]) -> list[str]:
         + " | ".join("---" for _ in variants)
         + " |",
         row(
-            f"hop ({'/'.join(str(n) for n in sorted(chain_sizes)) or '?'}-step chain): previous step done → next "
+            f"hop ({sizes('hop', 'tasks')}-step chain): previous step done → next "
             "step's container started (kubecanvas: result written; Argo: main container finished)",
             ours_hop,
             get("hop", "hop_ms"),
@@ -468,32 +489,8 @@ def argo_table(results: dict[str, Any]) -> list[str]:
             get("hop", "total_seconds"),
             _get(celery, "hop", "total_seconds"),
         ),
-        row(
-            f"fan-out ({'/'.join(str(n) for n in sorted({_get(ours, 'fanout', 'tasks'), *get('fanout', 'tasks')} - {None})) or '?'} no-ops): all done, s",
-            _get(ours, "fanout", "total_seconds"),
-            get("fanout", "total_seconds"),
-            _get(celery, "fanout", "total_seconds"),
-        ),
-        row(
-            "fan-out: tasks/min",
-            _get(ours, "fanout", "tasks_per_minute"),
-            get("fanout", "tasks_per_minute"),
-            _get(celery, "fanout", "tasks_per_minute"),
-            per="rate",
-        ),
-        row(
-            f"chord ({'/'.join(str(n) for n in sorted({_get(ours, 'chord', 'header'), *get('chord', 'header')} - {None})) or '?'} + sum): total, s",
-            _get(ours, "chord", "total_seconds"),
-            get("chord", "total_seconds"),
-            _get(celery, "chord", "total_seconds"),
-        ),
-        row(
-            "chord: tasks/min",
-            _get(ours, "chord", "tasks_per_minute"),
-            get("chord", "tasks_per_minute"),
-            _get(celery, "chord", "tasks_per_minute"),
-            per="rate",
-        ),
+        *throughput("fanout", f"fan-out ({sizes('fanout', 'tasks')} no-ops): all done, s"),
+        *throughput("chord", f"chord ({sizes('chord', 'header')} + sum): total, s"),
         "",
         "Argo results checked: "
         + (
