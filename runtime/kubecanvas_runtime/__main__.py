@@ -1,8 +1,9 @@
 """`kubecanvas-runtime`: run one task attempt.
 
 In a pod (the default) it reads what to run from its environment and Redis, and
-reports there. The local runner uses `--input FILE --outcome FILE` instead: the
-same execution, with the inputs and the outcome passed as files.
+reports there. With `--runner` it is a warm runner (`runner.py`): it runs attempt after
+attempt of a pool, each in a process of its own. The local runner uses `--input FILE
+--outcome FILE` instead: the same execution, with the inputs and the outcome passed as files.
 
 Exit codes tell `kubectl get jobs` the truth (`kubecanvas.execution.exit_codes`): 0
 succeeded, 1 the task failed, 3 it asked for a retry, 4 it had expired, 70 the runtime
@@ -17,6 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
 from kubecanvas.execution.attempt import Execution, describe_exception, run_attempt
@@ -29,6 +31,9 @@ from kubecanvas.execution.exit_codes import (
 )
 from kubecanvas.store.layout import Outcome
 from kubecanvas.store.taskside import MISSING, TaskInputs
+
+if TYPE_CHECKING:
+    from kubecanvas.execution.environment import RuntimeSettings
 
 
 def log(message: str) -> None:
@@ -57,7 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         "--input", type=Path, help="local mode: the task's inputs as JSON (from the local runner)"
     )
     parser.add_argument("--outcome", type=Path, help="local mode: where to write the outcome as JSON")
+    parser.add_argument(
+        "--runner", action="store_true", help="a warm runner: run the attempts of a pool's queue in turn"
+    )
     options = parser.parse_args(arguments)
+    if options.runner:
+        from kubecanvas_runtime.runner import serve
+
+        return serve()
     if options.input or options.outcome:
         if not (options.input and options.outcome):
             parser.error("--input and --outcome go together")
@@ -67,20 +79,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_in_pod() -> int:
     # Imported here: the local mode needs neither Redis nor the code-source machinery.
-    from kubecanvas.errors import (
-        CodeSourceError,
-        ConfigurationError,
-        StoreConnectionError,
-        StoreError,
-    )
+    from kubecanvas.errors import ConfigurationError
     from kubecanvas.execution.environment import RuntimeSettings
-    from kubecanvas.store.taskside import TaskStore, connect
-    from kubecanvas_runtime.codesource import install_code
 
     try:
         settings = RuntimeSettings.from_environ()
     except ConfigurationError as error:
         return give_up(f"cannot start: {error}", EXIT_RUNTIME_ERROR)
+    return run_settings(settings)
+
+
+def run_settings(settings: RuntimeSettings, *, code_installed: bool = False) -> int:
+    """Run the attempt `settings` name and report it: a task pod's whole work, and a warm
+    runner's forked process's (`runner.py`, whose code is installed already)."""
+    from kubecanvas.errors import CodeSourceError, StoreConnectionError, StoreError
+    from kubecanvas.store.taskside import TaskStore, connect
+    from kubecanvas_runtime.codesource import install_code
+
     workflow = settings.workflow or settings.workflow_uid
     label = f"task {settings.task_id} attempt {settings.attempt} of workflow {workflow}"
     try:
@@ -100,16 +115,18 @@ def run_in_pod() -> int:
                 settings.task_id, settings.attempt, Outcome("expired", finished_at=time.time())
             )
             return EXIT_CODES["expired"]
-        namespace = settings.workflow.split("/", 1)[0] if "/" in settings.workflow else "default"
-        try:
-            install_code(settings.code, namespace)
-        except CodeSourceError as error:
-            log(f"{label}: {error}")
-            failure = describe_exception(error)
-            store.record_outcome(
-                settings.task_id, settings.attempt, Outcome("failed", error=failure, finished_at=time.time())
-            )
-            return EXIT_CODES["failed"]
+        if not code_installed:
+            try:
+                install_code(settings.code, settings.namespace)
+            except CodeSourceError as error:
+                log(f"{label}: {error}")
+                failure = describe_exception(error)
+                store.record_outcome(
+                    settings.task_id,
+                    settings.attempt,
+                    Outcome("failed", error=failure, finished_at=time.time()),
+                )
+                return EXIT_CODES["failed"]
         inputs = store.load(settings.task_id)
         log(f"running {inputs.node.task} ({label})")
 
@@ -127,12 +144,12 @@ def run_in_pod() -> int:
         value = execution.value if execution.succeeded else MISSING
         store.record_outcome(settings.task_id, settings.attempt, execution.outcome, value)
     except StoreConnectionError as error:
-        where = _safe_url(settings.redis_url)
+        where = safe_url(settings.redis_url)
         return give_up(
             f"{label}: Redis at {where} is unreachable after retrying: {error}", EXIT_STORE_UNREACHABLE
         )
     except StoreError as error:
-        where = _safe_url(settings.redis_url)
+        where = safe_url(settings.redis_url)
         return give_up(f"{label}: Redis at {where} refused a command: {error}", EXIT_RUNTIME_ERROR)
     except LookupError as error:
         return give_up(f"{label}: {error}", EXIT_RUNTIME_ERROR)
@@ -171,7 +188,7 @@ def report(execution: Execution) -> int:
     return EXIT_CODES[outcome.kind]
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without a password, for logs."""
     if "@" in url:
         scheme, rest = url.split("://", 1) if "://" in url else ("", url)

@@ -25,9 +25,14 @@ __all__ = [
     "REDIS_PASSWORD",
     "REDIS_URL",
     "REDIS_USERNAME",
+    "RUNNER_GRACE_SECONDS",
+    "RUNNER_IDLE_SECONDS",
+    "RUNNER_NAME",
+    "RUNNER_POOL",
     "TASK_ID",
     "WORKFLOW",
     "WORKFLOW_UID",
+    "RunnerSettings",
     "RuntimeSettings",
     "imports_from",
 ]
@@ -47,6 +52,14 @@ CODE_FILE_PREFIX = "KUBECANVAS_CODE_FILE_"
 """`spec.code.configMap`'s files reach the pod as variables `<prefix><key>` (the Job's
 `envFrom`, which the kubelet fills): no API token, no volume, no API call from the pod."""
 IMPORTS = "KUBECANVAS_IMPORTS"  # spec.imports as a JSON list: modules to import before finding tasks
+
+# A warm runner's (operator/runners.py, runtime/runner.py): it has no TASK_ID or ATTEMPT of
+# its own; each attempt it takes from its pool's queue names them (the forked process sees
+# them in these same variables).
+RUNNER_POOL = "KUBECANVAS_RUNNER_POOL"  # the pool whose queue it serves
+RUNNER_NAME = "KUBECANVAS_RUNNER_NAME"  # its own name: its hands in Redis (`run:held:<name>`)
+RUNNER_IDLE_SECONDS = "KUBECANVAS_RUNNER_IDLE_SECONDS"  # it exits after this long without work
+RUNNER_GRACE_SECONDS = "KUBECANVAS_RUNNER_GRACE_SECONDS"  # a task past its timeout is killed this much later
 
 
 def imports_from(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -78,13 +91,20 @@ class RuntimeSettings:
     expires_at: float | None
     imports: tuple[str, ...] = ()
 
+    @property
+    def namespace(self) -> str:
+        """The workflow's namespace (where its code's ConfigMap is)."""
+        return self.workflow.split("/", 1)[0] if "/" in self.workflow else "default"
+
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> RuntimeSettings:
-        missing = [name for name in (TASK_ID, ATTEMPT, WORKFLOW_UID, REDIS_URL) if not environ.get(name)]
+    def from_environ(cls, environ: Mapping[str, str] = os.environ, *, task: bool = True) -> RuntimeSettings:
+        """`task`: the environment names one attempt (a task pod); a runner's does not."""
+        required = (TASK_ID, ATTEMPT, WORKFLOW_UID, REDIS_URL) if task else (WORKFLOW_UID, REDIS_URL)
+        missing = [name for name in required if not environ.get(name)]
         if missing:
             raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
         try:
-            attempt = int(environ[ATTEMPT])
+            attempt = int(environ.get(ATTEMPT) or 0)
         except ValueError:
             raise ConfigurationError(f"{ATTEMPT} must be a whole number, not {environ[ATTEMPT]!r}") from None
         code = None
@@ -96,7 +116,7 @@ class RuntimeSettings:
         expires = environ.get(EXPIRES_AT)
         return cls(
             imports=imports_from(environ),
-            task_id=environ[TASK_ID],
+            task_id=environ.get(TASK_ID, ""),
             attempt=attempt,
             workflow=environ.get(WORKFLOW, ""),
             workflow_uid=environ[WORKFLOW_UID],
@@ -108,3 +128,41 @@ class RuntimeSettings:
             code=code if isinstance(code, dict) else None,
             expires_at=float(expires) if expires else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    """A warm runner's settings: what every attempt it runs shares (`task`, without a task
+    id or attempt), and its own."""
+
+    task: RuntimeSettings
+    pool: str
+    name: str
+    idle_seconds: float
+    grace_seconds: float
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> RunnerSettings:
+        missing = [name for name in (RUNNER_POOL, RUNNER_NAME) if not environ.get(name)]
+        if missing:
+            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
+        return cls(
+            task=RuntimeSettings.from_environ(environ, task=False),
+            pool=environ[RUNNER_POOL],
+            name=environ[RUNNER_NAME],
+            idle_seconds=_seconds(environ, RUNNER_IDLE_SECONDS, 60.0),
+            grace_seconds=_seconds(environ, RUNNER_GRACE_SECONDS, 30.0),
+        )
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {text!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, not {text!r}")
+    return value

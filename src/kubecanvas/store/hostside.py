@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -31,6 +32,7 @@ from kubecanvas.graph.nodes import (
 from kubecanvas.store.layout import (
     DEFAULT_EVENTS_STREAM,
     Outcome,
+    RunItem,
     TaskEvent,
     WorkflowKeys,
     WorkflowMeta,
@@ -40,7 +42,7 @@ from kubecanvas.store.layout import (
 from kubecanvas.store.tenancy import task_user, task_user_rules
 from kubecanvas.store.wire import Address
 
-__all__ = ["PersistedWorkflow", "WorkflowStore", "connect_async"]
+__all__ = ["PersistedWorkflow", "RunnerCensus", "WorkflowStore", "connect_async"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +124,27 @@ class PersistedWorkflow:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RunnerCensus:
+    """Where a workflow's warm attempts are, read in one transaction (operator/runners.py):
+    the `<id>#<attempt>` fields queued once (`enqueued`) and those in a queue or a runner's
+    hands now (`placed`)."""
+
+    enqueued: frozenset[str]
+    placed: frozenset[str]
+
+
+def _lua(name: str) -> str:
+    """A script of `store/lua/`, kept as a file (as dramatiq keeps its own)."""
+    return (Path(__file__).parent / "lua" / f"{name}.lua").read_text()
+
+
 class WorkflowStore:
     def __init__(self, client: aioredis.Redis, events_stream: str = DEFAULT_EVENTS_STREAM) -> None:
         self.client = client
         self.events_stream = events_stream
+        self._enqueue = client.register_script(_lua("enqueue"))
+        self._withdraw = client.register_script(_lua("withdraw"))
 
     # ------------------------------------------------------------ workflows
 
@@ -345,12 +364,80 @@ class WorkflowStore:
 
     async def expire(self, uid: str, seconds: int) -> None:
         async with self.client.pipeline(transaction=True) as pipe:
-            for key in WorkflowKeys(uid).all():
+            for key in await self._keys(uid):
                 pipe.expire(key, seconds)
             await pipe.execute()
 
     async def delete(self, uid: str) -> None:
-        await self.client.delete(*WorkflowKeys(uid).all())
+        await self.client.delete(*await self._keys(uid))
+
+    async def _keys(self, uid: str) -> list[str]:
+        """Every key of the workflow: the fixed ones and its runners' queues and hands."""
+        keys = WorkflowKeys(uid)
+        made = cast(set[str], await self.client.smembers(keys.runner_keys))
+        return [*keys.all(), *sorted(made)]
+
+    # ------------------------------------------------------------ warm runners
+
+    async def enqueue(self, uid: str, item: RunItem) -> bool:
+        """Queue a warm attempt for its pool, once ever (lua/enqueue.lua); False if it was already."""
+        keys = WorkflowKeys(uid)
+        queued = await self._enqueue(
+            keys=[keys.enqueued, keys.runner_queue(item.pool), keys.runner_keys],
+            args=[item.field, item.to_text()],
+        )
+        return bool(queued)
+
+    async def withdraw(self, uid: str, item: RunItem, reason: str) -> bool:
+        """Mark a warm attempt killed and take it out of its queue (lua/withdraw.lua); True if
+        it had not started."""
+        keys = WorkflowKeys(uid)
+        withdrawn = await self._withdraw(
+            keys=[keys.enqueued, keys.kills, keys.runner_queue(item.pool)], args=[item.field, reason]
+        )
+        return bool(withdrawn)
+
+    async def add_runner(self, uid: str, runner: str) -> None:
+        """Note a runner's hands before it exists, so the workflow's deletion finds them."""
+        keys = WorkflowKeys(uid)
+        await self.client.sadd(keys.runner_keys, keys.runner_held(runner))
+
+    async def held(self, uid: str, runner: str) -> list[RunItem]:
+        """What a runner took and did not finish."""
+        raw = await self.client.lrange(WorkflowKeys(uid).runner_held(runner), 0, -1)
+        return [RunItem.from_text(text) for text in raw]
+
+    async def forget_runner(self, uid: str, runner: str) -> None:
+        """A runner ended and what it held was dealt with: its hands go."""
+        keys = WorkflowKeys(uid)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.runner_held(runner))
+            pipe.srem(keys.runner_keys, keys.runner_held(runner))
+            await pipe.execute()
+
+    async def drain_queue(self, uid: str, pool: str) -> list[RunItem]:
+        """Take every attempt out of a pool's queue (no runner of it can start)."""
+        key = WorkflowKeys(uid).runner_queue(pool)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lrange(key, 0, -1)
+            pipe.delete(key)
+            raw, _ = await pipe.execute()
+        return [RunItem.from_text(text) for text in raw]
+
+    async def runner_census(self, uid: str, pools: Iterable[str], runners: Iterable[str]) -> RunnerCensus:
+        """Every warm attempt queued once, and those in a queue or a runner's hands, read
+        in one transaction: an attempt that is in neither and has no outcome (read *after*
+        this: a runner drops what it finished only once its outcome is written) was lost
+        with a runner whose end the operator did not see."""
+        keys = WorkflowKeys(uid)
+        lists = [keys.runner_queue(pool) for pool in pools] + [keys.runner_held(name) for name in runners]
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hkeys(keys.enqueued)
+            for key in lists:
+                pipe.lrange(key, 0, -1)
+            replies = await pipe.execute()
+        placed = {RunItem.from_text(text).field for listed in replies[1:] for text in listed}
+        return RunnerCensus(frozenset(replies[0]), frozenset(placed))
 
     # ------------------------------------------------------------ events
 

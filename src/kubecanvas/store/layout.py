@@ -12,6 +12,11 @@ hash tag: one workflow, one slot, so a step can be written in one transaction):
 | `calls`    | hash   | node id -> the arguments the task was actually called with    |
 | `results`  | hash   | node id -> its result, written once (HSETNX)                  |
 | `outcomes` | hash   | `<id>#<attempt>` -> what that attempt reported, written once  |
+| `run:q:<pool>`    | list | warm attempts waiting for a runner of the pool (`RunItem`s) |
+| `run:held:<name>` | list | what runner `<name>` took and has not finished (0 or 1 item) |
+| `run:enqueued`    | hash | `<id>#<attempt>` -> its `RunItem`: queued once, ever        |
+| `run:kills`       | hash | `<id>#<attempt>` -> why a runner must stop it (revoked, ...) |
+| `run:keys`        | set  | the `run:q:*` and `run:held:*` keys made, to delete them    |
 
 Task pods report on one stream (`kubecanvas:events` unless configured otherwise),
 which the operator reads as a consumer group: a completion reaches it the moment it
@@ -36,6 +41,7 @@ __all__ = [
     "DEFAULT_EVENTS_STREAM",
     "EventKind",
     "Outcome",
+    "RunItem",
     "TaskEvent",
     "WorkflowKeys",
     "WorkflowMeta",
@@ -88,8 +94,46 @@ class WorkflowKeys:
         """The pub/sub channel the host announces the workflow's end on."""
         return f"kubecanvas:finished:{self.uid}"
 
+    # ------------------------------------------------ warm runners (operator/runners.py)
+
+    def runner_queue(self, pool: str) -> str:
+        return f"{self.prefix}run:q:{pool}"
+
+    def runner_held(self, runner: str) -> str:
+        return f"{self.prefix}run:held:{runner}"
+
+    @property
+    def enqueued(self) -> str:
+        return self.prefix + "run:enqueued"
+
+    @property
+    def kills(self) -> str:
+        return self.prefix + "run:kills"
+
+    @property
+    def runner_keys(self) -> str:
+        """The set of the `run:q:*` and `run:held:*` keys made (named per pool and runner)."""
+        return self.prefix + "run:keys"
+
+    @property
+    def runner_writable(self) -> str:
+        """The pattern of the keys a runner moves its work between (store/tenancy.py)."""
+        return self.prefix + "run:[qh]*"
+
     def all(self) -> list[str]:
-        return [self.meta, self.graph, self.nodes, self.records, self.calls, self.results, self.outcomes]
+        """The keys of fixed names; `runner_keys` lists the others."""
+        return [
+            self.meta,
+            self.graph,
+            self.nodes,
+            self.records,
+            self.calls,
+            self.results,
+            self.outcomes,
+            self.enqueued,
+            self.kills,
+            self.runner_keys,
+        ]
 
     @staticmethod
     def outcome_field(task_id: str, attempt: int) -> str:
@@ -237,6 +281,47 @@ class Outcome:
             task_rule=data.get("taskRule"),
             started_at=data.get("startedAt"),
             finished_at=data.get("finishedAt"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunItem:
+    """One warm attempt as it waits in a pool's queue and sits in a runner's hands.
+
+    Its text is written once (`run:enqueued`) and moved as is between lists, so the
+    operator can take it back out of a queue by value (LREM)."""
+
+    task_id: str
+    attempt: int
+    pool: str
+    expires_at: float | None = None
+    timeout: float | None = None  # the task's own hard limit: the runner kills it after this
+
+    @property
+    def field(self) -> str:
+        return WorkflowKeys.outcome_field(self.task_id, self.attempt)
+
+    def to_text(self) -> str:
+        data: JSONObject = {"t": self.task_id, "a": self.attempt, "p": self.pool}
+        if self.expires_at is not None:
+            data["x"] = self.expires_at
+        if self.timeout is not None:
+            data["d"] = self.timeout
+        return dumps(data)
+
+    @classmethod
+    def from_text(cls, text: str | bytes) -> RunItem:
+        data = loads(text)
+        task_id, attempt = (data.get("t"), data.get("a")) if isinstance(data, dict) else (None, None)
+        if not (isinstance(data, dict) and isinstance(task_id, str) and isinstance(attempt, int)):
+            raise ValueError(f"not a run item: {text!r}")
+        expires, timeout = data.get("x"), data.get("d")
+        return cls(
+            task_id=task_id,
+            attempt=attempt,
+            pool=str(data.get("p") or ""),
+            expires_at=float(expires) if isinstance(expires, int | float) else None,
+            timeout=float(timeout) if isinstance(timeout, int | float) else None,
         )
 
 

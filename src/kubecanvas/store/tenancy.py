@@ -7,7 +7,10 @@ A task pod that authenticates as its workflow's user may
 - write only what a task reports: its call, its outcome and its result (`calls`, `outcomes`,
   `results`) — never the nodes (which function runs, and how, is the operator's, written
   when the workflow is admitted), the records or the meta;
-- append to the events stream (XADD), and not read it.
+- append to the events stream (XADD), and not read it;
+- as a warm runner (operator/runners.py), move work from its pool's queue to its own
+  hands and drop it when done (BLMOVE, LINDEX, LREM on `run:q:*` and `run:held:*`) —
+  never queue work: which attempts run is the operator's (`run:enqueued`, written by it).
 
 So a task in one namespace cannot list, read or change another namespace's workflows, and
 no task can choose another task's code. What remains within one workflow (a task may write
@@ -27,8 +30,23 @@ from kubecanvas.store.layout import WorkflowKeys
 
 __all__ = ["TASK_COMMANDS", "task_password", "task_user", "task_user_rules"]
 
-TASK_COMMANDS = ("ping", "select", "hget", "hmget", "hset", "hsetnx", "xadd", "multi", "exec", "discard")
-"""Every command the task runtime's client (`store/wire.py`, `store/taskside.py`) sends."""
+TASK_COMMANDS = (
+    "ping",
+    "select",
+    "hget",
+    "hmget",
+    "hset",
+    "hsetnx",
+    "xadd",
+    "multi",
+    "exec",
+    "discard",
+    "blmove",
+    "lindex",
+    "lrem",
+)
+"""Every command the task runtime's client (`store/wire.py`, `store/taskside.py`,
+`store/runnerside.py`) sends."""
 
 
 def task_user(uid: str) -> str:
@@ -50,6 +68,9 @@ def task_user_rules(uid: str, password: str, events_stream: str) -> list[str]:
         f">{password}",
         f"%R~{keys.prefix}*",
         *(f"%W~{key}" for key in (keys.calls, keys.outcomes, keys.results)),
+        # BLMOVE reads and writes both its lists: one pattern must allow both (ACL checks
+        # each key against one pattern at a time)
+        f"~{keys.runner_writable}",
         f"%W~{events_stream}",
         *(f"+{command}" for command in TASK_COMMANDS),
     ]
