@@ -39,6 +39,7 @@ from kubecanvas.graph.nodes import ref_node_ids
 from kubecanvas.hosting import EventMaker, LoopAlarm, WorkflowHost
 from kubecanvas.resources import (
     ATTEMPT_LABEL,
+    RUNNER_POOL_LABEL,
     TASK_ID_LABEL,
     WORKFLOW,
     WORKFLOW_UID_LABEL,
@@ -49,7 +50,7 @@ from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent, WorkflowMeta
 from kubecanvas_operator.clients import ConductorClient, Provisioner
 from kubecanvas_operator.config import OperatorConfig
-from kubecanvas_operator.failures import AttemptFailure, check_pod_start, job_failure
+from kubecanvas_operator.failures import AttemptFailure, check_pod_start, job_failure, unschedulable_since
 from kubecanvas_operator.jobs import WorkflowIdentity
 from kubecanvas_operator.kube import KubeApi
 from kubecanvas_operator.launching import JobLauncher, api_backoff
@@ -57,6 +58,7 @@ from kubecanvas_operator.metrics import step_observations
 from kubecanvas_operator.provisioning import NamespaceProvisioner
 from kubecanvas_operator.queues import check_queues
 from kubecanvas_operator.reuse import reuse_results
+from kubecanvas_operator.runners import RoutedLauncher, RunnerPools, job_ended
 from kubecanvas_operator.status_writer import StatusWriter, ended_status, invalid_status, status_of
 
 __all__ = ["Conductor", "Notifier"]
@@ -90,6 +92,7 @@ class WorkflowRun:
 
     identity: WorkflowIdentity
     launcher: JobLauncher
+    pools: RunnerPools
     ttl: int | None
     host: WorkflowHost = field(init=False)
     status: StatusWriter | None = None
@@ -217,6 +220,7 @@ class Conductor:
         if run is not None:
             run.host.close()
             run.launcher.cancel()
+            run.pools.close()
             if run.status:
                 run.status.cancel()
         timer = self._expiry_timers.pop(uid, None)
@@ -331,6 +335,9 @@ class Conductor:
         conditions = {
             c.get("type"): c.get("status") for c in (job.get("status") or {}).get("conditions") or []
         }
+        if RUNNER_POOL_LABEL in ((job.get("metadata") or {}).get("labels") or {}):
+            await self._on_runner_job(event_type, job)
+            return
         found = await self._attempt_of(job)
         if found is None:
             if conditions.get("Complete") == "True" and self.config.delete_succeeded_jobs:
@@ -359,6 +366,24 @@ class Conductor:
         await self._attempt_ended(run, task_id, attempt, failure)
         if conditions.get("Complete") == "True" and self.config.delete_succeeded_jobs:
             await self._delete_completed(job)
+
+    async def _on_runner_job(self, event_type: str, job: Mapping[str, Any]) -> None:
+        """A warm runner's Job (operator/runners.py): once it ended, what it held is lost."""
+        metadata = job["metadata"]
+        uid = (metadata.get("labels") or {}).get(WORKFLOW_UID_LABEL)
+        run = await self._run_for(uid) if uid else None
+        if run is not None and (event_type == "DELETED" or job_ended(job)):
+            if event_type == "DELETED":
+                why = f"its Job {metadata['name']} was deleted"
+            else:
+                pods = await self.api.job_pods(metadata["namespace"], metadata["name"])
+                failure = job_failure(dict(job), pods)
+                why = failure.error.message if failure else "it exited"
+            await run.pools.runner_ended(run.host, metadata["name"], why)
+        if event_type != "DELETED" and job_ended(job) and self.config.delete_succeeded_jobs:
+            conditions = (job.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions):
+                await self._delete_completed(job)
 
     async def _delete_completed(self, job: Mapping[str, Any]) -> None:
         """Have a Job whose pod exited 0 removed soon: its work is in Redis, and etcd must
@@ -398,6 +423,10 @@ class Conductor:
             # list pods (in a saturated 500-task fan-out, 1.4 listings per task).
             self._cancel_recheck(pod)
             return
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if labels.get(RUNNER_POOL_LABEL):
+            await self._on_runner_pod(pod, labels)
+            return
         found = await self._attempt_of(pod)
         if found is None:
             return
@@ -412,6 +441,23 @@ class Conductor:
             await run.launcher.delete(task_id, attempt)
         elif check.look_again_at is not None:
             # Nothing may change on a waiting pod before then: no event would come.
+            self._recheck_pod_at(pod, check.look_again_at)
+
+    async def _on_runner_pod(self, pod: Mapping[str, Any], labels: Mapping[str, str]) -> None:
+        """A warm runner's pod that has not started: its pool's queued tasks wait with it, an
+        Event says why; one that never will fails them (operator/runners.py)."""
+        uid, name, pool = labels.get(WORKFLOW_UID_LABEL), labels.get("job-name"), labels[RUNNER_POOL_LABEL]
+        run = await self._run_for(uid) if uid else None
+        if run is None or not name:
+            return
+        now, timeout = self.clock(), self.config.unschedulable_timeout_seconds
+        check = check_pod_start(dict(pod), now, timeout, capacity_is_ours=run.engine.in_flight > 1)
+        if check.failure is not None:
+            await run.pools.runner_cannot_start(run.host, name, pool, check.failure.error)
+        elif check.look_again_at is not None:
+            waiting = unschedulable_since(dict(pod))
+            if waiting is not None:
+                run.pools.runner_waiting(name, waiting[1])
             self._recheck_pod_at(pod, check.look_again_at)
 
     async def _restored_secret(
@@ -567,11 +613,21 @@ class Conductor:
         launcher = JobLauncher(
             identity, self.api, self.provisioner, self.config, self._spawn, backoff=self.backoff
         )
-        run = WorkflowRun(identity, launcher, ttl=meta.ttl)
+        pools = RunnerPools(
+            identity,
+            self.api,
+            self.store,
+            provisioner=self.provisioner,
+            config=self.config,
+            spawn=self._spawn,
+            notify=self.notify,
+            backoff=self.backoff,
+        )
+        run = WorkflowRun(identity, launcher, pools, ttl=meta.ttl)
         run.host = WorkflowHost(
             persisted.uid,
             persisted.engine(),
-            launcher=launcher,
+            launcher=RoutedLauncher(launcher, pools),
             alarm=LoopAlarm(),
             store=self.store,
             clock=self.clock,
@@ -604,6 +660,10 @@ class Conductor:
         outcomes = await self.store.outcomes(identity.uid, in_flight)
         silent = [attempt for attempt in in_flight if attempt not in outcomes]
         jobs = await self.api.workflow_jobs(identity.namespace, identity.uid) if silent else {}
+        nodes = run.engine.nodes
+        warm = [attempt for attempt in silent if run.pools.pool_of(nodes[attempt[0]]) is not None]
+        if warm:
+            silent = [attempt for attempt in silent if attempt not in set(warm)]
         if outcomes:  # reported, and the news lost: adopted in one step
             await run.host.feed(
                 *(
@@ -624,6 +684,8 @@ class Conductor:
                     await self.on_job("MODIFIED", job)
 
         await asyncio.gather(*(check(task_id, attempt) for task_id, attempt in silent))
+        if warm or jobs:  # warm attempts: queued, in a runner's hands, or lost with a runner (runners.py)
+            await run.pools.reconcile(run.host, warm, jobs)
 
     # ================================================================ endings
 
@@ -635,6 +697,7 @@ class Conductor:
         await self.store.announce_finished(run.identity.uid, run.engine.phase)  # wake waiting clients
         await self.provisioner.release(run.identity.uid)  # its pods need Redis no more
         run.host.close()
+        run.pools.close()
         self.runs.pop(run.identity.uid, None)
         self._settled.add(run.identity.uid)
         if run.ttl is not None:
@@ -660,6 +723,7 @@ class Conductor:
             ttl = run.ttl
             run.host.close()
             run.launcher.cancel()
+            run.pools.close()
             writer = run.status
             for task_id, record in run.engine.records.items():
                 if record.launched and not record.terminal:

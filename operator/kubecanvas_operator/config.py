@@ -50,6 +50,10 @@ class OperatorConfig:
     queues: Mapping[str, JSONObject] = field(default_factory=dict)
     # A task pod the scheduler cannot place for this long fails its attempt with the reason.
     unschedulable_timeout_seconds: float = 300.0
+    # Warm runners (operator/runners.py): a pool has at most this many runners, and a runner
+    # with no work for this long exits (the pool scales to zero).
+    runners_per_pool: int = 16
+    runner_idle_seconds: float = 60.0
     status_interval: float = 0.5  # at most one status write per workflow per interval
     # Every running workflow is looked at again this often (news lost in an outage, a watch gap).
     reconcile_interval: float = 30.0
@@ -139,6 +143,8 @@ class OperatorConfig:
             unschedulable_timeout_seconds=number(
                 "UNSCHEDULABLE_TIMEOUT_SECONDS", defaults.unschedulable_timeout_seconds
             ),
+            runners_per_pool=max(1, int(number("RUNNERS_PER_POOL", defaults.runners_per_pool))),
+            runner_idle_seconds=number("RUNNER_IDLE_SECONDS", defaults.runner_idle_seconds),
             status_interval=number("STATUS_INTERVAL", defaults.status_interval),
             reconcile_interval=number("RECONCILE_INTERVAL", defaults.reconcile_interval),
             watch_namespaces=namespaces,

@@ -20,6 +20,7 @@ from kubecanvas.graph.nodes import TaskNode
 from kubecanvas.resources import (
     ATTEMPT_LABEL,
     MANAGED_BY,
+    RUNNER_POOL_LABEL,
     TASK_ANNOTATION,
     TASK_ID_LABEL,
     TASK_NAME_LABEL,
@@ -33,7 +34,7 @@ from kubecanvas_operator.clients import RedisCredentials
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.queues import with_queue
 
-__all__ = ["WorkflowIdentity", "build_job", "job_labels"]
+__all__ = ["WorkflowIdentity", "build_job", "build_runner_job", "job_labels", "runner_labels"]
 
 PASSWORD_KEY = "password"  # noqa: S105 - the key inside the Secret, not a password
 SCRATCH_VOLUME = "tmp"
@@ -101,11 +102,87 @@ def build_job(
     options = with_queue(node.options, config.queues)
     labels = job_labels(workflow, node, attempt)
     annotations = {TASK_ANNOTATION: node.task}
+    ours = [
+        {"name": runtime_env.TASK_ID, "value": node.id},
+        {"name": runtime_env.ATTEMPT, "value": str(attempt)},
+    ]
+    if expires_at is not None:
+        ours.append({"name": runtime_env.EXPIRES_AT, "value": repr(expires_at)})
+    environment = _environment(workflow, options, ours, config, redis=redis)
+    job_spec = _job_spec(workflow, options, environment, list(config.runtime_command), config)
+    job_spec["template"]["metadata"] = {"labels": labels, "annotations": annotations}
+    timeout = options.get("timeout")
+    if isinstance(timeout, int | float):
+        job_spec["activeDeadlineSeconds"] = math.ceil(timeout) + config.deadline_grace_seconds
+    return _job(workflow, job_name(workflow.name, node.id, attempt), labels, annotations, job_spec)
+
+
+def build_runner_job(
+    workflow: WorkflowIdentity,
+    pool: str,
+    name: str,
+    options: JSONObject,
+    config: OperatorConfig,
+    *,
+    redis: RedisCredentials | None = None,
+) -> dict[str, Any]:
+    """The Job of warm runner `name` of `pool` (operator/runners.py): the pod template of
+    the pool's tasks (`options`, their queue's under them), the runtime in `--runner` mode,
+    no deadline (each attempt has its own, which the runner keeps)."""
+    labels = runner_labels(workflow, pool)
+    ours = [
+        {"name": runtime_env.RUNNER_POOL, "value": pool},
+        {"name": runtime_env.RUNNER_NAME, "value": name},
+        {"name": runtime_env.RUNNER_IDLE_SECONDS, "value": repr(config.runner_idle_seconds)},
+        {"name": runtime_env.RUNNER_GRACE_SECONDS, "value": str(config.deadline_grace_seconds)},
+    ]
+    environment = _environment(workflow, options, ours, config, redis=redis)
+    command = [*config.runtime_command, runtime_env.RUNNER_FLAG]
+    job_spec = _job_spec(workflow, options, environment, command, config)
+    job_spec["template"]["metadata"] = {"labels": labels}
+    return _job(workflow, name, labels, {}, job_spec)
+
+
+def runner_labels(workflow: WorkflowIdentity, pool: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        WORKFLOW_LABEL: label_value(workflow.name),
+        WORKFLOW_UID_LABEL: workflow.uid,
+        RUNNER_POOL_LABEL: pool,
+    }
+
+
+def _job(
+    workflow: WorkflowIdentity,
+    name: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    job_spec: dict[str, Any],
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": workflow.namespace,
+        "labels": labels,
+        "ownerReferences": [WORKFLOW.owner_reference(workflow.name, workflow.uid)],
+    }
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
+
+
+def _job_spec(
+    workflow: WorkflowIdentity,
+    options: JSONObject,
+    environment: list[dict[str, Any]],
+    command: list[str],
+    config: OperatorConfig,
+) -> dict[str, Any]:
+    """A Job's spec around one runtime container, placed and secured as every task's pod."""
     container: dict[str, Any] = {
         "name": "task",
         "image": options.get("image") or config.runtime_image,
-        "command": list(config.runtime_command),
-        "env": _environment(workflow, node, options, attempt, config, expires_at=expires_at, redis=redis),
+        "command": command,
+        "env": environment,
         "securityContext": copy.deepcopy(CONTAINER_SECURITY),
         # A runtime that cannot report leaves its reason here (execution/exit_codes.py).
         "terminationMessagePath": TERMINATION_MESSAGE_PATH,
@@ -149,45 +226,27 @@ def build_job(
         pod_spec["nodeSelector"] = options["nodeSelector"]
     if isinstance(options.get("tolerations"), list):
         pod_spec["tolerations"] = options["tolerations"]
-    job_spec: dict[str, Any] = {
+    return {
         "backoffLimit": 0,
         "ttlSecondsAfterFinished": config.job_ttl_seconds,
-        "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec},
-    }
-    timeout = options.get("timeout")
-    if isinstance(timeout, int | float):
-        job_spec["activeDeadlineSeconds"] = math.ceil(timeout) + config.deadline_grace_seconds
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(workflow.name, node.id, attempt),
-            "namespace": workflow.namespace,
-            "labels": labels,
-            "annotations": annotations,
-            "ownerReferences": [WORKFLOW.owner_reference(workflow.name, workflow.uid)],
-        },
-        "spec": job_spec,
+        "template": {"spec": pod_spec},
     }
 
 
 def _environment(
     workflow: WorkflowIdentity,
-    node: TaskNode,
     options: JSONObject,
-    attempt: int,
+    own: list[dict[str, Any]],
     config: OperatorConfig,
     *,
-    expires_at: float | None,
     redis: RedisCredentials | None,
 ) -> list[dict[str, Any]]:
-    """The task's own `env` (its queue's under it) first, then the runtime's contract, which
-    must win."""
+    """The task's own `env` (its queue's under it) first, then the runtime's contract (`own`:
+    what names the attempt, or the runner; then what every runtime needs), which must win."""
     declared = options.get("env")
     user = [item for item in declared if isinstance(item, dict)] if isinstance(declared, list) else []
     ours: list[dict[str, Any]] = [
-        {"name": runtime_env.TASK_ID, "value": node.id},
-        {"name": runtime_env.ATTEMPT, "value": str(attempt)},
+        *own,
         {"name": runtime_env.WORKFLOW, "value": workflow.qualified},
         {"name": runtime_env.WORKFLOW_UID, "value": workflow.uid},
         {"name": runtime_env.REDIS_URL, "value": config.redis_url_for_tasks},
@@ -197,8 +256,6 @@ def _environment(
         ours.append({"name": runtime_env.CODE, "value": dumps(workflow.code)})
     if workflow.imports:
         ours.append({"name": runtime_env.IMPORTS, "value": dumps(list(workflow.imports))})
-    if expires_at is not None:
-        ours.append({"name": runtime_env.EXPIRES_AT, "value": repr(expires_at)})
     if config.redis_ca:  # a CA is public: the pod gets it inline, not a file it has not got
         ours.append({"name": runtime_env.REDIS_CA, "value": config.redis_ca})
     if redis is not None:

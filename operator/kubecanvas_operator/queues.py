@@ -21,9 +21,10 @@ from kubecanvas.graph.nodes import Graph
 __all__ = ["QUEUE", "check_queues", "parse_queues", "with_queue"]
 
 QUEUE = "queue"  # the option's name, in the Workflow's spelling
-PLACEMENT = ("image", "resources", "env", "nodeSelector", "tolerations", "serviceAccountName")
-"""What a queue may set: where and how a task's pod runs. Not how the task runs (timeouts,
-retries, expiry): the engine and the runtime read those from the Workflow alone."""
+PLACEMENT = ("image", "resources", "env", "nodeSelector", "tolerations", "serviceAccountName", "runner")
+"""What a queue may set: where and how a task's pod runs (`runner: warm`: in a warm runner's
+pod). Not how the task runs (timeouts, retries, expiry): the engine and the runtime read
+those from the Workflow alone."""
 
 
 def parse_queues(text: str | None, source: str = "KUBECANVAS_QUEUES") -> dict[str, JSONObject]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from kubecanvas._kits.jsonvalues import JSON, JSONObject, dumps
 from kubecanvas.execution.attempt import Execution, describe_exception, run_attempt
-from kubecanvas.execution.environment import ATTEMPT, WORKFLOW, WORKFLOW_UID, imports_from
+from kubecanvas.execution.environment import ATTEMPT, RUNNER_FLAG, WORKFLOW, WORKFLOW_UID, imports_from
 from kubecanvas.execution.exit_codes import (
     EXIT_CODES,
     EXIT_RUNTIME_ERROR,
@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--outcome", type=Path, help="local mode: where to write the outcome as JSON")
     parser.add_argument(
-        "--runner", action="store_true", help="a warm runner: run the attempts of a pool's queue in turn"
+        RUNNER_FLAG,
+        dest="runner",
+        action="store_true",
+        help="a warm runner: run the attempts of a pool's queue in turn",
     )
     options = parser.parse_args(arguments)
     if options.runner:

@@ -23,6 +23,7 @@ __all__ = [
     "MANAGED_BY",
     "RETRY_OF_ANNOTATION",
     "RETRY_OF_UID_ANNOTATION",
+    "RUNNER_POOL_LABEL",
     "SCHEDULED_AT_ANNOTATION",
     "TASK_ANNOTATION",
     "TASK_ID_LABEL",
@@ -35,6 +36,7 @@ __all__ = [
     "Resource",
     "job_name",
     "label_value",
+    "runner_job_name",
 ]
 
 GROUP = "kubecanvas.io"
@@ -99,6 +101,10 @@ TASK_NAME_LABEL = "kubecanvas.io/task-name"
 ATTEMPT_LABEL = "kubecanvas.io/attempt"
 TASK_ANNOTATION = "kubecanvas.io/task"  # the full dotted task name (a label value is too short)
 
+# On each warm runner's Job and pod (operator/runners.py), beside the workflow's labels:
+# the pool it serves. A runner has no task or attempt label: it runs many.
+RUNNER_POOL_LABEL = "kubecanvas.io/runner-pool"
+
 # On each run of a CronWorkflow: the CronWorkflow's name, and the slot (RFC 3339) it runs.
 CRON_LABEL = "kubecanvas.io/cronworkflow"
 SCHEDULED_AT_ANNOTATION = "kubecanvas.io/scheduled-at"
@@ -122,7 +128,16 @@ def task_secret_name(workflow_uid: str) -> str:
 def job_name(workflow: str, task_id: str, attempt: int) -> str:
     """`<workflow>-<task>-<attempt>`, e.g. `squares-t3-1`, shortened with a hash when
     the workflow's name is long so that it stays a valid, unique 63-character name."""
-    suffix = f"-{task_id.replace('.', '-')}-{attempt}"
+    return _named(workflow, f"-{task_id.replace('.', '-')}-{attempt}")
+
+
+def runner_job_name(workflow: str, pool: str, serial: str) -> str:
+    """`<workflow>-r<pool>-<serial>`: one warm runner of the workflow's pool (a valid,
+    unique 63-character name, as `job_name`)."""
+    return _named(workflow, f"-r{pool}-{serial}")
+
+
+def _named(workflow: str, suffix: str) -> str:
     if len(workflow) + len(suffix) <= MAX_NAME:
         return workflow + suffix
     keep = MAX_NAME - len(suffix) - 7

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -77,6 +77,11 @@ class TaskOptions(Strict):
     ) = None
     """Celery's queue: a place to run that the cluster's operator defines (the chart's
     `queues`: node selector, tolerations, resources, image, ...), under the task's own options."""
+    runner: Literal["pod", "warm"] | None = None
+    """Where an attempt runs: `pod` (the default) a Job and pod of its own; `warm` a forked
+    process of a long-lived runner pod of its workflow, shared by the tasks with the same
+    pod template (image, resources, env, ...): the next task starts in milliseconds, not a
+    pod start. Runners exit when idle (the operator's `runnerIdleSeconds`)."""
 
     @field_validator("expires", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ __all__ = [
     "REDIS_PASSWORD",
     "REDIS_URL",
     "REDIS_USERNAME",
+    "RUNNER_FLAG",
     "RUNNER_GRACE_SECONDS",
     "RUNNER_IDLE_SECONDS",
     "RUNNER_NAME",
@@ -56,6 +57,7 @@ IMPORTS = "KUBECANVAS_IMPORTS"  # spec.imports as a JSON list: modules to import
 # A warm runner's (operator/runners.py, runtime/runner.py): it has no TASK_ID or ATTEMPT of
 # its own; each attempt it takes from its pool's queue names them (the forked process sees
 # them in these same variables).
+RUNNER_FLAG = "--runner"  # the runtime's one argument when it is a runner
 RUNNER_POOL = "KUBECANVAS_RUNNER_POOL"  # the pool whose queue it serves
 RUNNER_NAME = "KUBECANVAS_RUNNER_NAME"  # its own name: its hands in Redis (`run:held:<name>`)
 RUNNER_IDLE_SECONDS = "KUBECANVAS_RUNNER_IDLE_SECONDS"  # it exits after this long without work

@@ -45,6 +45,7 @@ _FIELDS: dict[str, str] = {
     "priority": "priority",
     "headers": "headers",
     "queue": "queue",
+    "runner": "runner",  # ours: "warm" runs it in a warm runner's forked process
     "task_id": "taskId",  # Celery's: the task's own id (self.request.id, res.id)
     "taskId": "taskId",
 }
@@ -294,6 +295,7 @@ _CONVERT = {
     "priority": _priority,
     "headers": _headers,
     "queue": _text,
+    "runner": _text,
     "taskId": _task_id,
 }
 

@@ -402,6 +402,13 @@ class WorkflowStore:
         keys = WorkflowKeys(uid)
         await self.client.sadd(keys.runner_keys, keys.runner_held(runner))
 
+    async def runners(self, uid: str) -> list[str]:
+        """The runners whose hands were noted (`add_runner`) and not forgotten."""
+        keys = WorkflowKeys(uid)
+        prefix = keys.runner_held("")
+        made = cast(set[str], await self.client.smembers(keys.runner_keys))
+        return sorted(key[len(prefix) :] for key in made if key.startswith(prefix))
+
     async def held(self, uid: str, runner: str) -> list[RunItem]:
         """What a runner took and did not finish."""
         raw = await self.client.lrange(WorkflowKeys(uid).runner_held(runner), 0, -1)

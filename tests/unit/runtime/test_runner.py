@@ -88,7 +88,7 @@ def start_runner(url: str, *, idle: float = 30.0, grace: float = 0.5) -> subproc
         env.RUNNER_GRACE_SECONDS: str(grace),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "kubecanvas_runtime", "--runner"],
+        [sys.executable, "-m", "kubecanvas_runtime", env.RUNNER_FLAG],
         env=environ,
         stderr=subprocess.PIPE,
         text=True,
