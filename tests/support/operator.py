@@ -81,6 +81,8 @@ class OperatorProcess:
             "KUBECANVAS_SUCCEEDED_JOB_TTL_SECONDS": "10",
             # A pod no node can take fails its attempt after this (300 s in production).
             "KUBECANVAS_UNSCHEDULABLE_TIMEOUT_SECONDS": "5",
+            # A warm runner with no work exits after this (60 s in production).
+            "KUBECANVAS_RUNNER_IDLE_SECONDS": "3",
             # One queue (the chart's `tasks.queues`), which tests/e2e/test_operator.py uses.
             "KUBECANVAS_QUEUES": json.dumps({"marked": {"env": [{"name": "QUEUE_MARK", "value": "marked"}]}}),
             **self.env,
