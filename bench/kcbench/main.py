@@ -26,9 +26,18 @@ from kcbench.kube import KubeClient
 from kcbench.procs import OperatorProcess, load_average
 from kcbench.report import write_markdown
 
-SCENARIOS = ("hop", "fanout", "chord", "chunks", "scale", "celery", "argo")
+SCENARIOS = ("hop", "fanout", "chord", "chunks", "warm-hop", "warm-fanout", "scale", "celery", "argo")
 # Not kubecanvas scenarios: they need no kubecanvas operator.
 OTHERS = {"celery", "argo"}
+# Celery's counterpart of each kubecanvas scenario (the warm ones run the same canvases).
+CELERY_SCENARIOS = {
+    "hop": "hop",
+    "fanout": "fanout",
+    "chord": "chord",
+    "chunks": "chunks",
+    "warm-hop": "hop",
+    "warm-fanout": "fanout",
+}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -138,6 +147,10 @@ def estimate_minutes(options: argparse.Namespace, rate: float = 240.0) -> float:
         minutes += options.chord / rate
     if "chunks" in only:
         minutes += options.chunks / rate + 0.2
+    if "warm-hop" in only:
+        minutes += 0.5
+    if "warm-fanout" in only:
+        minutes += 0.5 + options.fanout / 6000
     if "scale" in only:
         minutes += options.scale / rate
     if "celery" in only:
@@ -354,6 +367,16 @@ def main(argv: list[str] | None = None) -> int:
                     "chunks",
                     lambda: scenarios.chunks(ctx, options.chunk_items, options.chunks, options.parallelism),
                 )
+            if "warm-hop" in options.only:
+                say(f"warm-hop: a chain of {options.hop} no-op tasks in warm runners")
+                attempt("kubecanvas", "warm-hop", lambda: scenarios.hop(ctx, options.hop, warm=True))
+            if "warm-fanout" in options.only:
+                say(f"warm-fanout: a group of {options.fanout} no-op tasks in warm runners")
+                attempt(
+                    "kubecanvas",
+                    "warm-fanout",
+                    lambda: scenarios.fanout(ctx, options.fanout, options.fanout, warm=True),
+                )
             rates = [
                 float(results["kubecanvas"][name]["tasks_per_minute"])
                 for name in ("chord", "fanout")
@@ -376,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
                 "chunk_items": options.chunk_items,
                 "chunks": options.chunks,
             }
-            only = options.only & {"hop", "fanout", "chord", "chunks"} or {"hop", "fanout", "chord", "chunks"}
+            only = {CELERY_SCENARIOS[name] for name in options.only if name in CELERY_SCENARIOS} or set(
+                CELERY_SCENARIOS.values()
+            )
             attempt(
                 "celery",
                 "all",

@@ -39,6 +39,7 @@ __all__ = ["Context", "chord", "chunks", "fanout", "hop", "scale"]
 
 TASKS_FILE = REPO / "bench" / "benchtasks.py"
 CODE = {"configMap": {"name": "benchtasks"}}
+WARM = {"runner": "warm"}  # a Workflow's spec.defaults that runs every task in warm runners
 
 
 @dataclass
@@ -222,6 +223,11 @@ def noop() -> dict[str, Any]:
     return {"task": "benchtasks.noop"}
 
 
+def _spec(canvas: dict[str, Any], *, warm: bool = False, **spec: Any) -> dict[str, Any]:
+    """A Workflow's spec around `canvas`, its tasks in warm runners if `warm`."""
+    return {"code": CODE, **spec, "canvas": canvas, **({"defaults": WARM} if warm else {})}
+
+
 # ================================================================== Prometheus histograms
 
 
@@ -352,18 +358,23 @@ API_VIEW = (
 )
 
 
-def hop(ctx: Context, length: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"tasks": length}
-    with ctx.namespace("hop") as namespace:
-        name = workflow_name("hop")
-        with ctx.observed("hop", result):
+def hop(ctx: Context, length: int, *, warm: bool = False) -> dict[str, Any]:
+    """A chain of `length` no-ops: in a pod per task, or (`warm`) in warm runners."""
+    scenario = "warm-hop" if warm else "hop"
+    result: dict[str, Any] = {"tasks": length, "runner": "warm" if warm else "pod"}
+    with ctx.namespace(scenario) as namespace:
+        name = workflow_name(scenario)
+        with ctx.observed(scenario, result):
             data = ctx.run(
                 namespace,
                 name,
-                {"code": CODE, "canvas": {"chain": [noop() for _ in range(length)]}},
+                _spec({"chain": [noop() for _ in range(length)]}, warm=warm),
                 timeout=60 + 20 * length,
-                label="hop",
+                label=scenario,
             )
+        if warm:
+            result.update(_warm_hop_figures(data))
+            return result
         result.update(_hop_figures(data))
         if data.recorder.job_template is not None:
             result["runtime_startup"] = importtime_jobs(ctx, namespace, data.recorder.job_template)
@@ -456,11 +467,6 @@ def _hop_figures(data: RunData) -> dict[str, Any]:
             api_agrees += int(int(pod.node.started) == int(pod.api["started"]))
         row["points"] = {key: value for key, value in points.items() if value is not None}
         per_hop.append(row)
-    task_seconds = [
-        (outcome["finishedAt"] - outcome["startedAt"])
-        for outcome in data.outcomes.values()
-        if outcome.get("startedAt") and outcome.get("finishedAt")
-    ]
     return {
         "phase": data.phase,
         "total_seconds": round(data.total_seconds, 2),
@@ -475,9 +481,80 @@ def _hop_figures(data: RunData) -> dict[str, Any]:
         "api_view_meaning": dict(API_VIEW),
         "api_started_at_matches_node": f"{api_agrees}/{api_checked}",
         "runtime_startedat_to_started_report_ms": distribution(started_report),
-        "task_body_ms": distribution(task_seconds),
+        "task_body_ms": _task_body(data),
         "container_lifetime_ms": _lifetimes(data),
         "node_records": _coverage(data),
+        "per_hop": per_hop,
+        "watch_errors": data.watch_errors,
+    }
+
+
+def _task_body(data: RunData) -> dict[str, float]:
+    """The runtime's startedAt → finishedAt of every attempt: the task itself."""
+    return distribution(
+        outcome["finishedAt"] - outcome["startedAt"]
+        for outcome in data.outcomes.values()
+        if outcome.get("startedAt") and outcome.get("finishedAt")
+    )
+
+
+# A warm hop has no Job and no pod: the next task runs in a process a runner forks. Its
+# instants, in order, all on the host's clock: (key, what).
+WARM_HOP_POINTS = (
+    ("written", "the runtime's finishedAt of task i-1 (Redis outcome)"),
+    ("applied", "the operator applied it (the engine record's finished_at, Redis)"),
+    ("runtime", "the runtime's startedAt of task i, in the process its runner forked (Redis outcome)"),
+)
+WARM_HOP_SEGMENTS = (
+    ("report", "result written → the operator applied it (stream read, engine step)"),
+    (
+        "queue_to_start",
+        "applied → task i's startedAt (persist the step, queue the attempt in Redis, a runner's "
+        "blocking take, its fork, the child's Redis connection and inputs)",
+    ),
+)
+
+
+def _warm_hop_figures(data: RunData) -> dict[str, Any]:
+    """A warm chain's hops: task i's startedAt − task i-1's finishedAt, both the runtime's own
+    (the outcomes hash), and the operator's instant between them."""
+    keys = [key for key, _ in WARM_HOP_POINTS]
+    end_to_end: list[float] = []
+    segments: dict[str, list[float]] = {key: [] for key, _ in WARM_HOP_SEGMENTS}
+    started_report: list[float] = []
+    per_hop: list[dict[str, Any]] = []
+    for index in range(1, len(data.records)):
+        _, written = data.runtime_times(f"t{index - 1}")
+        started, _ = data.runtime_times(f"t{index}")
+        if written is None or started is None:
+            continue
+        points = {
+            "written": written,
+            "applied": (data.records.get(f"t{index - 1}") or {}).get("finished_at"),
+            "runtime": started,
+        }
+        end_to_end.append(started - written)
+        row: dict[str, Any] = {"hop": index, "end_to_end": _ms(started - written)}
+        for (key, _), low, high in zip(WARM_HOP_SEGMENTS, keys, keys[1:], strict=False):
+            value = _between(points, low, high)
+            row[key] = _ms(value)
+            if value is not None:
+                segments[key].append(value)
+        report = data.started_reports.get(f"t{index}#1")
+        if report is not None:
+            started_report.append(report["redis"] - started)
+        row["points"] = {key: value for key, value in points.items() if value is not None}
+        per_hop.append(row)
+    return {
+        "phase": data.phase,
+        "total_seconds": round(data.total_seconds, 2),
+        "hops": len(end_to_end),
+        "end_to_end_ms": distribution(end_to_end),
+        "segments_ms": {key: distribution(values) for key, values in segments.items()},
+        "segment_meaning": dict(WARM_HOP_SEGMENTS),
+        "runtime_startedat_to_started_report_ms": distribution(started_report),
+        "task_body_ms": _task_body(data),
+        **_runners(data),
         "per_hop": per_hop,
         "watch_errors": data.watch_errors,
     }
@@ -607,24 +684,39 @@ def _throughput(data: RunData, tasks: int) -> dict[str, Any]:
         "pod_created_to_container_started_ms": _pod_start(data),
         "workflow_max_bytes": data.recorder.max_size,
         "workflow_versions_seen": data.recorder.versions,
+        **_runners(data),
         "watch_errors": data.watch_errors,
     }
 
 
-def fanout(ctx: Context, tasks: int, parallelism: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"tasks": tasks, "parallelism": parallelism}
-    with ctx.namespace("fanout") as namespace:
-        with ctx.observed("fanout", result):
+def _runners(data: RunData) -> dict[str, Any]:
+    """The warm runners the run had: their Jobs and pods (the watches' `kubecanvas.io/runner-pool`
+    objects), and when the first and last Job appeared."""
+    times = sorted(data.recorder.runner_jobs.values())
+    return {
+        "runner_jobs_created": len(times),
+        "runner_pods_created": len(data.recorder.runner_pods),
+        "first_runner_job_seconds": round(times[0] - data.submitted, 2) if times else None,
+        "last_runner_job_seconds": round(times[-1] - data.submitted, 2) if times else None,
+    }
+
+
+def fanout(ctx: Context, tasks: int, parallelism: int, *, warm: bool = False) -> dict[str, Any]:
+    """A group of `tasks` no-ops: in a pod per task, or (`warm`) in warm runners."""
+    scenario = "warm-fanout" if warm else "fanout"
+    result: dict[str, Any] = {
+        "tasks": tasks,
+        "parallelism": parallelism,
+        "runner": "warm" if warm else "pod",
+    }
+    with ctx.namespace(scenario) as namespace:
+        with ctx.observed(scenario, result):
             data = ctx.run(
                 namespace,
-                workflow_name("fanout"),
-                {
-                    "code": CODE,
-                    "parallelism": parallelism,
-                    "canvas": {"group": [noop() for _ in range(tasks)]},
-                },
+                workflow_name(scenario),
+                _spec({"group": [noop() for _ in range(tasks)]}, warm=warm, parallelism=parallelism),
                 timeout=600 + 3 * tasks,
-                label="fanout",
+                label=scenario,
             )
         result.update(_throughput(data, tasks))
         result["container_lifetime_ms"] = _lifetimes(data)

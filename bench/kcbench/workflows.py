@@ -23,6 +23,7 @@ import redis
 
 from kcbench.kube import KubeClient, Watch, WatchEvent
 from kcbench.node import NodeReader, NodeTimes
+from kubecanvas.resources import RUNNER_POOL_LABEL
 from kubecanvas.store.layout import WorkflowKeys
 
 __all__ = ["FINISHED", "PodTimes", "Recorder", "RunData", "hgetall", "run_workflow"]
@@ -122,6 +123,10 @@ class Recorder:
     job_times: list[float] = field(default_factory=list)
     job_template: dict[str, Any] | None = None
     pods: dict[str, PodTimes] = field(default_factory=dict)  # pod name -> what was seen of it
+    # Warm runners (`kubecanvas.io/runner-pool`): Job or pod name -> its ADDED receipt. A runner
+    # runs many attempts and has no task or attempt label, so it is in neither map above.
+    runner_jobs: dict[str, float] = field(default_factory=dict)
+    runner_pods: dict[str, float] = field(default_factory=dict)
     namespace: str = ""
     node: NodeReader | None = None  # reads each finished pod's node records
     max_size: int = 0
@@ -136,7 +141,13 @@ class Recorder:
     def on_job(self, event: WatchEvent) -> None:
         if event.type != "ADDED":
             return
-        key = _attempt_key(event.object["metadata"].get("labels") or {})
+        metadata = event.object["metadata"]
+        labels = metadata.get("labels") or {}
+        if RUNNER_POOL_LABEL in labels:
+            with self.lock:
+                self.runner_jobs.setdefault(metadata["name"], event.received)
+            return
+        key = _attempt_key(labels)
         with self.lock:
             if key and key not in self.jobs:
                 self.jobs[key] = event.received
@@ -148,7 +159,12 @@ class Recorder:
         if event.type == "DELETED":
             return
         metadata = event.object["metadata"]
-        key = _attempt_key(metadata.get("labels") or {})
+        labels = metadata.get("labels") or {}
+        if RUNNER_POOL_LABEL in labels:
+            with self.lock:
+                self.runner_pods.setdefault(metadata["name"], event.received)
+            return
+        key = _attempt_key(labels)
         if not key:
             return
         with self.lock:
@@ -296,7 +312,8 @@ def run_workflow(
                 status = recorder.status
                 print(
                     f"    {label}: {time.time() - submitted:6.0f}s  phase {recorder.phase or 'Pending'}, "
-                    f"{status.get('progress', '0/?')} done, {len(recorder.jobs)} Jobs created",
+                    f"{status.get('progress', '0/?')} done, {len(recorder.jobs)} Jobs created"
+                    + (f", {len(recorder.runner_jobs)} runner Jobs" if recorder.runner_jobs else ""),
                     flush=True,
                 )
             if time.monotonic() > deadline:

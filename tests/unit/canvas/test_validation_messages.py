@@ -188,6 +188,10 @@ def test_workflow_level_unknown_key_and_metadata_extras() -> None:
             "spec.defaults.countdown: must be at least 0, got -0.5",
         ),
         (
+            {"canvas": TASK, "defaults": {"runner": "hot"}},
+            "spec.defaults.runner: must be 'pod' or 'warm', got 'hot'",
+        ),
+        (
             {"canvas": {"chunks": {"task": "m.a", "items": [[1]], "size": 0}}},
             "spec.canvas.chunks.size: must be greater than 0, got 0",
         ),
