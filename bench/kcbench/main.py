@@ -195,6 +195,21 @@ def versions() -> dict[str, str]:
     return found
 
 
+def warm_runner_settings() -> dict[str, str]:
+    """The operator's warm-runner settings as this run's operator has them: from the
+    environment it inherits, else the operator's defaults."""
+    import dataclasses
+
+    from kubecanvas_operator.config import OperatorConfig
+
+    defaults = {field.name: field.default for field in dataclasses.fields(OperatorConfig)}
+    return {
+        f"KUBECANVAS_{name.upper()}": os.environ.get(f"KUBECANVAS_{name.upper()}")
+        or f"{defaults[name]} (default)"
+        for name in ("runners_per_pool", "runner_idle_seconds")
+    }
+
+
 def _run_window(results: dict[str, Any]) -> tuple[float, float]:
     """When the run recorded in `results` started and finished (epoch seconds)."""
     from datetime import datetime
@@ -311,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             results["machine"]["runtime_image"] = operator.runtime_image
             results["machine"]["operator_namespaces"] = list(operator.namespaces)
+            if kubecanvas_only & {"warm-hop", "warm-fanout"}:
+                results["machine"]["warm_runners"] = warm_runner_settings()
             log_offset = operator.log_path.stat().st_size if operator.log_path.exists() else 0
             operator.start()
             say(f"operator started: pid {operator.pid}, log {operator.log_path}")

@@ -26,7 +26,12 @@ COMPONENTS = (
     "redis",
     "registry",
 )
-SCENARIO_NAMES = ("hop", "fanout", "chord", "chunks", "scale")
+SCENARIO_NAMES = ("hop", "fanout", "chord", "chunks", "warm-hop", "warm-fanout", "scale")
+WARM_NAMES = ("warm-hop", "warm-fanout")  # the hop and fan-out in warm runners
+# The issue's targets for warm runners: hop p50 (ms) at most, fan-out tasks/min at least this
+# share of Celery's on the same machine in the same run.
+WARM_HOP_TARGET_MS = 50.0
+WARM_FANOUT_TARGET_SHARE = 0.25
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -76,6 +81,84 @@ def _busy_share(scenario: dict[str, Any]) -> float | None:
     return 100 * busy / total if total else None
 
 
+def warm_targets(hop: dict[str, Any], fan: dict[str, Any], celery_fan: dict[str, Any]) -> list[str]:
+    """The warm runners' two figures beside the issue's targets, as numbers."""
+    hop_p50 = _get(hop, "end_to_end_ms", "p50")
+    ours, theirs = fan.get("tasks_per_minute"), celery_fan.get("tasks_per_minute")
+    share = f"{100 * ours / theirs:.1f} %" if isinstance(ours, int | float) and theirs else "n/a"
+    return [
+        "",
+        f"Warm runners against the issue's targets: hop p50 {_num(hop_p50)} ms (target ≤ "
+        f"{WARM_HOP_TARGET_MS:g} ms); fan-out {_num(ours)} tasks/min = {share} of Celery's "
+        f"{_num(theirs)} in this run (target ≥ {100 * WARM_FANOUT_TARGET_SHARE:g} %).",
+    ]
+
+
+def warm_details(ours: dict[str, Any], machine: dict[str, Any]) -> list[str]:
+    """The warm runners' hop, where it goes, and the runners each scenario had."""
+    hop, fan = (ours.get(k) or {} for k in WARM_NAMES)
+    if not (hop or fan):
+        return []
+
+    def runners(section: dict[str, Any]) -> str:
+        return (
+            f"{_num(section.get('runner_jobs_created'), 0)} runner Jobs, "
+            f"{_num(section.get('runner_pods_created'), 0)} runner pods (the first Job "
+            f"{_num(section.get('first_runner_job_seconds'), 2)} s, the last "
+            f"{_num(section.get('last_runner_job_seconds'), 2)} s after the Workflow's creation)"
+        )
+
+    lines = [
+        "",
+        "## Warm runners (kubecanvas)",
+        "",
+        'The same canvases with `spec.defaults: {"runner": "warm"}`: no Job per task; the operator queues '
+        "each attempt in Redis and runner pods (Jobs labelled `kubecanvas.io/runner-pool`) take them and "
+        "run each in a forked process. Its instants are the runtime's own (`startedAt`, `finishedAt` "
+        "in the outcomes hash) and the operator's (the engine record); there is no container per task. "
+        f"Operator settings: {', '.join(f'`{k}` {v}' for k, v in (machine.get('warm_runners') or {}).items()) or 'n/a'}.",
+        "",
+        "| figure | p50 / p95 / max, ms, or value | what |",
+        "| --- | --- | --- |",
+    ]
+    if hop:
+        lines.append(
+            f"| warm hop ({hop.get('tasks', '?')}-task chain, {hop.get('hops', '?')} hops) | "
+            f"{_dist(hop.get('end_to_end_ms'))} | task i-1's finishedAt → task i's startedAt |"
+        )
+        meaning = hop.get("segment_meaning") or {}
+        for key, value in (hop.get("segments_ms") or {}).items():
+            lines.append(f"| {key} | {_dist(value)} | {meaning.get(key, '')} |")
+        lines += [
+            f"| start to start | {_dist(hop.get('start_to_start_ms'))} | task i-1's startedAt → task i's |",
+            f"| (task) | {_dist(hop.get('task_body_ms'))} | the runtime's startedAt → finishedAt (the no-op) |",
+            f"| startedAt → its `started` report in Redis | "
+            f"{_dist(hop.get('runtime_startedat_to_started_report_ms'))} | the call's arguments, then the report's round trip |",
+            f"| whole chain | {_num(hop.get('total_seconds'), 2)} s | the Workflow's creation → Succeeded seen ({hop.get('phase')}) |",
+            f"| runners, chain | {runners(hop)} | |",
+        ]
+        step = _get(hop, "operator_metrics", "step_latency") or {}
+        if step.get("n"):
+            lines.append(
+                f"| the operator's `kubecanvas_step_latency_seconds` over the chain | mean {step['mean']}, "
+                f"p50 ≈ {step['p50']}, p95 ≈ {step['p95']} (n={step['n']}) | bucket estimates |"
+            )
+    if fan:
+        lines += [
+            f"| warm fan-out ({fan.get('tasks', '?')} no-ops, parallelism {fan.get('parallelism', '?')}) | "
+            f"{_num(fan.get('total_seconds'), 2)} s, {_num(fan.get('tasks_per_minute'))} tasks/min | "
+            f"the Workflow's creation → Succeeded seen ({fan.get('phase')}; result "
+            f"{'ok' if fan.get('result_ok') else 'NOT ok'}) |",
+            f"| first task started / first done / last done | {_num(fan.get('first_task_started_seconds'), 2)} s / "
+            f"{_num(fan.get('first_task_done_seconds'), 2)} s / {_num(fan.get('last_task_done_seconds'), 2)} s | "
+            "after the Workflow's creation (the runtime's startedAt and finishedAt) |",
+            f"| tasks/min, first start → last end | {_num(fan.get('tasks_per_minute_first_start_to_last_end'))} | "
+            "the rate once runners run: without their pods' start, nor the final status write and its watch |",
+            f"| runners, fan-out | {runners(fan)} | |",
+        ]
+    return lines
+
+
 def write_markdown(results: dict[str, Any]) -> str:
     ours: dict[str, Any] = results.get("kubecanvas") or {}
     celery: dict[str, Any] = results.get("celery") or {}
@@ -102,6 +185,11 @@ def write_markdown(results: dict[str, Any]) -> str:
             f"- task pods: `{machine['runtime_image']}`; the operator watches "
             f"{', '.join(f'`{n}`' for n in machine.get('operator_namespaces') or [])}"
         )
+    if machine.get("warm_runners"):
+        lines.append(
+            "- warm runners (the operator's settings): "
+            + ", ".join(f"`{k}` {v}" for k, v in machine["warm_runners"].items())
+        )
     if machine.get("task_pods"):
         lines.append(f"- task pods' filesystem: {machine['task_pods']}")
     if machine.get("other_operators"):
@@ -115,50 +203,129 @@ def write_markdown(results: dict[str, Any]) -> str:
     hop, fan, chord, chunks, scale = (
         ours.get(k) or {} for k in ("hop", "fanout", "chord", "chunks", "scale")
     )
+    w_hop, w_fan = (ours.get(k) or {} for k in WARM_NAMES)
     c_hop, c_fan, c_chord, c_chunks = (celery.get(k) or {} for k in ("hop", "fanout", "chord", "chunks"))
+    warm = bool(w_hop or w_fan)
+
+    def celery_row(
+        label: str, kc: str, cel: str, ratio: str, warm_cells: tuple[str, str] = ("n/a", "n/a")
+    ) -> str:
+        """One row; with warm runners in the run, their figure after kubecanvas's and their
+        ratio to Celery last."""
+        cells = [label, kc, *warm_cells[:1], cel, ratio, *warm_cells[1:]] if warm else [label, kc, cel, ratio]
+        return "| " + " | ".join(cells) + " |"
+
+    def hop_p50s(section: dict[str, Any]) -> str:
+        return _ratio(_get(section, "end_to_end_ms", "p50"), _get(c_hop, "end_to_end_ms", "p50")) + " (p50)"
+
+    warm_runner_jobs = (
+        f"{_num(w_fan.get('last_runner_job_seconds'), 2)} ({_num(w_fan.get('runner_jobs_created'), 0)} runner Jobs)"
+        if w_fan
+        else "n/a"
+    )
     lines += [
         "",
         "## kubecanvas and Celery",
         "",
         "Latencies in ms as p50 / p95 / max. Ratio: kubecanvas ÷ Celery (time; for rates, Celery ÷ kubecanvas "
-        "is the same story).",
+        "is the same story)."
+        + (
+            " kubecanvas runs a pod per task; *warm runners* run the same canvases with "
+            '`spec.defaults: {"runner": "warm"}` (each task a forked process of a long-lived runner pod).'
+            if warm
+            else ""
+        ),
         "",
-        "| figure | kubecanvas | Celery | ratio |",
-        "| --- | --- | --- | --- |",
-        f"| hop ({hop.get('tasks', '?')}-task chain): result written → next task started | "
-        f"{_dist(hop.get('end_to_end_ms'))} | {_dist(c_hop.get('end_to_end_ms'))} | "
-        f"{_ratio(_get(hop, 'end_to_end_ms', 'p50'), _get(c_hop, 'end_to_end_ms', 'p50'))} (p50) |",
-        f"| hop: result written → next Job created (operator overhead) | "
-        f"{_dist(hop.get('operator_overhead_ms'))} | n/a | n/a |",
-        f"| hop: whole chain, s | {_num(hop.get('total_seconds'), 2)} | {_num(c_hop.get('total_seconds'), 2)} | "
-        f"{_ratio(hop.get('total_seconds'), c_hop.get('total_seconds'))} |",
-        f"| fan-out ({fan.get('tasks', '?')} no-ops): all Jobs created, s | "
-        f"{_num(fan.get('all_jobs_created_seconds'), 2)} | n/a | n/a |",
-        f"| fan-out: all done, s | {_num(fan.get('total_seconds'), 2)} | {_num(c_fan.get('total_seconds'), 2)} | "
-        f"{_ratio(fan.get('total_seconds'), c_fan.get('total_seconds'))} |",
-        f"| fan-out: tasks/min | {_num(fan.get('tasks_per_minute'))} | {_num(c_fan.get('tasks_per_minute'))} | "
-        f"{_ratio(c_fan.get('tasks_per_minute'), fan.get('tasks_per_minute'))} |",
-        f"| chord ({chord.get('header', '?')} + sum): total, s | {_num(chord.get('total_seconds'), 2)} | "
-        f"{_num(c_chord.get('total_seconds'), 2)} | {_ratio(chord.get('total_seconds'), c_chord.get('total_seconds'))} |",
-        f"| chord: tasks/min | {_num(chord.get('tasks_per_minute'))} | {_num(c_chord.get('tasks_per_minute'))} | "
-        f"{_ratio(c_chord.get('tasks_per_minute'), chord.get('tasks_per_minute'))} |",
-        f"| chunks ({chunks.get('items', '?')} items / {chunks.get('chunks', '?')} chunks): total, s | "
-        f"{_num(chunks.get('total_seconds'), 2)} | {_num(c_chunks.get('total_seconds'), 2)} | "
-        f"{_ratio(chunks.get('total_seconds'), c_chunks.get('total_seconds'))} |",
-        f"| chunks: tasks/min (items/min) | {_num(chunks.get('tasks_per_minute'))} "
-        f"({_num(chunks.get('items_per_minute'), 0)}) | {_num(c_chunks.get('tasks_per_minute'))} "
-        f"({_num(c_chunks.get('items_per_minute'), 0)}) | "
-        f"{_ratio(c_chunks.get('tasks_per_minute'), chunks.get('tasks_per_minute'))} |",
+        "| figure | kubecanvas | kubecanvas, warm runners | Celery | ratio | ratio, warm runners |"
+        if warm
+        else "| figure | kubecanvas | Celery | ratio |",
+        "| --- | --- | --- | --- | --- | --- |" if warm else "| --- | --- | --- | --- |",
+        celery_row(
+            f"hop ({hop.get('tasks') or w_hop.get('tasks', '?')}-task chain): result written → next task started",
+            _dist(hop.get("end_to_end_ms")),
+            _dist(c_hop.get("end_to_end_ms")),
+            hop_p50s(hop),
+            (_dist(w_hop.get("end_to_end_ms")), hop_p50s(w_hop)),
+        ),
+        celery_row(
+            "hop: result written → next Job created (operator overhead)",
+            _dist(hop.get("operator_overhead_ms")),
+            "n/a",
+            "n/a",
+        ),
+        celery_row(
+            "hop: whole chain, s",
+            _num(hop.get("total_seconds"), 2),
+            _num(c_hop.get("total_seconds"), 2),
+            _ratio(hop.get("total_seconds"), c_hop.get("total_seconds")),
+            (
+                _num(w_hop.get("total_seconds"), 2),
+                _ratio(w_hop.get("total_seconds"), c_hop.get("total_seconds")),
+            ),
+        ),
+        celery_row(
+            f"fan-out ({fan.get('tasks') or w_fan.get('tasks', '?')} no-ops): all Jobs created, s",
+            _num(fan.get("all_jobs_created_seconds"), 2),
+            "n/a",
+            "n/a",
+            (warm_runner_jobs, "n/a"),
+        ),
+        celery_row(
+            "fan-out: all done, s",
+            _num(fan.get("total_seconds"), 2),
+            _num(c_fan.get("total_seconds"), 2),
+            _ratio(fan.get("total_seconds"), c_fan.get("total_seconds")),
+            (
+                _num(w_fan.get("total_seconds"), 2),
+                _ratio(w_fan.get("total_seconds"), c_fan.get("total_seconds")),
+            ),
+        ),
+        celery_row(
+            "fan-out: tasks/min",
+            _num(fan.get("tasks_per_minute")),
+            _num(c_fan.get("tasks_per_minute")),
+            _ratio(c_fan.get("tasks_per_minute"), fan.get("tasks_per_minute")),
+            (
+                _num(w_fan.get("tasks_per_minute")),
+                _ratio(c_fan.get("tasks_per_minute"), w_fan.get("tasks_per_minute")),
+            ),
+        ),
+        celery_row(
+            f"chord ({chord.get('header', '?')} + sum): total, s",
+            _num(chord.get("total_seconds"), 2),
+            _num(c_chord.get("total_seconds"), 2),
+            _ratio(chord.get("total_seconds"), c_chord.get("total_seconds")),
+        ),
+        celery_row(
+            "chord: tasks/min",
+            _num(chord.get("tasks_per_minute")),
+            _num(c_chord.get("tasks_per_minute")),
+            _ratio(c_chord.get("tasks_per_minute"), chord.get("tasks_per_minute")),
+        ),
+        celery_row(
+            f"chunks ({chunks.get('items', '?')} items / {chunks.get('chunks', '?')} chunks): total, s",
+            _num(chunks.get("total_seconds"), 2),
+            _num(c_chunks.get("total_seconds"), 2),
+            _ratio(chunks.get("total_seconds"), c_chunks.get("total_seconds")),
+        ),
+        celery_row(
+            "chunks: tasks/min (items/min)",
+            f"{_num(chunks.get('tasks_per_minute'))} ({_num(chunks.get('items_per_minute'), 0)})",
+            f"{_num(c_chunks.get('tasks_per_minute'))} ({_num(c_chunks.get('items_per_minute'), 0)})",
+            _ratio(c_chunks.get("tasks_per_minute"), chunks.get("tasks_per_minute")),
+        ),
+        *(warm_targets(w_hop, w_fan, c_fan) if warm else []),
         "",
         "Results checked: "
         + ", ".join(
             f"{name} {'ok' if (ours.get(name) or {}).get('result_ok') else 'NOT ok'}"
-            for name in ("fanout", "chord", "chunks", "scale")
+            for name in ("fanout", "chord", "chunks", "warm-fanout", "scale")
             if name in ours
         ),
     ]
 
     lines += argo_table(results)
+    lines += warm_details(ours, machine)
 
     rows = [name for name in ("fanout", "chord", "chunks", "scale") if name in ours]
     if rows:
@@ -293,13 +460,13 @@ def write_markdown(results: dict[str, Any]) -> str:
     lines += [header, "|" + " --- |" * (header.count("|") - 1)]
     for component in COMPONENTS:
         row = [component]
-        for name in ("hop", "fanout", "chord", "chunks", "scale"):
+        for name in SCENARIO_NAMES:
             if name in ours:
                 row.append(_num(_per_task(ours[name]).get(component)))
         lines.append("| " + " | ".join(row) + " |")
     busy_row = ["machine busy (all CPUs, % of wall)"]
     steal_row = ["machine steal, s"]
-    for name in ("hop", "fanout", "chord", "chunks", "scale"):
+    for name in SCENARIO_NAMES:
         if name in ours:
             busy_row.append(_num(_busy_share(ours[name])))
             steal_row.append(_num(_get(ours[name], "cpu_seconds", "machine steal")))
@@ -402,15 +569,24 @@ def argo_table(results: dict[str, Any]) -> list[str]:
     written, periods = _kubecanvas_hops(hop)
     ours_hop, ours_period = distribution(written), distribution(periods)
     labels = {"argo": "Argo (defaults)", "argo_tuned": "Argo (tuned)"}
+    w_hop = ours.get("warm-hop") or {}
+    warm = bool(w_hop or ours.get("warm-fanout"))
     env = "; ".join(
         f"{labels[name]}: {', '.join(f'{k}={v}' for k, v in (results[name].get('controller_env') or {}).items()) or 'none changed'}"
         for name in variants
     )
 
     def row(  # noqa: PLR0917 - a table row: its cells in column order
-        label: str, kc: Any, theirs: list[Any], cel: Any, text: Any = _num, per: str = "time"
+        label: str,
+        kc: Any,
+        theirs: list[Any],
+        cel: Any,
+        text: Any = _num,
+        per: str = "time",
+        in_warm: Any = None,
     ) -> str:
-        cells = [text(kc), *(text(value) for value in theirs), text(cel)]
+        """Ratios are Argo's to kubecanvas's pod per task; warm runners' figure beside it, if run."""
+        cells = [text(kc), *([text(in_warm)] if warm else []), *(text(value) for value in theirs), text(cel)]
         key: Any = (lambda v: v.get("p50") if isinstance(v, dict) else v) if text is _dist else (lambda v: v)
         ratios = [
             _ratio(key(value), key(kc)) if per == "time" else _ratio(key(kc), key(value)) for value in theirs
@@ -432,6 +608,7 @@ def argo_table(results: dict[str, Any]) -> list[str]:
                 _get(ours, name, "total_seconds"),
                 get(name, "total_seconds"),
                 _get(celery, name, "total_seconds"),
+                in_warm=_get(ours, f"warm-{name}", "total_seconds"),
             ),
             row(
                 f"{name.replace('fanout', 'fan-out')}: tasks/min",
@@ -439,6 +616,7 @@ def argo_table(results: dict[str, Any]) -> list[str]:
                 get(name, "tasks_per_minute"),
                 _get(celery, name, "tasks_per_minute"),
                 per="rate",
+                in_warm=_get(ours, f"warm-{name}", "tasks_per_minute"),
             ),
         ]
 
@@ -452,11 +630,19 @@ def argo_table(results: dict[str, Any]) -> list[str]:
         "/ max; ratios are Argo ÷ kubecanvas (times; for rates kubecanvas ÷ Argo, so above 1x means Argo "
         "is slower either way). Every instant below is containerd's (CRI, ns), except kubecanvas's "
         '"result written" (the runtime\'s own clock at the end of the task, ms before its process exits) '
-        "and the totals (the harness's watch or 0.2 s poll).",
+        "and the totals (the harness's watch or 0.2 s poll)."
+        + (
+            " Warm runners have no container per task: their hop ends at the runtime's startedAt in the "
+            "process a runner forked, and start to start is startedAt to startedAt."
+            if warm
+            else ""
+        ),
         "",
-        f"| figure | kubecanvas | {' | '.join(labels[name] for name in variants)} | Celery | "
+        f"| figure | kubecanvas | {'kubecanvas, warm runners | ' if warm else ''}"
+        f"{' | '.join(labels[name] for name in variants)} | Celery | "
         f"{' | '.join(labels[name] + ' ÷ kubecanvas' for name in variants)} |",
         "| --- | --- | "
+        + ("--- | " if warm else "")
         + " | ".join("---" for _ in variants)
         + " | --- | "
         + " | ".join("---" for _ in variants)
@@ -468,6 +654,7 @@ def argo_table(results: dict[str, Any]) -> list[str]:
             get("hop", "hop_ms"),
             _get(celery, "hop", "end_to_end_ms"),
             _dist,
+            in_warm=w_hop.get("end_to_end_ms"),
         ),
         row(
             "hop: step container started → next step container started",
@@ -475,6 +662,7 @@ def argo_table(results: dict[str, Any]) -> list[str]:
             get("hop", "start_to_start_ms"),
             None,
             _dist,
+            in_warm=w_hop.get("start_to_start_ms"),
         ),
         row(
             "hop: step container lifetime (Argo: emissary polls its child every 1 s)",
@@ -488,6 +676,7 @@ def argo_table(results: dict[str, Any]) -> list[str]:
             hop.get("total_seconds"),
             get("hop", "total_seconds"),
             _get(celery, "hop", "total_seconds"),
+            in_warm=w_hop.get("total_seconds"),
         ),
         *throughput("fanout", f"fan-out ({sizes('fanout', 'tasks')} no-ops): all done, s"),
         *throughput("chord", f"chord ({sizes('chord', 'header')} + sum): total, s"),
@@ -600,7 +789,13 @@ def limits(results: dict[str, Any]) -> list[str]:
             "our Job and our process (controller-manager, scheduler, kubelet, containerd, runc, CNI); the "
             f"operator's own part is `report` + `operator_step` ({p50.get('report', 0) + p50.get('operator_step', 0):.0f} ms p50)."
         )
-    for name, label in (("fanout", "Fan-out"), ("chord", "Chord"), ("chunks", "Chunks"), ("scale", "Scale")):
+    for name, label in (
+        ("fanout", "Fan-out"),
+        ("chord", "Chord"),
+        ("chunks", "Chunks"),
+        ("warm-fanout", "Warm fan-out"),
+        ("scale", "Scale"),
+    ):
         scenario = ours.get(name) or {}
         per_task = _per_task(scenario)
         if not per_task:
@@ -619,23 +814,28 @@ def limits(results: dict[str, Any]) -> list[str]:
         )
     lagging = [
         (name, _get(ours.get(name), "operator_metrics", "report_delay"))
-        for name in ("fanout", "chord", "chunks", "scale")
+        for name in ("fanout", "chord", "chunks", "warm-fanout", "scale")
         if (_get(ours.get(name), "operator_metrics", "report_delay") or {}).get("n")
     ]
+    quiet = _get(hop or ours.get("warm-hop"), "segments_ms", "report", "p50")
     if lagging:
         out.append(
             "- **How late the operator hears of results under load**: `kubecanvas_report_delay_seconds` "
             "(result written → the operator read it) was "
             + "; ".join(f"{name} p50 ≈ {d['p50']} ms, p95 ≈ {d['p95']} ms" for name, d in lagging)
-            + f" (against {_get(hop, 'segments_ms', 'report', 'p50')} ms p50 in the quiet hop chain). The stream "
-            "reader applies one batch at a time; Jobs are created in the background, off the workflow's lock "
-            f"(the fan-out's {_num(_get(ours, 'fanout', 'jobs_created'), 0)} Jobs took "
-            f"{_num(_get(ours, 'fanout', 'all_jobs_created_seconds'))} s), so what remains is the machine's "
-            "CPU, shared with the task pods and the API server."
+            + f" (against {_num(quiet)} ms p50 in the quiet {'hop' if hop else 'warm-hop'} chain). The stream "
+            "reader applies one batch at a time; Jobs are created in the background, off the workflow's lock"
+            + (
+                f" (the fan-out's {_num(_get(ours, 'fanout', 'jobs_created'), 0)} Jobs took "
+                f"{_num(_get(ours, 'fanout', 'all_jobs_created_seconds'))} s)"
+                if "fanout" in ours
+                else ""
+            )
+            + ", so what remains is the machine's CPU, shared with the task pods and the API server."
         )
     shares = [
         (name, (_get(ours.get(name), "operator_profile", "categories_percent") or {}))
-        for name in ("hop", "fanout", "chord", "chunks", "scale")
+        for name in SCENARIO_NAMES
     ]
     shares = [(name, share) for name, share in shares if share]
     if shares:
@@ -671,13 +871,9 @@ def limits(results: dict[str, Any]) -> list[str]:
             "engine's state is in Redis), but every retry re-sends the whole spec."
         )
     py_spy = sum(
-        float(_get(ours.get(name), "operator_profile", "py_spy_cpu_seconds") or 0)
-        for name in ("hop", "fanout", "chord", "chunks", "scale")
+        float(_get(ours.get(name), "operator_profile", "py_spy_cpu_seconds") or 0) for name in SCENARIO_NAMES
     )
-    operator_cpu = sum(
-        float(_get(ours.get(name), "operator", "cpu_seconds") or 0)
-        for name in ("hop", "fanout", "chord", "chunks", "scale")
-    )
+    operator_cpu = sum(float(_get(ours.get(name), "operator", "cpu_seconds") or 0) for name in SCENARIO_NAMES)
     if py_spy:
         out.append(
             f"- **The profiler's cost**: py-spy used {py_spy:.0f} s of CPU over the run against the operator's "

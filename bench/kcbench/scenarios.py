@@ -1,4 +1,4 @@
-"""The kubecanvas scenarios: hop, fan-out, chord, chunks, scale."""
+"""The kubecanvas scenarios: hop, fan-out, chord, chunks, scale; the hop and fan-out in warm runners too."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, cast
 
@@ -516,13 +517,14 @@ WARM_HOP_SEGMENTS = (
 
 
 def _warm_hop_figures(data: RunData) -> dict[str, Any]:
-    """A warm chain's hops: task i's startedAt − task i-1's finishedAt, both the runtime's own
+    """A warm chain's hops: task i's startedAt - task i-1's finishedAt, both the runtime's own
     (the outcomes hash), and the operator's instant between them."""
     keys = [key for key, _ in WARM_HOP_POINTS]
     end_to_end: list[float] = []
     segments: dict[str, list[float]] = {key: [] for key, _ in WARM_HOP_SEGMENTS}
     started_report: list[float] = []
     per_hop: list[dict[str, Any]] = []
+    starts = [data.runtime_times(f"t{index}")[0] for index in range(len(data.records))]
     for index in range(1, len(data.records)):
         _, written = data.runtime_times(f"t{index - 1}")
         started, _ = data.runtime_times(f"t{index}")
@@ -552,6 +554,9 @@ def _warm_hop_figures(data: RunData) -> dict[str, Any]:
         "end_to_end_ms": distribution(end_to_end),
         "segments_ms": {key: distribution(values) for key, values in segments.items()},
         "segment_meaning": dict(WARM_HOP_SEGMENTS),
+        "start_to_start_ms": distribution(
+            b - a for a, b in pairwise(starts) if a is not None and b is not None
+        ),
         "runtime_startedat_to_started_report_ms": distribution(started_report),
         "task_body_ms": _task_body(data),
         **_runners(data),
@@ -666,6 +671,10 @@ def _throughput(data: RunData, tasks: int) -> dict[str, Any]:
     times = sorted(data.recorder.job_times)
     total = data.total_seconds
     ended = [o["finishedAt"] for o in data.outcomes.values() if o.get("finishedAt")]
+    began = [o["startedAt"] for o in data.outcomes.values() if o.get("startedAt")]
+    # The tasks' own span, the first start to the last end: the rate once something runs (without
+    # the first pods' or runners' start, and the operator's last status write and its watch).
+    span = max(ended) - min(began) if ended and began else 0.0
     waits = [
         outcome["startedAt"] - data.recorder.jobs[key]
         for key, outcome in data.outcomes.items()
@@ -680,6 +689,9 @@ def _throughput(data: RunData, tasks: int) -> dict[str, Any]:
         "all_jobs_created_seconds": round(times[-1] - data.submitted, 2) if times else None,
         "first_job_seconds": round(times[0] - data.submitted, 2) if times else None,
         "first_task_done_seconds": round(min(ended) - data.submitted, 2) if ended else None,
+        "first_task_started_seconds": round(min(began) - data.submitted, 2) if began else None,
+        "last_task_done_seconds": round(max(ended) - data.submitted, 2) if ended else None,
+        "tasks_per_minute_first_start_to_last_end": round(60 * tasks / span, 1) if span > 0 else None,
         "job_created_to_task_started_ms": distribution(waits),
         "pod_created_to_container_started_ms": _pod_start(data),
         "workflow_max_bytes": data.recorder.max_size,

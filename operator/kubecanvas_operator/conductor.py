@@ -17,6 +17,7 @@ operator framework.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -448,7 +449,11 @@ class Conductor:
         Event says why; one that never will fails them (operator/runners.py)."""
         uid, name, pool = labels.get(WORKFLOW_UID_LABEL), labels.get("job-name"), labels[RUNNER_POOL_LABEL]
         run = await self._run_for(uid) if uid else None
-        if run is None or not name:
+        if not name:
+            return
+        if run is None:  # its workflow ended (or is gone) while it waited: it is not needed
+            with contextlib.suppress(KubeApiError):
+                await self.api.delete_job(str(pod["metadata"].get("namespace")), name)
             return
         now, timeout = self.clock(), self.config.unschedulable_timeout_seconds
         check = check_pod_start(dict(pod), now, timeout, capacity_is_ours=run.engine.in_flight > 1)

@@ -7,8 +7,8 @@ the operator
 
 - queues every warm attempt in Redis, once ever (`WorkflowStore.enqueue`);
 - keeps as many runners (Jobs, one pod each) as the pool has attempts in flight, at most
-  `runners_per_pool`; a runner exits by itself after `runner_idle_seconds` without work,
-  so an idle pool scales to zero, and the workflow's end removes the rest;
+  `runners_per_pool`; a runner exits by itself after `runner_idle_seconds` without work
+  (an idle pool scales to zero) and when its workflow has ended;
 - withdraws a killed attempt (revoked, expired, the workflow over): out of the queue if no
   runner took it, else its runner kills the process (`WorkflowStore.withdraw`);
 - when a runner's Job ends (its pod died, was deleted or evicted), fails what it held as
@@ -315,18 +315,25 @@ class RunnerPools:
             self.scale(host, pool)
 
     def close(self) -> None:
-        """The workflow ended: its runners go (each one's attempt in hand was killed already)."""
+        """The workflow ended: its runners exit by themselves (they look when idle), and any
+        left (a pod still waiting for a node) is deleted after the time a succeeded task's
+        pod is kept, so that `kubecanvas logs` reads the runners' logs meanwhile."""
         for task in self.creating.values():
             task.cancel()
-        for name in [name for names in self.live.values() for name in names]:
-            self.spawn(self._delete(name))
+        names = [name for names in self.live.values() for name in names]
         self.live.clear()
+        if names:
+            self.spawn(self._delete_later(names))
 
-    async def _delete(self, name: str) -> None:
-        try:
-            await self.api.delete_job(self.identity.namespace, name)
-        except KubeApiError as error:
-            logger.warning("cannot delete warm runner %s: %s", name, error, extra=self.identity.log_fields())
+    async def _delete_later(self, names: list[str]) -> None:
+        await asyncio.sleep(self.config.succeeded_job_ttl_seconds)
+        for name in names:
+            try:
+                await self.api.delete_job(self.identity.namespace, name)
+            except KubeApiError as error:
+                logger.warning(
+                    "cannot delete warm runner %s: %s", name, error, extra=self.identity.log_fields()
+                )
 
 
 def _failed(item: RunItem, failure: TaskFailure, *, lost: bool = False) -> EventMaker:

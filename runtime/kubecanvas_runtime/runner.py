@@ -15,10 +15,10 @@ The parent watches its child:
   the next look (every `KILL_POLL_SECONDS`);
 - a child that died without reporting (a signal, the OOM killer) is reported failed.
 
-It exits (0) after `idle_seconds` without work (the pool scales to zero), and on SIGTERM
-once its current attempt is done. If the runner itself dies, what it held stays in its
-hands in Redis, where the operator finds it and fails it as lost: retried per its
-policy, never run twice.
+It exits (0) after `idle_seconds` without work (the pool scales to zero), once its
+workflow has ended, and on SIGTERM once its current attempt is done. If the runner itself
+dies, what it held stays in its hands in Redis, where the operator finds it and fails it
+as lost: retried per its policy, never run twice.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from kubecanvas.errors import ConfigurationError, TimeLimitExceeded, WorkerLostE
 from kubecanvas.execution.attempt import describe_exception
 from kubecanvas.execution.environment import ATTEMPT, TASK_ID, RunnerSettings
 from kubecanvas.execution.exit_codes import EXIT_RUNTIME_ERROR
+from kubecanvas.execution.logmarks import begin_mark, end_mark
 from kubecanvas.store.layout import Outcome, RunItem
 from kubecanvas.store.runnerside import RunnerQueue
 from kubecanvas.store.taskside import TaskStore, connect
@@ -82,6 +83,9 @@ class Runner:
             elif time.monotonic() - idle_since >= idle:
                 log(f"runner {self.settings.name}: no work for {idle:g}s; exiting")
                 break
+            elif self.queue.workflow_over():
+                log(f"runner {self.settings.name}: its workflow has ended; exiting")
+                break
         return 0
 
     def run(self, item: RunItem) -> None:
@@ -95,8 +99,8 @@ class Runner:
             return
         self._warm(task_name)
         started = time.monotonic()
+        print(begin_mark(item.task_id, item.attempt), file=sys.stderr, flush=True)
         sys.stdout.flush()
-        sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             code = EXIT_RUNTIME_ERROR
@@ -110,6 +114,14 @@ class Runner:
                 os._exit(code)
         killed = self._supervise(pid, item, started)
         _, status = os.waitpid(pid, 0)
+        try:
+            self._after(item, killed, status)
+        finally:
+            print(end_mark(item.task_id, item.attempt), file=sys.stderr, flush=True)
+
+    def _after(self, item: RunItem, killed: str | None, status: int) -> None:
+        """Report what the child could not: killed past its limit, or dead of a signal."""
+        label = f"task {item.task_id} attempt {item.attempt}"
         if killed == "timeout":
             limit = f"TimeLimitExceeded({item.timeout:g})"
             self._report(item, TaskFailure.of(TimeLimitExceeded, f"{limit}: killed by its runner"))

@@ -10,6 +10,8 @@ import asyncio
 import json
 import os
 import signal
+import sys
+from pathlib import Path
 from typing import Any
 
 from e2e.conftest import CONFTASKS
@@ -20,6 +22,7 @@ from support.operator import Workflows
 from support.waiting import wait_until
 
 WARM = {"runner": "warm"}
+KUBECANVAS = Path(sys.executable).parent / "kubecanvas"
 
 
 def workflow(name: str, canvas: dict[str, Any], **spec: Any) -> dict[str, Any]:

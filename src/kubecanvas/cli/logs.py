@@ -80,17 +80,44 @@ def _tasks(api: WorkflowApi, body: Mapping[str, Any], redis: str | None) -> list
 
 
 def _pods_by_task(api: WorkflowApi, body: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW_UID_LABEL
+    """The task pods of the workflow by task id; its warm runners' pods under `RUNNERS`."""
+    from kubecanvas.resources import ATTEMPT_LABEL, RUNNER_POOL_LABEL, TASK_ID_LABEL, WORKFLOW_UID_LABEL
 
     metadata = body["metadata"]
     pods = api.pods(metadata["namespace"], f"{WORKFLOW_UID_LABEL}={metadata['uid']}")
     grouped: dict[str, list[dict[str, Any]]] = {}
     for pod in pods:
         labels = pod["metadata"].get("labels") or {}
-        grouped.setdefault(labels.get(TASK_ID_LABEL, "?"), []).append(pod)
+        key = RUNNERS if RUNNER_POOL_LABEL in labels else labels.get(TASK_ID_LABEL, "?")
+        grouped.setdefault(key, []).append(pod)
     for group in grouped.values():
         group.sort(key=lambda pod: int((pod["metadata"].get("labels") or {}).get(ATTEMPT_LABEL, "0") or 0))
     return grouped
+
+
+RUNNERS = "(runners)"  # not a task id (a task id never has parentheses)
+
+
+def _warm_attempts(
+    api: WorkflowApi, namespace: str, runners: list[dict[str, Any]]
+) -> dict[str, list[tuple[int, str, list[str]]]]:
+    """The lines of each attempt that ran in a warm runner (docs/warm-runners.md), from its
+    runner pod's log: task id -> [(attempt, runner pod, lines)], attempts in order."""
+    from kubecanvas.errors import ClusterError
+    from kubecanvas.execution.logmarks import split_attempts
+
+    found: dict[str, list[tuple[int, str, list[str]]]] = {}
+    for pod in runners:
+        pod_name = pod["metadata"]["name"]
+        try:
+            text = api.pod_log(namespace, pod_name)
+        except ClusterError:
+            continue
+        for (task_id, attempt), lines in split_attempts(text.splitlines()).items():
+            found.setdefault(task_id, []).append((attempt, pod_name, lines))
+    for attempts in found.values():
+        attempts.sort()
+    return found
 
 
 def _attempt(pod: Mapping[str, Any]) -> str:
@@ -130,6 +157,7 @@ def _print_all(
 
     namespace = body["metadata"]["namespace"]
     pods = _pods_by_task(api, body)
+    warm = _warm_attempts(api, namespace, pods.pop(RUNNERS, []))
     entries: dict[str, Any] = {entry["id"]: entry for entry in tasks or []}
     order = list(entries) + sorted(task_id for task_id in pods if task_id not in entries)
     out = sys.stdout
@@ -138,6 +166,11 @@ def _print_all(
             continue
         entry = entries.get(task_id)
         label = f"{task_id} {entry['task']}" if entry else task_id
+        for attempt, runner, lines in warm.get(task_id, []):
+            out.write(f"==> {label}, attempt {attempt} (warm runner pod {runner}) <==\n")
+            out.write("".join(line + "\n" for line in lines))
+        if task_id in warm:
+            continue
         if not pods.get(task_id):
             out.write(f"==> {label} <==\n({missing_log_note(entry)})\n")
             continue
@@ -164,16 +197,19 @@ def _follow(
     entries = {entry["id"]: entry for entry in tasks or []}
     pods = _pods_by_task(api, body)
     for task_id, entry in entries.items():  # say once why finished tasks show nothing
-        if (only is None or task_id == only) and not pods.get(task_id) and entry["state"] != "PENDING":
+        missing = not pods.get(task_id) and RUNNERS not in pods  # a warm task's pod is its runner's
+        if (only is None or task_id == only) and missing and entry["state"] != "PENDING":
             _emit(lock, f"[{task_id}] ({missing_log_note(entry)})")
     while True:
         for task_id, group in pods.items():
-            if only is not None and task_id != only:
+            if only is not None and task_id not in (only, RUNNERS):
                 continue
             for pod in group:
                 pod_name = pod["metadata"]["name"]
                 if pod_name not in followers:
-                    prefix = f"[{task_id}#{_attempt(pod)}]"
+                    # a warm runner's lines: its marks say which task each line is of
+                    runner = task_id == RUNNERS
+                    prefix = f"[runner {pod_name}]" if runner else f"[{task_id}#{_attempt(pod)}]"
                     thread = threading.Thread(
                         target=_follow_pod, args=(api, namespace, pod_name, prefix, lock), daemon=True
                     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kubecanvas.engine.states import TaskRecord
+from kubecanvas.engine.states import Phase, TaskRecord
 from kubecanvas.errors import StoreReplyError
 from kubecanvas.store.layout import RunItem, WorkflowKeys, decode
 from kubecanvas.store.wire import Connection
@@ -78,6 +78,11 @@ class RunnerQueue:
             state = f"{record.state.value}, attempt {record.attempt}"
             return f"the workflow no longer waits for it ({state})", task
         return None, task
+
+    def workflow_over(self) -> bool:
+        """Whether the workflow has finished (or its state is gone): no more work will come."""
+        phase = self.client.execute("HGET", self.keys.meta, "phase")
+        return phase is None or (isinstance(phase, str) and phase in {p.value for p in Phase if p.finished})
 
     def killed(self, item: RunItem) -> str | None:
         """Why the operator wants it stopped, if it does."""

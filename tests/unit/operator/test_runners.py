@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conductor_fakes import NAMESPACE, Harness, harness
+from conductor_fakes import NAMESPACE, Harness
+from conductor_fakes import harness as conductor_harness
 
 from kubecanvas.errors import KubeApiError
 from kubecanvas.execution import environment as env
@@ -25,6 +26,12 @@ WARM = {"runner": "warm"}
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with redis_server(tmp_path_factory.mktemp("redis")) as (url, _process):
         yield url
+
+
+def harness(redis_url: str, **config: Any) -> Any:
+    """The conductor's harness; a finished workflow's runners are deleted at once (not 30 s
+    later, which keeps their logs readable)."""
+    return conductor_harness(redis_url, **{"succeeded_job_ttl_seconds": 0, **config})
 
 
 def run(coroutine: Any) -> Any:

@@ -19,6 +19,7 @@ import pytest
 from kubecanvas.check import checked_spec
 from kubecanvas.engine.events import Start
 from kubecanvas.execution import environment as env
+from kubecanvas.execution.logmarks import split_attempts
 from kubecanvas.store.hostside import WorkflowStore, connect_async
 from kubecanvas.store.layout import RunItem, WorkflowKeys, WorkflowMeta
 from kubecanvas.store.tenancy import task_password, task_user
@@ -232,3 +233,21 @@ def test_a_runner_killed_mid_task_leaves_the_attempt_in_its_hands_and_the_rest_q
     assert found["held"] == [items[0]]  # where the operator finds it, and fails it as lost
     assert found["queued"] == 1
     assert found["outcomes"] == {}
+
+
+def test_a_runner_exits_once_its_workflow_has_ended_and_marks_each_attempts_lines(redis_url: str) -> None:
+    items = launch(redis_url, [{"task": "runner_tasks.whoami"}, {"task": "runner_tasks.nap", "args": [0]}])
+    runner = start_runner(redis_url, idle=60.0)
+    until(lambda: len(state(redis_url, items)["outcomes"]) == 2)
+
+    async def finish(store: WorkflowStore) -> None:
+        await store.client.hset(WorkflowKeys(UID).meta, "phase", "Succeeded")
+
+    run(_with_store(redis_url, finish))
+    assert runner.wait(15) == 0  # not its 60 s of idleness
+    err = runner.stderr.read() if runner.stderr else ""
+    assert "its workflow has ended; exiting" in err
+    attempts = split_attempts(err.splitlines())
+    assert set(attempts) == {("t0", 1), ("t1", 1)}
+    assert any("running runner_tasks.nap (task t1 attempt 1" in line for line in attempts[("t1", 1)])
+    assert not any("runner_tasks.nap" in line for line in attempts[("t0", 1)])
