@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,25 +78,27 @@ def test_a_warm_chain_runs_in_one_runner_pod_and_no_job_per_task(workflows: Work
     assert status["result"] == 2 + sum(range(2, 12))
     tasks = workflows.document(name)["tasks"]
     assert [task["attempts"] for task in tasks] == [1] * 11
-    jobs = workflows.jobs(name)
     # One step at a time: one runner ran them all, and no task had a Job of its own.
-    assert all(TASK_ID_LABEL not in job["metadata"]["labels"] for job in jobs)
-    events = json.loads(
-        workflows.cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            workflows.namespace,
-            "--field-selector",
-            "reason=SuccessfulCreate",
-            "-o",
-            "json",
-        )
-    )["items"]
+    assert all(TASK_ID_LABEL not in job["metadata"]["labels"] for job in workflows.jobs(name))
     created = {
-        event["involvedObject"]["name"] for event in events if event["involvedObject"]["kind"] == "Job"
+        event["involvedObject"]["name"]
+        for event in events_of(workflows, "reason=SuccessfulCreate")
+        if event["involvedObject"]["kind"] == "Job"
     }
-    assert len(created) == 1, created
+    assert len(created) == 1, created  # the Job controller made one pod: the runner's
+    # `kubecanvas logs`: each task's lines, from its runner's pod (kept a while, as a task's)
+    environ = {"KUBECONFIG": str(workflows.cluster.kubeconfig), "KUBECANVAS_REDIS_URL": workflows.redis_url}
+    shown = subprocess.run(
+        [str(KUBECANVAS), "logs", name, "-n", workflows.namespace],
+        env={**os.environ, **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "==> t3 conftasks.add, attempt 1 (warm runner pod " in shown.stdout
+    assert "running conftasks.add (task t3 attempt 1 of workflow" in shown.stdout
 
 
 def test_a_warm_runner_killed_mid_task_retries_that_task_once_and_loses_no_other(
