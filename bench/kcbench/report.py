@@ -105,7 +105,9 @@ def warm_details(ours: dict[str, Any], machine: dict[str, Any]) -> list[str]:
             f"{_num(section.get('runner_jobs_created'), 0)} runner Jobs, "
             f"{_num(section.get('runner_pods_created'), 0)} runner pods (the first Job "
             f"{_num(section.get('first_runner_job_seconds'), 2)} s, the last "
-            f"{_num(section.get('last_runner_job_seconds'), 2)} s after the Workflow's creation)"
+            f"{_num(section.get('last_runner_job_seconds'), 2)} s after the Workflow's creation; the first "
+            f"runner's container seen started at {_num(section.get('first_runner_started_seen_seconds'), 2)} s; "
+            f"pod created → container seen started {_dist(section.get('runner_pod_created_to_started_seen_ms'))} ms)"
         )
 
     lines = [

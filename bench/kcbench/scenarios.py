@@ -703,13 +703,20 @@ def _throughput(data: RunData, tasks: int) -> dict[str, Any]:
 
 def _runners(data: RunData) -> dict[str, Any]:
     """The warm runners the run had: their Jobs and pods (the watches' `kubecanvas.io/runner-pool`
-    objects), and when the first and last Job appeared."""
+    objects), when the first and last Job appeared, and how long their pods took to start (as the
+    watch saw it: the version whose container has started, the kubelet's status lag included)."""
     times = sorted(data.recorder.runner_jobs.values())
+    pods = list(data.recorder.runner_pods.values())
+    started = sorted(pod.started_seen for pod in pods if pod.started_seen is not None)
     return {
         "runner_jobs_created": len(times),
-        "runner_pods_created": len(data.recorder.runner_pods),
+        "runner_pods_created": len(pods),
         "first_runner_job_seconds": round(times[0] - data.submitted, 2) if times else None,
         "last_runner_job_seconds": round(times[-1] - data.submitted, 2) if times else None,
+        "first_runner_started_seen_seconds": round(started[0] - data.submitted, 2) if started else None,
+        "runner_pod_created_to_started_seen_ms": distribution(
+            pod.started_seen - pod.added for pod in pods if pod.started_seen is not None
+        ),
     }
 
 

@@ -123,10 +123,11 @@ class Recorder:
     job_times: list[float] = field(default_factory=list)
     job_template: dict[str, Any] | None = None
     pods: dict[str, PodTimes] = field(default_factory=dict)  # pod name -> what was seen of it
-    # Warm runners (`kubecanvas.io/runner-pool`): Job or pod name -> its ADDED receipt. A runner
-    # runs many attempts and has no task or attempt label, so it is in neither map above.
+    # Warm runners (`kubecanvas.io/runner-pool`): Job name -> its ADDED receipt, pod name -> what
+    # was seen of it. A runner runs many attempts and has no task or attempt label, so it is in
+    # neither map above.
     runner_jobs: dict[str, float] = field(default_factory=dict)
-    runner_pods: dict[str, float] = field(default_factory=dict)
+    runner_pods: dict[str, PodTimes] = field(default_factory=dict)
     namespace: str = ""
     node: NodeReader | None = None  # reads each finished pod's node records
     max_size: int = 0
@@ -162,7 +163,11 @@ class Recorder:
         labels = metadata.get("labels") or {}
         if RUNNER_POOL_LABEL in labels:
             with self.lock:
-                self.runner_pods.setdefault(metadata["name"], event.received)
+                runner = self.runner_pods.get(metadata["name"])
+                if runner is None:
+                    runner = PodTimes(metadata["name"], metadata.get("uid", ""), "", event.received)
+                    self.runner_pods[runner.name] = runner
+                runner.observe(event.object, event.received)
             return
         key = _attempt_key(labels)
         if not key:
