@@ -108,21 +108,25 @@ def state(url: str, items: list[RunItem]) -> dict[str, Any]:
     return found
 
 
-def until(check: Any, timeout: float = 20.0) -> Any:
+def until(check: Any, timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("timed out")
+            raise AssertionError(f"timed out after {timeout:g}s")
         time.sleep(0.05)
 
 
 def stop(runner: subprocess.Popen[str]) -> str:
+    """Stop the runner (SIGTERM: after its attempt in hand) and return its log; a test failing
+    while it ran shows that log."""
     if runner.poll() is None:
         runner.send_signal(signal.SIGTERM)
     _, err = runner.communicate(timeout=20)
+    if sys.exc_info()[0] is not None:
+        print(f"the runner's log:\n{err}", file=sys.stderr)
     return err
 
 
@@ -200,7 +204,7 @@ def test_a_withdrawn_attempt_is_killed_without_a_report_and_a_queued_one_never_s
 
         running, queued = run(_with_store(redis_url, withdraw))
         assert (running, queued) == (False, True)
-        found = until(lambda: (s := state(redis_url, items)) and len(s["outcomes"]) == 1 and s, timeout=10)
+        found = until(lambda: (s := state(redis_url, items)) and len(s["outcomes"]) == 1 and s)
     finally:
         err = stop(runner)
     assert set(found["outcomes"]) == {(items[2].task_id, 1)}, err
