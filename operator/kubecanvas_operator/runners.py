@@ -244,17 +244,11 @@ class RunnerPools:
     ) -> None:
         """A runner's pod will never start: it goes, and so do the attempts queued for its pool."""
         self.live[pool].discard(name)
-        identity = self.identity
-        self.notify(
-            WORKFLOW.reference(identity.name, identity.namespace, identity.uid),
-            "Warning",
+        self._warn(
             "RunnerCannotStart",
-            f"warm runner {name} cannot start; its pool's queued tasks fail: {failure.message}"[:1000],
+            f"warm runner {name} cannot start; its pool's queued tasks fail: {failure.message}",
         )
-        try:
-            await self.api.delete_job(identity.namespace, name)
-        except KubeApiError as error:
-            logger.warning("cannot delete warm runner %s: %s", name, error, extra=identity.log_fields())
+        await self._delete(name)
         await self.fail_queued(host, pool, failure)
 
     def runner_waiting(self, name: str, message: str) -> None:
@@ -262,13 +256,16 @@ class RunnerPools:
         if name in self.waiting_said:
             return
         self.waiting_said.add(name)
-        identity = self.identity
-        self.notify(
-            WORKFLOW.reference(identity.name, identity.namespace, identity.uid),
-            "Warning",
+        self._warn(
             "RunnerPending",
-            f"warm runner {name} waits to be scheduled; its pool's tasks wait with it: {message}"[:1000],
+            f"warm runner {name} waits to be scheduled; its pool's tasks wait with it: {message}",
         )
+
+    def _warn(self, reason: str, message: str) -> None:
+        """A Warning Event on the Workflow."""
+        identity = self.identity
+        reference = WORKFLOW.reference(identity.name, identity.namespace, identity.uid)
+        self.notify(reference, "Warning", reason, message[:1000])
 
     # ------------------------------------------------------------ restarts and endings
 
@@ -328,12 +325,13 @@ class RunnerPools:
     async def _delete_later(self, names: list[str]) -> None:
         await asyncio.sleep(self.config.succeeded_job_ttl_seconds)
         for name in names:
-            try:
-                await self.api.delete_job(self.identity.namespace, name)
-            except KubeApiError as error:
-                logger.warning(
-                    "cannot delete warm runner %s: %s", name, error, extra=self.identity.log_fields()
-                )
+            await self._delete(name)
+
+    async def _delete(self, name: str) -> None:
+        try:
+            await self.api.delete_job(self.identity.namespace, name)
+        except KubeApiError as error:
+            logger.warning("cannot delete warm runner %s: %s", name, error, extra=self.identity.log_fields())
 
 
 def _failed(item: RunItem, failure: TaskFailure, *, lost: bool = False) -> EventMaker:
