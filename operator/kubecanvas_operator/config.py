@@ -52,7 +52,7 @@ class OperatorConfig:
     unschedulable_timeout_seconds: float = 300.0
     # Warm runners (operator/runners.py): a pool has at most this many runners, and a runner
     # with no work for this long exits (the pool scales to zero).
-    runners_per_pool: int = 16
+    runners_per_pool: int = 4
     runner_idle_seconds: float = 60.0
     status_interval: float = 0.5  # at most one status write per workflow per interval
     # Every running workflow is looked at again this often (news lost in an outage, a watch gap).
