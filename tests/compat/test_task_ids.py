@@ -115,6 +115,13 @@ def test_a_task_id_given_twice_or_to_more_than_one_task_is_refused_by_path(proj:
         InvalidWorkflow, match=r"options\.taskId: 'has space' is not valid here \(expected a task id"
     ):
         own_id.apply_async(task_id="has space")
+    # an errback's tasks count, and one run per failed group member cannot share one id
+    with pytest.raises(InvalidWorkflow, match=r"'z' is already the id of .*chain\[0\]"):
+        (own_id.s().set(task_id="z") | own_id.s()).on_error(own_id.si().set(task_id="z")).apply()
+    with pytest.raises(
+        InvalidWorkflow, match=r"'w' would be the id of each of the 2 runs of this errback \(one per failed"
+    ):
+        group(own_id.s(), own_id.s()).on_error(own_id.si().set(task_id="w")).apply()
 
 
 def test_task_id_is_one_calls_not_a_tasks_default(proj: object) -> None:

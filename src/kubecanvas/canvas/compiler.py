@@ -51,7 +51,7 @@ def compile_spec(spec: WorkflowSpec, path: str = "spec.canvas") -> Graph:
     compiler = _Compiler()
     first_input = Input("spec") if spec.args or spec.kwargs else None
     compiled = compiler.canvas(spec.canvas, _Context(input=first_input, options=defaults, path=path))
-    _refuse_shared_task_ids(compiler.nodes)
+    _refuse_shared_task_ids(compiler.nodes, compiler.attachments)
     return Graph(
         nodes=tuple(compiler.nodes),
         result=compiled.ref,
@@ -61,18 +61,28 @@ def compile_spec(spec: WorkflowSpec, path: str = "spec.canvas") -> Graph:
     )
 
 
-def _refuse_shared_task_ids(nodes: list[TaskNode]) -> None:
-    """Each `taskId` names one task: `AsyncResult(id)` and `self.request.id` must mean it alone."""
+def _refuse_shared_task_ids(nodes: list[TaskNode], attachments: list[ErrbackAttachment]) -> None:
+    """Each `taskId` names one task: `AsyncResult(id)` and `self.request.id` must mean it alone.
+    An errback's tasks count too, and an errback that runs once per failed group member
+    (several units) would give its taskId to each run."""
     first: dict[str, TaskNode] = {}
     problems = []
-    for node in nodes:
+    templates = [(node, len(attachment.units)) for attachment in attachments for node in attachment.template]
+    for node, runs in [*((node, 1) for node in nodes), *templates]:
         given = given_task_id(node)
+        where = f"{node.path}.options.taskId"
         if given is None:
             continue
-        if given in first:
+        if runs > 1:
             problems.append(
-                Problem(f"{node.path}.options.taskId", f"{given!r} is already the id of {first[given].path}")
+                Problem(
+                    where,
+                    f"{given!r} would be the id of each of the {runs} runs of this errback "
+                    "(one per failed group member)",
+                )
             )
+        elif given in first:
+            problems.append(Problem(where, f"{given!r} is already the id of {first[given].path}"))
         else:
             first[given] = node
     if problems:
