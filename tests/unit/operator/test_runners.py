@@ -272,3 +272,27 @@ def test_the_reconcile_queues_an_attempt_never_queued_and_fails_one_lost_unseen(
             assert (await test.store.outcomes(uid, [("t0", 1)])) == {}
 
     run(scenario())
+
+
+def test_a_pool_is_the_pod_template_and_a_queue_can_make_its_tasks_warm() -> None:
+    from kubecanvas.graph.nodes import TaskNode
+    from kubecanvas_operator.runners import runner_pool
+
+    def node(**options: Any) -> TaskNode:
+        return TaskNode(id="t0", index=0, task="m.a", options=options)
+
+    queues = {"fast": {"runner": "warm", "resources": {"limits": {"cpu": "1"}}}}
+    warm, pod = runner_pool(node(runner="warm"), {}), runner_pool(node(), {})
+    assert pod is None
+    assert runner_pool(node(runner="pod", queue="fast"), queues) is None  # the task's own wins
+    assert warm is not None
+    same = runner_pool(node(runner="warm", timeout=3, countdown=1), {})  # how it runs: same pod
+    other = runner_pool(node(runner="warm", image="other:1"), {})
+    queued = runner_pool(node(queue="fast"), queues)
+    assert same is not None
+    assert same[0] == warm[0]
+    assert other is not None
+    assert other[0] != warm[0]
+    assert queued is not None
+    assert queued[0] not in (warm[0], other[0])
+    assert queued[1]["resources"] == {"limits": {"cpu": "1"}}
