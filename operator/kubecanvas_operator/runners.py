@@ -119,9 +119,11 @@ class RunnerPools:
 
     def launch(self, host: WorkflowHost, launch: Launch) -> None:
         node, attempt = launch.node, launch.attempt
-        pool = self.pool_of(node)
-        assert pool is not None, f"task {node.id} does not run warm"
-        timeout = self.templates[pool].get("timeout")
+        found = runner_pool(node, self.config.queues)
+        assert found is not None, f"task {node.id} does not run warm"
+        pool, options = found
+        self.templates.setdefault(pool, options)  # the pod template: the same for the whole pool
+        timeout = options.get("timeout")  # the task's own: not part of the pool
         item = RunItem(
             node.id,
             attempt,

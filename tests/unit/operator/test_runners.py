@@ -79,11 +79,12 @@ def test_a_warm_task_is_queued_for_its_pool_and_a_runner_job_started_instead_of_
 ) -> None:
     async def scenario() -> None:
         async with harness(redis_url) as test:
-            body = test.body("warm", spec({"task": "m.a", "args": [1]}, timeout=7))
+            canvas = {"group": [{"task": "m.a", "args": [1]}, {"task": "m.a", "options": {"timeout": 2}}]}
+            body = test.body("warm", spec(canvas, timeout=7))
             uid = body["metadata"]["uid"]
             await test.conductor.admit(body)
             await test.conductor.drain()
-            (job,) = test.api.jobs.values()
+            job = next(iter(test.api.jobs.values()))
             labels = job["metadata"]["labels"]
             pool = labels[RUNNER_POOL_LABEL]
             assert labels[WORKFLOW_UID_LABEL] == uid
@@ -96,7 +97,12 @@ def test_a_warm_task_is_queued_for_its_pool_and_a_runner_job_started_instead_of_
             assert env.ATTEMPT not in found
             assert "activeDeadlineSeconds" not in job["spec"]  # each attempt's limit is its runner's
             assert found[env.REDIS_PASSWORD] == {"secretKeyRef": {"name": f"secret-{uid}", "key": "password"}}
-            assert await queued(test, uid, pool) == [RunItem("t0", 1, pool, timeout=7.0)]
+            # one pool (the same pod template), each attempt with its own time limit
+            assert {job["metadata"]["labels"][RUNNER_POOL_LABEL] for job in test.api.jobs.values()} == {pool}
+            assert await queued(test, uid, pool) == [
+                RunItem("t0", 1, pool, timeout=7.0),
+                RunItem("t1", 1, pool, timeout=2.0),
+            ]
 
     run(scenario())
 
