@@ -28,8 +28,10 @@ import asyncio
 import functools
 import hashlib
 import logging
+import math
 import secrets
 import string
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
@@ -55,6 +57,9 @@ __all__ = ["RoutedLauncher", "RunnerPools", "job_ended", "runner_pool"]
 logger = logging.getLogger(__name__)
 
 WARM = "warm"  # the `runner` option's value that asks for a warm runner
+RECENT_RUNNER_SECONDS = 60.0
+"""A runner Job this operator created this recently and missing from a reconcile's listing of
+Jobs was created after the listing: it is not taken for gone."""
 _SERIAL = string.ascii_lowercase  # a runner name ends in letters; a task's Job name in digits
 
 Notifier = Callable[[Mapping[str, Any], str, str, str], None]
@@ -102,6 +107,7 @@ class RunnerPools:
         self.outstanding: dict[str, set[tuple[str, int]]] = defaultdict(set)  # pool -> attempts
         self.templates: dict[str, JSONObject] = {}  # pool -> its tasks' effective options
         self.creating: dict[str, asyncio.Task[None]] = {}  # runner -> its Job being created
+        self.created: dict[str, float] = {}  # runner -> when its Job was created (monotonic)
         self.waiting_said: set[str] = set()  # runner pods whose wait an Event told
 
     def pool_of(self, node: TaskNode) -> str | None:
@@ -185,6 +191,7 @@ class RunnerPools:
                         identity, pool, name, self.templates[pool], self.config, redis=redis
                     )
                     await self.api.create_job(manifest)
+                    self.created[name] = time.monotonic()
                     logger.info(
                         "workflow %s: warm runner %s started for pool %s",
                         identity.qualified,
@@ -224,6 +231,7 @@ class RunnerPools:
         if pool is not None:
             self.live[pool].discard(name)
         self.waiting_said.discard(name)
+        self.created.pop(name, None)
         uid = self.identity.uid
         held = await self.store.held(uid, name)
         if held:
@@ -285,7 +293,12 @@ class RunnerPools:
                 self.live[pool].add(job["metadata"]["name"])
         for name in await self.store.runners(uid):
             found = jobs.get(name)
-            if name not in self.creating and (found is None or job_ended(found)):
+            # Not in the listing: gone unseen, or created since the listing was read (then it
+            # runs, maybe with an attempt in hand: never to be failed as lost).
+            recent = time.monotonic() - self.created.get(name, -math.inf) < RECENT_RUNNER_SECONDS
+            if name in self.creating or (found is None and recent):
+                continue
+            if found is None or job_ended(found):
                 await self.runner_ended(host, name, "its Job ended while the operator was not looking")
         if not silent or host.closed:
             return

@@ -249,33 +249,57 @@ def test_revoking_withdraws_a_queued_warm_attempt_and_marks_it_killed(redis_url:
     run(scenario())
 
 
-def test_the_reconcile_queues_an_attempt_never_queued_and_fails_one_lost_unseen(redis_url: str) -> None:
+def test_a_restarted_operator_queues_an_attempt_never_queued_and_fails_one_lost_unseen(
+    redis_url: str,
+) -> None:
     """An operator killed between persisting a step and queueing its attempt; a runner that
     died while no operator watched (its Job gone, and the news with it)."""
 
     async def scenario() -> None:
+        async with harness(redis_url) as first:
+            body = first.body("restart", spec({"group": [{"task": "m.a"}, {"task": "m.b"}]}))
+            uid = body["metadata"]["uid"]
+            await first.conductor.admit(body)
+            await first.conductor.drain()
+            keys = WorkflowKeys(uid)
+            runner, _other = runners(first)
+            pool, name = runner["metadata"]["labels"][RUNNER_POOL_LABEL], runner["metadata"]["name"]
+            # t0: never queued; t1: taken by a runner whose Job then vanished unseen
+            await first.store.client.hdel(keys.enqueued, "t0#1")
+            await first.store.client.lrem(keys.runner_queue(pool), 0, RunItem("t0", 1, pool).to_text())
+            assert await take(first, uid, pool, name) == RunItem("t1", 1, pool)
+            del first.api.jobs[name]
+            async with harness(redis_url) as second:
+                second.api.workflows["restart"] = body
+                second.api.jobs = dict(first.api.jobs)
+                await second.conductor.admit(body)
+                await second.conductor.drain()
+                assert await queued(second, uid, pool) == [RunItem("t0", 1, pool)]
+                records = second.conductor.runs[uid].engine.records
+                assert records["t1"].terminal
+                assert records["t1"].error is not None
+                assert records["t1"].error.type == "WorkerLostError"
+                assert not records["t0"].terminal
+                assert name not in await second.store.runners(uid)
+
+    run(scenario())
+
+
+def test_a_runner_created_after_the_reconciles_listing_is_not_taken_for_gone(redis_url: str) -> None:
+    async def scenario() -> None:
         async with harness(redis_url) as test:
-            body = test.body("restart", spec({"group": [{"task": "m.a"}, {"task": "m.b"}]}))
+            body = test.body("young", spec({"task": "m.a"}))
             uid = body["metadata"]["uid"]
             await test.conductor.admit(body)
             await test.conductor.drain()
-            keys = WorkflowKeys(uid)
-            first, _second = runners(test)
-            pool = first["metadata"]["labels"][RUNNER_POOL_LABEL]
-            # t0: never queued; t1: taken by a runner whose Job then vanished unseen
-            await test.store.client.hdel(keys.enqueued, "t0#1")
-            await test.store.client.lrem(keys.runner_queue(pool), 0, RunItem("t0", 1, pool).to_text())
-            name = first["metadata"]["name"]
-            assert await take(test, uid, pool, name) == RunItem("t1", 1, pool)
-            del test.api.jobs[name]
+            (runner,) = runners(test)
+            pool, name = runner["metadata"]["labels"][RUNNER_POOL_LABEL], runner["metadata"]["name"]
+            await take(test, uid, pool, name)
+            del test.api.jobs[name]  # as if the listing had been read just before its creation
             await test.conductor.reconcile_running()
             await test.conductor.drain()
-            assert await queued(test, uid, pool) == [RunItem("t0", 1, pool)]
-            records = test.conductor.runs[uid].engine.records
-            assert records["t1"].terminal
-            status = test.api.status("restart")
-            assert status["phase"] == "Running"  # t0 still runs; t1 failed
-            assert (await test.store.outcomes(uid, [("t0", 1)])) == {}
+            assert not test.conductor.runs[uid].engine.records["t0"].terminal
+            assert await test.store.held(uid, name) == [RunItem("t0", 1, pool)]
 
     run(scenario())
 
