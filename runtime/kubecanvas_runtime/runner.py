@@ -33,15 +33,20 @@ from dataclasses import replace
 from types import FrameType
 
 from kubecanvas.engine.states import TaskFailure
-from kubecanvas.errors import ConfigurationError, TimeLimitExceeded, WorkerLostError
+from kubecanvas.errors import ConfigurationError, StoreConnectionError, TimeLimitExceeded, WorkerLostError
 from kubecanvas.execution.attempt import describe_exception
 from kubecanvas.execution.environment import ATTEMPT, TASK_ID, RunnerSettings
-from kubecanvas.execution.exit_codes import EXIT_RUNTIME_ERROR
+from kubecanvas.execution.exit_codes import (
+    EXIT_CODES,
+    EXIT_RUNTIME_ERROR,
+    EXIT_STORE_UNREACHABLE,
+    exit_meaning,
+)
 from kubecanvas.execution.logmarks import begin_mark, end_mark
 from kubecanvas.store.layout import Outcome, RunItem
 from kubecanvas.store.runnerside import RunnerQueue
 from kubecanvas.store.taskside import TaskStore, connect
-from kubecanvas_runtime.__main__ import give_up, log, run_settings
+from kubecanvas_runtime.__main__ import give_up, log, run_settings, safe_url
 
 __all__ = ["serve"]
 
@@ -72,6 +77,16 @@ class Runner:
             log(f"runner {self.settings.name}: {error}")
         self._warm(None)
         log(f"runner {self.settings.name} of pool {self.settings.pool} ready")
+        try:
+            return self._loop()
+        except StoreConnectionError as error:  # what it held stays in Redis: the operator fails it as lost
+            where = safe_url(task.redis_url)
+            return give_up(
+                f"runner {self.settings.name}: Redis at {where} is unreachable: {error}",
+                EXIT_STORE_UNREACHABLE,
+            )
+
+    def _loop(self) -> int:
         idle = self.settings.idle_seconds
         idle_since = time.monotonic()
         while not self.stopping:  # SIGTERM is seen between two waits (BLOCK_SECONDS at most)
@@ -128,6 +143,12 @@ class Runner:
         elif killed is None and os.WIFSIGNALED(status):
             died = signal.Signals(os.WTERMSIG(status)).name
             self._report(item, TaskFailure.of(WorkerLostError, f"the task's process died of {died}"))
+        elif killed is None and os.WEXITSTATUS(status) not in EXIT_CODES.values():
+            # It ended without a report (Redis unreachable, its inputs gone): said here, so the
+            # attempt does not wait for the operator's reconcile to find it lost.
+            code = os.WEXITSTATUS(status)
+            why = exit_meaning(code) or f"the task's process exited with code {code} without reporting"
+            self._report(item, TaskFailure.of(WorkerLostError, why))
         elif killed is not None:
             log(f"{label}: killed ({killed})")
 

@@ -36,3 +36,8 @@ def deaf_nap(seconds: float) -> float:
 
 def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def vanish(code: int) -> None:
+    """End the process without a report, as a runtime that lost Redis does."""
+    os._exit(code)

@@ -255,3 +255,19 @@ def test_a_runner_exits_once_its_workflow_has_ended_and_marks_each_attempts_line
     assert set(attempts) == {("t0", 1), ("t1", 1)}
     assert any("running runner_tasks.nap (task t1 attempt 1" in line for line in attempts[("t1", 1)])
     assert not any("runner_tasks.nap" in line for line in attempts[("t0", 1)])
+
+
+def test_a_task_process_that_exits_without_a_report_is_reported_by_its_runner(redis_url: str) -> None:
+    items = launch(
+        redis_url, [{"task": "runner_tasks.vanish", "args": [75]}, {"task": "runner_tasks.whoami"}]
+    )
+    runner = start_runner(redis_url)
+    try:
+        found = until(lambda: (s := state(redis_url, items)) and len(s["outcomes"]) == 2 and s)
+    finally:
+        err = stop(runner)
+    gone = found["outcomes"][(items[0].task_id, 1)]
+    assert gone.kind == "failed", err
+    assert gone.error.type == "WorkerLostError"
+    assert "could not reach Redis" in gone.error.message
+    assert found["outcomes"][(items[1].task_id, 1)].kind == "succeeded"
