@@ -155,19 +155,7 @@ def test_a_warm_pool_that_cannot_be_scheduled_fails_its_tasks_saying_why(workflo
     assert status["phase"] == "Failed"
     assert status["error"]["type"] == "Unschedulable"
     assert "node(s) didn't match Pod's node affinity/selector" in status["error"]["message"]
-    events = json.loads(
-        workflows.cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            workflows.namespace,
-            "--field-selector",
-            f"involvedObject.name={name}",
-            "-o",
-            "json",
-        )
-    )["items"]
-    reasons = {event["reason"] for event in events}
+    reasons = {event["reason"] for event in events_of(workflows, f"involvedObject.name={name}")}
     assert {"RunnerPending", "RunnerCannotStart"} <= reasons, reasons
     wait_until(lambda: not runner_jobs(workflows, name), timeout=60, what="the runner's Job to go")
 
