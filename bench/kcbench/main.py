@@ -23,7 +23,7 @@ from kcbench import scenarios
 from kcbench.analysis import folded_profile, log_findings
 from kcbench.cluster import REPO, Cluster, operator_pods, other_operators, say
 from kcbench.kube import KubeClient
-from kcbench.procs import OperatorProcess, load_average
+from kcbench.procs import OperatorProcess, load_average, settle
 from kcbench.report import write_markdown
 
 SCENARIOS = ("hop", "fanout", "chord", "chunks", "warm-hop", "warm-fanout", "scale", "celery", "argo")
@@ -351,8 +351,13 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         def attempt(section: str, name: str, run: Callable[[], dict[str, Any]]) -> None:
+            quiet = settle()  # not in the wake of the scenario before
+            if quiet["waited_seconds"] > 2 * 2.0:
+                say(f"waited {quiet['waited_seconds']:.0f}s for the machine to settle")
             try:
                 results[section][name] = run()
+                if isinstance(results[section][name], dict):
+                    results[section][name]["settle"] = quiet
                 if ctx is not None and name in ctx.failures:
                     results[section][name]["failure"] = ctx.failures.pop(name)
             except Exception as error:  # noqa: BLE001 - one failed scenario must not lose the others

@@ -270,6 +270,24 @@ def machine_cpu() -> dict[str, float]:
     }
 
 
+def settle(quiet_share: float = 0.5, window: float = 2.0, at_most: float = 180.0) -> dict[str, float]:
+    """Wait until the machine is quiet (busy under `quiet_share` of its CPUs over `window`
+    seconds), at most `at_most` seconds: a scenario must not start in the wake of the last one
+    (500 pods being torn down kept 2 CPUs busy for minutes). Returns how long it waited and how
+    busy the machine was over the last window, for the scenario's record."""
+    started = time.monotonic()
+    while True:
+        before = machine_cpu()
+        time.sleep(window)
+        after = machine_cpu()
+        busy = after["busy"] - before["busy"]
+        total = busy + after["idle"] - before["idle"] + after["steal"] - before["steal"]
+        share = busy / total if total else 0.0
+        waited = time.monotonic() - started
+        if share < quiet_share or waited >= at_most:
+            return {"waited_seconds": round(waited, 1), "busy_share_before": round(share, 3)}
+
+
 PODS = "pods (kubepods cgroup: every pod on the node)"
 SHIMS = "containerd-shim-runc-v2 (every shim on the node)"
 

@@ -194,6 +194,23 @@ def write_markdown(results: dict[str, Any]) -> str:
         )
     if machine.get("task_pods"):
         lines.append(f"- task pods' filesystem: {machine['task_pods']}")
+    settled = [
+        f"{section} {name} {_num(100 * figures['settle']['busy_share_before'], 0)} % "
+        f"({_num(figures['settle']['waited_seconds'], 0)} s)"
+        for section in ("kubecanvas", "celery")
+        for name, figures in (results.get(section) or {}).items()
+        if isinstance(figures, dict) and isinstance(figures.get("settle"), dict)
+    ]
+    if isinstance(celery.get("settle"), dict):  # Celery's scenarios run as one
+        quiet = celery["settle"]
+        settled.append(
+            f"celery {_num(100 * quiet['busy_share_before'], 0)} % ({_num(quiet['waited_seconds'], 0)} s)"
+        )
+    if settled:
+        lines.append(
+            "- how busy the machine was when each scenario started (after waiting, at most 180 s, "
+            "for it to fall under 50 %): " + "; ".join(settled)
+        )
     if machine.get("other_operators"):
         lines.append(
             "- the cluster was shared with operators watching other namespaces (their pods' CPU is in "
