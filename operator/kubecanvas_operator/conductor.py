@@ -700,9 +700,8 @@ class Conductor:
             # Retried in the background: the events of other workflows must not wait on it.
             self._spawn(run.status.flush(retries=_FINAL_STATUS_RETRIES))
         await self.store.announce_finished(run.identity.uid, run.engine.phase)  # wake waiting clients
-        await self.provisioner.release(run.identity.uid)  # its pods need Redis no more
         run.host.close()
-        run.pools.close()
+        await self._release(run)  # its pods need Redis no more
         self.runs.pop(run.identity.uid, None)
         self._settled.add(run.identity.uid)
         if run.ttl is not None:
@@ -728,7 +727,6 @@ class Conductor:
             ttl = run.ttl
             run.host.close()
             run.launcher.cancel()
-            run.pools.close()
             writer = run.status
             for task_id, record in run.engine.records.items():
                 if record.launched and not record.terminal:
@@ -737,13 +735,26 @@ class Conductor:
         self._settled.add(identity.uid)
         await self.store.delete(identity.uid)  # what a late step or report wrote again
         await self.store.announce_finished(identity.uid, Phase.FAILED)
-        await self.provisioner.release(identity.uid)
+        if run is not None:
+            await self._release(run)
+        else:
+            await self.provisioner.release(identity.uid)
         now = self.clock()
         self._spawn(self._end_status(identity, ended_status(StateLostError.__name__, message, now), writer))
         reference = WORKFLOW.reference(identity.name, identity.namespace, identity.uid)
         self.notify(reference, "Warning", "StateLost", message)
         if ttl is not None:
             self._schedule_deletion(identity, now + ttl)
+
+    async def _release(self, run: WorkflowRun) -> None:
+        """Remove the workflow's Redis user: at once, or, if it has warm runners, once they
+        are gone (they look at their workflow's phase with it, and exit when it has ended)."""
+        uid = run.identity.uid
+        closing = run.pools.close()
+        if closing is None:
+            await self.provisioner.release(uid)
+        else:
+            closing.add_done_callback(lambda _: self._spawn(self.provisioner.release(uid)))
 
     async def _end_status(
         self, identity: WorkflowIdentity, status: JSONObject, writer: StatusWriter | None = None

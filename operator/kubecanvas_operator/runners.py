@@ -326,16 +326,16 @@ class RunnerPools:
         for pool in set(pools.values()):
             self.scale(host, pool)
 
-    def close(self) -> None:
+    def close(self) -> asyncio.Task[None] | None:
         """The workflow ended: its runners exit by themselves (they look when idle), and any
         left (a pod still waiting for a node) is deleted after the time a succeeded task's
-        pod is kept, so that `kubecanvas logs` reads the runners' logs meanwhile."""
+        pod is kept, so that `kubecanvas logs` reads the runners' logs meanwhile. Returns that
+        deletion (the workflow's Redis user must outlive the runners), None if none is left."""
         for task in self.creating.values():
             task.cancel()
         names = [name for names in self.live.values() for name in names]
         self.live.clear()
-        if names:
-            self.spawn(self._delete_later(names))
+        return self.spawn(self._delete_later(names)) if names else None
 
     async def _delete_later(self, names: list[str]) -> None:
         await asyncio.sleep(self.config.succeeded_job_ttl_seconds)

@@ -33,7 +33,13 @@ from dataclasses import replace
 from types import FrameType
 
 from kubecanvas.engine.states import TaskFailure
-from kubecanvas.errors import ConfigurationError, StoreConnectionError, TimeLimitExceeded, WorkerLostError
+from kubecanvas.errors import (
+    ConfigurationError,
+    StoreConnectionError,
+    StoreError,
+    TimeLimitExceeded,
+    WorkerLostError,
+)
 from kubecanvas.execution.attempt import describe_exception
 from kubecanvas.execution.environment import ATTEMPT, TASK_ID, RunnerSettings
 from kubecanvas.execution.exit_codes import (
@@ -84,6 +90,12 @@ class Runner:
             return give_up(
                 f"runner {self.settings.name}: Redis at {where} is unreachable: {error}",
                 EXIT_STORE_UNREACHABLE,
+            )
+        except StoreError as error:  # refused (its Redis user removed: its workflow is over)
+            where = safe_url(task.redis_url)
+            return give_up(
+                f"runner {self.settings.name}: Redis at {where} refused a command: {error}",
+                EXIT_RUNTIME_ERROR,
             )
 
     def _loop(self) -> int:

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conductor_fakes import NAMESPACE, Harness
+from conductor_fakes import NAMESPACE, FakeProvisioner, Harness
 from conductor_fakes import harness as conductor_harness
 
 from kubecanvas.errors import KubeApiError
 from kubecanvas.execution import environment as env
 from kubecanvas.resources import RUNNER_POOL_LABEL, WORKFLOW_UID_LABEL
-from kubecanvas.store.layout import Outcome, RunItem, WorkflowKeys
+from kubecanvas.store.layout import Outcome, RunItem, TaskEvent, WorkflowKeys
 from support.redis import redis_server
 
 WARM = {"runner": "warm"}
@@ -326,3 +326,28 @@ def test_a_pool_is_the_pod_template_and_a_queue_can_make_its_tasks_warm() -> Non
     assert queued is not None
     assert queued[0] not in (warm[0], other[0])
     assert queued[1]["resources"] == {"limits": {"cpu": "1"}}
+
+
+def test_the_workflows_redis_user_outlives_its_runners(redis_url: str) -> None:
+    """Runners learn that their workflow ended from Redis, as its user: that user is removed
+    only once the runners are gone (deleted after the succeeded-task TTL), not at the end."""
+
+    async def scenario() -> None:
+        async with harness(redis_url, succeeded_job_ttl_seconds=0.3) as test:
+            body = test.body("ending", spec({"task": "m.a"}))
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            (runner,) = runners(test)
+            provisioner = test.conductor.provisioner
+            assert isinstance(provisioner, FakeProvisioner)
+            await test.store.put_outcome(uid, "t0", 1, Outcome("succeeded"), value=1)
+            await test.conductor.on_task_events([TaskEvent(uid, "t0", 1, "succeeded", Outcome("succeeded"))])
+            assert test.api.status("ending")["phase"] == "Succeeded"
+            assert uid not in provisioner.released
+            await test.conductor.drain()
+            assert runner["metadata"]["name"] in test.api.deleted_jobs
+            await test.conductor.drain()
+            assert uid in provisioner.released
+
+    run(scenario())
