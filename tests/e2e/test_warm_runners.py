@@ -99,6 +99,19 @@ def test_a_warm_chain_runs_in_one_runner_pod_and_no_job_per_task(workflows: Work
     assert shown.returncode == 0, shown.stderr
     assert "==> t3 conftasks.add, attempt 1 (warm runner pod " in shown.stdout
     assert "running conftasks.add (task t3 attempt 1 of workflow" in shown.stdout
+    # the runner saw its workflow end and exited cleanly: Complete, not Failed
+    wait_until(
+        lambda: all(not (job.get("status") or {}).get("active") for job in runner_jobs(workflows, name)),
+        timeout=30,
+        what="the runner to exit",
+    )
+    conditions = [
+        condition["type"]
+        for job in runner_jobs(workflows, name)
+        for condition in (job.get("status") or {}).get("conditions") or []
+        if condition.get("status") == "True"
+    ]
+    assert "Failed" not in conditions, conditions
 
 
 def test_a_warm_runner_killed_mid_task_retries_that_task_once_and_loses_no_other(
