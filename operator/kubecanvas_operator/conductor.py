@@ -59,7 +59,7 @@ from kubecanvas_operator.metrics import step_observations
 from kubecanvas_operator.provisioning import NamespaceProvisioner
 from kubecanvas_operator.queues import check_queues
 from kubecanvas_operator.reuse import reuse_results
-from kubecanvas_operator.runners import RoutedLauncher, RunnerPools, job_ended
+from kubecanvas_operator.runners import RoutedLauncher, RunnerPools
 from kubecanvas_operator.status_writer import StatusWriter, ended_status, invalid_status, status_of
 
 __all__ = ["Conductor", "Notifier"]
@@ -337,7 +337,7 @@ class Conductor:
             c.get("type"): c.get("status") for c in (job.get("status") or {}).get("conditions") or []
         }
         if RUNNER_POOL_LABEL in ((job.get("metadata") or {}).get("labels") or {}):
-            await self._on_runner_job(event_type, job)
+            await self._on_runner_job(event_type, job, conditions)
             return
         found = await self._attempt_of(job)
         if found is None:
@@ -368,12 +368,16 @@ class Conductor:
         if conditions.get("Complete") == "True" and self.config.delete_succeeded_jobs:
             await self._delete_completed(job)
 
-    async def _on_runner_job(self, event_type: str, job: Mapping[str, Any]) -> None:
+    async def _on_runner_job(
+        self, event_type: str, job: Mapping[str, Any], conditions: Mapping[str, str | None]
+    ) -> None:
         """A warm runner's Job (operator/runners.py): once it ended, what it held is lost."""
         metadata = job["metadata"]
+        complete = conditions.get("Complete") == "True"
+        ended = complete or conditions.get("Failed") == "True"
         uid = (metadata.get("labels") or {}).get(WORKFLOW_UID_LABEL)
         run = await self._run_for(uid) if uid else None
-        if run is not None and (event_type == "DELETED" or job_ended(job)):
+        if run is not None and (event_type == "DELETED" or ended):
             if event_type == "DELETED":
                 why = f"its Job {metadata['name']} was deleted"
             else:
@@ -381,10 +385,8 @@ class Conductor:
                 failure = job_failure(dict(job), pods)
                 why = failure.error.message if failure else "it exited"
             await run.pools.runner_ended(run.host, metadata["name"], why)
-        if event_type != "DELETED" and job_ended(job) and self.config.delete_succeeded_jobs:
-            conditions = (job.get("status") or {}).get("conditions") or []
-            if any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions):
-                await self._delete_completed(job)
+        if event_type != "DELETED" and complete and self.config.delete_succeeded_jobs:
+            await self._delete_completed(job)
 
     async def _delete_completed(self, job: Mapping[str, Any]) -> None:
         """Have a Job whose pod exited 0 removed soon: its work is in Redis, and etcd must
@@ -666,9 +668,11 @@ class Conductor:
         silent = [attempt for attempt in in_flight if attempt not in outcomes]
         jobs = await self.api.workflow_jobs(identity.namespace, identity.uid) if silent else {}
         nodes = run.engine.nodes
-        warm = [attempt for attempt in silent if run.pools.pool_of(nodes[attempt[0]]) is not None]
+        warm = {
+            attempt: pool for attempt in silent if (pool := run.pools.pool_of(nodes[attempt[0]])) is not None
+        }
         if warm:
-            silent = [attempt for attempt in silent if attempt not in set(warm)]
+            silent = [attempt for attempt in silent if attempt not in warm]
         if outcomes:  # reported, and the news lost: adopted in one step
             await run.host.feed(
                 *(

@@ -52,7 +52,7 @@ from kubecanvas_operator.jobs import WorkflowIdentity, build_runner_job
 from kubecanvas_operator.launching import JobLauncher, api_backoff
 from kubecanvas_operator.queues import PLACEMENT, with_queue
 
-__all__ = ["RoutedLauncher", "RunnerPools", "job_ended", "runner_pool"]
+__all__ = ["RoutedLauncher", "RunnerPools", "runner_pool"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +123,12 @@ class RunnerPools:
 
     # ------------------------------------------------------------ attempts
 
-    def launch(self, host: WorkflowHost, launch: Launch) -> None:
+    def launch(self, host: WorkflowHost, launch: Launch) -> bool:
+        """Queue the attempt for its pool; False (nothing done) if its task does not run warm."""
         node, attempt = launch.node, launch.attempt
         found = runner_pool(node, self.config.queues)
-        assert found is not None, f"task {node.id} does not run warm"
+        if found is None:
+            return False
         pool, options = found
         self.templates.setdefault(pool, options)  # the pod template: the same for the whole pool
         timeout = options.get("timeout")  # the task's own: not part of the pool
@@ -139,17 +141,22 @@ class RunnerPools:
         )
         self.outstanding[pool].add((node.id, attempt))
         self.spawn(self._queue(host, item))
+        return True
 
     async def _queue(self, host: WorkflowHost, item: RunItem) -> None:
         await self.store.enqueue(self.identity.uid, item)  # a failure: the reconcile queues it
         self.scale(host, item.pool)
 
-    def kill(self, host: WorkflowHost, kill: Kill) -> None:
-        pool = self.pool_of(host.engine.nodes[kill.task_id])
-        assert pool is not None, f"task {kill.task_id} does not run warm"
+    def kill(self, host: WorkflowHost, kill: Kill) -> bool:
+        """Withdraw the attempt; False (nothing done) if its task does not run warm."""
+        node = host.engine.nodes.get(kill.task_id)
+        pool = self.pool_of(node) if node is not None else None
+        if pool is None:
+            return False
         self.outstanding[pool].discard((kill.task_id, kill.attempt))
         item = RunItem(kill.task_id, kill.attempt, pool)
         self.spawn(self.store.withdraw(self.identity.uid, item, kill.reason))
+        return True
 
     # ------------------------------------------------------------ runners
 
@@ -280,12 +287,15 @@ class RunnerPools:
     # ------------------------------------------------------------ restarts and endings
 
     async def reconcile(
-        self, host: WorkflowHost, silent: list[tuple[str, int]], jobs: Mapping[str, Mapping[str, Any]]
+        self,
+        host: WorkflowHost,
+        silent: Mapping[tuple[str, int], str],
+        jobs: Mapping[str, Mapping[str, Any]],
     ) -> None:
         """After a restart or a lost event: runners whose end was not seen end now, runners
         still running are counted, and each warm attempt in flight without a report is
         queued (if it never was), failed as lost (if no queue or runner has it), or left
-        to the runner that has it."""
+        to the runner that has it. `silent`: those attempts, with their pools."""
         uid = self.identity.uid
         for job in jobs.values():
             pool = ((job.get("metadata") or {}).get("labels") or {}).get(RUNNER_POOL_LABEL)
@@ -302,8 +312,7 @@ class RunnerPools:
                 await self.runner_ended(host, name, "its Job ended while the operator was not looking")
         if not silent or host.closed:
             return
-        nodes = host.engine.nodes
-        pools = {key: pool for key in silent if (pool := self.pool_of(nodes[key[0]])) is not None}
+        nodes, pools = host.engine.nodes, silent
         runners = [name for names in self.live.values() for name in names]
         census = await self.store.runner_census(uid, set(pools.values()), runners)
         outcomes = await self.store.outcomes(uid, list(pools))  # after the census: see its docstring
@@ -361,14 +370,9 @@ class RoutedLauncher:
         self.pools = pools
 
     def launch(self, host: WorkflowHost, launch: Launch) -> None:
-        if self.pools.pool_of(launch.node) is not None:
-            self.pools.launch(host, launch)
-        else:
+        if not self.pools.launch(host, launch):
             self.jobs.launch(host, launch)
 
     def kill(self, host: WorkflowHost, kill: Kill) -> None:
-        node = host.engine.nodes.get(kill.task_id)
-        if node is not None and self.pools.pool_of(node) is not None:
-            self.pools.kill(host, kill)
-        else:
+        if not self.pools.kill(host, kill):
             self.jobs.kill(host, kill)
