@@ -19,7 +19,8 @@ DelegatingAuthorizationOptions):
 
 Then each read of a Workflow's state is authorized as `get` on that Workflow
 (`kubecanvas.io/workflows`, by name, in its namespace) with a SubjectAccessReview: what may
-read the Workflow's status (which holds its result) may read the rest of its state. The
+read the Workflow's status (which holds its result) may read the rest of its state. An upload
+of a large spec's canvas is authorized as `create` on Workflows in its namespace. The
 discovery document is served to anyone authenticated, as the API server's own is.
 """
 
@@ -186,6 +187,17 @@ class CallerCheck:
             group=WORKFLOW.group,
             resource=WORKFLOW.plural,
             name=name,
+        )
+
+    async def may_create(self, caller: Caller, namespace: str) -> tuple[bool, str]:
+        """Whether `caller` may `create` Workflows in `namespace`: (allowed, reason)."""
+        return await self.access.review_access(
+            caller.user_info(),
+            namespace,
+            verb="create",
+            group=WORKFLOW.group,
+            resource=WORKFLOW.plural,
+            name=None,
         )
 
     async def _review(self, token: str) -> Caller | None:

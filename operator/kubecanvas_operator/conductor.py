@@ -49,6 +49,7 @@ from kubecanvas.resources import (
 )
 from kubecanvas.store.hostside import PersistedWorkflow, WorkflowStore
 from kubecanvas.store.layout import TaskEvent, WorkflowMeta
+from kubecanvas_operator.canvases import joined_spec
 from kubecanvas_operator.clients import ConductorClient, Provisioner
 from kubecanvas_operator.config import OperatorConfig
 from kubecanvas_operator.failures import AttemptFailure, check_pod_start, job_failure, unschedulable_since
@@ -168,7 +169,8 @@ class Conductor:
                 await self._state_lost(WorkflowIdentity(name, namespace, uid), None, body.get("spec"))
                 return
             try:
-                checked = checked_spec(body.get("spec"))
+                whole, stored = await joined_spec(self.store, metadata, body.get("spec"))
+                checked = checked_spec(whole)
                 spec, graph = checked.spec, checked.graph
                 check_queues(graph, self.config.queues)  # a queue this cluster does not define
             except InvalidWorkflow as error:
@@ -190,6 +192,8 @@ class Conductor:
             self.provisioner.forget(namespace)
             # `kubecanvas retry`: what succeeded never runs again
             await reuse_results(self.store, self.api, self.notify, body, graph)
+            if stored is not None:  # before the graph: a workflow in Redis has all it needs
+                await self.store.keep_canvas(uid, stored)
             await self.store.create(uid, graph, meta)
             logger.info(
                 "workflow %s/%s admitted",

@@ -4,6 +4,11 @@
     GET /apis/results.kubecanvas.io/v1alpha1/namespaces/NS/workflowresults/NAME
         a WorkflowResult: the Workflow's document (what `kubecanvas get -o json` prints)
         with `apiVersion`, `kind` and `metadata`
+    POST /apis/results.kubecanvas.io/v1alpha1/namespaces/NS/workflowcanvases
+        a WorkflowCanvas: the stored part of a spec too large for etcd (`canvas`, `args`,
+        `kwargs`; see `kubecanvas.canvas.offload`), kept in Redis for the Workflow that will
+        name it; answered with its `canvasRef` (`sha256`, `bytes`). Allowed to whoever may
+        create Workflows in NS, which the Workflow's own admission then checks again.
 
 The chart registers it with the API server's aggregation layer (an APIService), so that
 `kubectl get workflowresult NAME -o yaml` and `kubecanvas get` reach it with the user's own
@@ -31,9 +36,17 @@ from typing import Any
 from aiohttp import web
 from redis import RedisError
 
+from kubecanvas._kits.jsonvalues import loads
+from kubecanvas.canvas.offload import (
+    MAX_STORED_BYTES,
+    STORED_FIELDS,
+    UPLOAD_TTL_SECONDS,
+    CanvasRef,
+    stored_text,
+)
 from kubecanvas.client.documents import document_of, result_object
 from kubecanvas.errors import KubeApiError
-from kubecanvas.resources import WORKFLOW_RESULT
+from kubecanvas.resources import WORKFLOW_CANVAS, WORKFLOW_RESULT
 from kubecanvas.store.hostside import WorkflowStore
 from kubecanvas_operator.callers import AUTHENTICATION_CONFIGMAP, Caller, CallerCheck, RequestHeaders
 from kubecanvas_operator.config import OperatorConfig
@@ -70,13 +83,15 @@ def results_api_settings(environ: Mapping[str, str] = os.environ) -> tuple[int, 
 def build_results_app(
     api: KubeApi, store: WorkflowStore, config: OperatorConfig, callers: CallerCheck
 ) -> web.Application:
-    app = web.Application(middlewares=[_authenticated])
+    # The body limit is the largest stored part, plus room for the object's own fields.
+    app = web.Application(middlewares=[_authenticated], client_max_size=MAX_STORED_BYTES + 64 * 1024)
     app[_API], app[_STORE], app[_CONFIG], app[_CALLERS] = api, store, config, callers
     app.router.add_get(f"/apis/{WORKFLOW_RESULT.group}", _group)
     app.router.add_get(_GROUP_VERSION, _resources)
     app.router.add_get(
         f"{_GROUP_VERSION}/namespaces/{{namespace}}/{WORKFLOW_RESULT.plural}/{{name}}", _result
     )
+    app.router.add_post(f"{_GROUP_VERSION}/namespaces/{{namespace}}/{WORKFLOW_CANVAS.plural}", _upload)
     return app
 
 
@@ -182,20 +197,89 @@ async def _group(request: web.Request) -> web.Response:
 
 
 async def _resources(request: web.Request) -> web.Response:
-    resource = {
-        "name": WORKFLOW_RESULT.plural,
-        "singularName": WORKFLOW_RESULT.kind.lower(),
-        "namespaced": True,
-        "kind": WORKFLOW_RESULT.kind,
-        "verbs": ["get"],
-    }
+    resources = [
+        {
+            "name": resource.plural,
+            "singularName": resource.kind.lower(),
+            "namespaced": True,
+            "kind": resource.kind,
+            "verbs": [verb],
+        }
+        for resource, verb in ((WORKFLOW_RESULT, "get"), (WORKFLOW_CANVAS, "create"))
+    ]
     body = {
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": WORKFLOW_RESULT.api_version,
-        "resources": [resource],
+        "resources": resources,
     }
     return web.json_response(body)
+
+
+async def _upload(request: web.Request) -> web.Response:
+    """Keep a large spec's stored part until its Workflow comes (`canvas.offload`)."""
+    callers = request.app[_CALLERS]
+    caller = request[_CALLER]
+    namespace = request.match_info["namespace"]
+    try:
+        allowed, reason = await callers.may_create(caller, namespace)
+    except KubeApiError as error:
+        return _status(503, "ServiceUnavailable", f"cannot check {caller.username}'s access: {error}")
+    if not allowed:
+        because = f": {reason}" if reason else ""
+        message = (
+            f"{WORKFLOW_CANVAS.plural}.{WORKFLOW_CANVAS.group} is forbidden: user "
+            f'"{caller.username}" cannot create workflows in namespace "{namespace}"{because}'
+        )
+        return _status(403, "Forbidden", message)
+    if not request.app[_CONFIG].watches(namespace):
+        return _status(404, "NotFound", f"namespace {namespace} is not watched by this operator")
+    try:
+        body = loads(await request.read())
+    except ValueError as error:
+        return _status(400, "BadRequest", f"a {WORKFLOW_CANVAS.kind} must be JSON: {error}")
+    problem = _upload_problem(body)
+    if problem:
+        return _status(422, "Invalid", f"{WORKFLOW_CANVAS.kind} is invalid: {problem}")
+    assert isinstance(body, dict)
+    text = stored_text(body)
+    ref = CanvasRef.of(text)
+    if ref.bytes > MAX_STORED_BYTES:
+        too_large = f"a canvas of {ref.bytes:,} bytes is over the limit of {MAX_STORED_BYTES:,}"
+        return _status(413, "RequestEntityTooLarge", too_large)
+    try:
+        await request.app[_STORE].put_upload(namespace, ref.sha256, text, UPLOAD_TTL_SECONDS)
+    except (RedisError, OSError) as error:
+        return _status(503, "ServiceUnavailable", f"cannot keep the canvas in Redis: {error}")
+    logger.info(
+        "results API: %s uploaded canvas %s to namespace %s", caller.username, ref, namespace,
+        extra={"namespace": namespace, "canvas": ref.sha256, "bytes": ref.bytes},
+    )  # fmt: skip
+    answer = {
+        "apiVersion": WORKFLOW_CANVAS.api_version,
+        "kind": WORKFLOW_CANVAS.kind,
+        "metadata": {"name": f"sha256-{ref.sha256}", "namespace": namespace},
+        **ref.to_json(),
+    }
+    return web.json_response(answer, status=201)
+
+
+def _upload_problem(body: object) -> str | None:
+    """What is wrong with an uploaded WorkflowCanvas's shape (its canvas is checked when the
+    Workflow that names it is admitted, with the Workflow's own field paths)."""
+    if not isinstance(body, dict):
+        return "must be a JSON object"
+    allowed = {"apiVersion", "kind", "metadata", *STORED_FIELDS}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        return f"unknown fields {unknown}; a {WORKFLOW_CANVAS.kind} holds {', '.join(STORED_FIELDS)}"
+    if not isinstance(body.get("canvas"), dict):
+        return "canvas: required, a mapping"
+    if not isinstance(body.get("args", []), list):
+        return "args: must be a list"
+    if not isinstance(body.get("kwargs", {}), dict):
+        return "kwargs: must be a mapping"
+    return None
 
 
 async def _result(request: web.Request) -> web.Response:

@@ -10,10 +10,13 @@ import os
 from typing import Any
 
 import kopf
+from redis import RedisError
 
+from kubecanvas.canvas.offload import canvas_ref
 from kubecanvas.check import checked_cron_spec, checked_spec, warnings
 from kubecanvas.errors import InvalidWorkflow, KubeApiError
 from kubecanvas_operator.authority import missing_access, needed_access
+from kubecanvas_operator.canvases import joined_spec
 from kubecanvas_operator.memo import OperatorMemo
 from kubecanvas_operator.queues import check_queues
 
@@ -48,16 +51,34 @@ async def validate(spec: kopf.Spec, **kwargs: Any) -> None:
             )
         return
     memo: OperatorMemo | None = kwargs.get("memo")
+    whole = dict(spec)
     try:
-        graph = checked_spec(dict(spec)).graph
+        if canvas_ref(whole) is not None:  # judged whole: its canvas, and who may run it
+            whole = await _joined(whole, kwargs)
+        graph = checked_spec(whole).graph
         if memo is not None:
             check_queues(graph, memo.config.queues)
     except InvalidWorkflow as error:
         raise kopf.AdmissionError(
             "invalid Workflow: " + "; ".join(map(str, error.problems)), code=422
         ) from None
-    await _check_author(dict(spec), "Workflow", kwargs)
-    _warn(kwargs, {"spec": dict(spec)})
+    await _check_author(whole, "Workflow", kwargs)
+    _warn(kwargs, {"spec": whole})
+
+
+async def _joined(spec: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The whole spec of a Workflow whose canvas was uploaded (`canvases`)."""
+    memo: OperatorMemo | None = kwargs.get("memo")
+    front = memo.front if memo is not None else None
+    if front is None:
+        raise kopf.AdmissionError("the kubecanvas operator is starting; apply again in a moment", code=503)
+    metadata = dict(kwargs.get("meta") or {})
+    metadata.setdefault("namespace", kwargs.get("namespace"))
+    try:
+        return (await joined_spec(front.store, metadata, spec))[0]
+    except (RedisError, OSError) as error:
+        message = f"cannot read the Workflow's stored canvas from Redis: {error}"
+        raise kopf.AdmissionError(message, code=503) from None
 
 
 async def validate_cronworkflow(spec: kopf.Spec, **kwargs: Any) -> None:

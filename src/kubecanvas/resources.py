@@ -30,6 +30,7 @@ __all__ = [
     "TASK_NAME_LABEL",
     "VERSION",
     "WORKFLOW",
+    "WORKFLOW_CANVAS",
     "WORKFLOW_LABEL",
     "WORKFLOW_RESULT",
     "WORKFLOW_UID_LABEL",
@@ -89,6 +90,9 @@ WORKFLOW = Resource("Workflow", "workflows")
 CRON_WORKFLOW = Resource("CronWorkflow", "cronworkflows")
 WORKFLOW_RESULT = Resource("WorkflowResult", "workflowresults", group=f"results.{GROUP}")
 """A Workflow's state as the operator's results API serves it (an aggregated API, not a CRD)."""
+WORKFLOW_CANVAS = Resource("WorkflowCanvas", "workflowcanvases", group=f"results.{GROUP}")
+"""The canvas of a Workflow too large for etcd, uploaded to the results API before the
+Workflow that names it (`spec.canvasRef`; see `kubecanvas.canvas.offload`). Create only."""
 
 # On what the operator creates (the app.kubernetes.io/managed-by label's value).
 MANAGED_BY = "kubecanvas"

@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 
 from kubecanvas.canvas.model import IMPORTS_GIVEN, Workflow, WorkflowSpec
 from kubecanvas.canvas.names import MODULE_NAME, TASK_ID, TASK_NAME
+from kubecanvas.canvas.offload import CANVAS_REF, canvas_ref
 from kubecanvas.errors import InvalidWorkflow, Problem
 
 __all__ = ["MAX_DEPTH", "parse_spec", "parse_workflow", "problems_from"]
@@ -31,6 +32,7 @@ def parse_workflow(document: Any) -> Workflow:
         raise InvalidWorkflow([Problem("", f"a Workflow must be a mapping, not {type(document).__name__}")])
     for key, value in document.items():  # depth counts from the spec, as where a spec is read alone
         _refuse_too_deep(value, str(key))
+    _refuse_stored_canvas(document.get("spec"), "spec")
     try:
         return Workflow.model_validate(document, context=_context(document.get("spec")))
     except ValidationError as error:
@@ -42,10 +44,27 @@ def parse_spec(spec: Any, path: str = "spec") -> WorkflowSpec:
     if not isinstance(spec, Mapping):
         raise InvalidWorkflow([Problem(path, f"must be a mapping, not {type(spec).__name__}")])
     _refuse_too_deep(spec, path)
+    _refuse_stored_canvas(spec, path)
     try:
         return WorkflowSpec.model_validate(spec, context=_context(spec))
     except ValidationError as error:
         raise InvalidWorkflow(problems_from(error, prefix=(path,))) from None
+
+
+def _refuse_stored_canvas(spec: Any, path: str) -> None:
+    """A spec whose canvas is stored in a cluster (`offload`) is whole only there: the operator
+    joins it before parsing; anything else (`kubecanvas run`, `lint`) is told so."""
+    ref = canvas_ref(spec, path)  # InvalidWorkflow for a malformed one
+    if ref is not None:
+        raise InvalidWorkflow(
+            [
+                Problem(
+                    f"{path}.{CANVAS_REF}",
+                    f"the canvas {ref} is stored in the cluster it was submitted to, not in this "
+                    "file: run or check the spec it was made from",
+                )
+            ]
+        )
 
 
 def _context(spec: Any) -> dict[str, Any]:

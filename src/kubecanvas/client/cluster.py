@@ -12,10 +12,11 @@ from typing import Any
 
 from kubernetes import client, config
 
+from kubecanvas.canvas.offload import CANVAS_REF, split
 from kubecanvas.client.credentials import kube_configuration, kubeconfig_file
 from kubecanvas.client.kube_calls import call, call_json
 from kubecanvas.errors import KubeApiError, WorkflowNotFound
-from kubecanvas.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_RESULT
+from kubecanvas.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_CANVAS, WORKFLOW_RESULT
 
 __all__ = [
     "WorkflowApi",
@@ -80,6 +81,9 @@ class WorkflowApi:
         return body
 
     def create(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create a Workflow; one whose spec is too large for etcd has its canvas uploaded
+        first, and names it (`kubecanvas.canvas.offload`)."""
+        manifest = self._offloaded(namespace, manifest)
         create = self.custom.create_namespaced_custom_object
         try:
             body: dict[str, Any] = call_json(create, GROUP, VERSION, namespace, WORKFLOW.plural, manifest)
@@ -92,6 +96,32 @@ class WorkflowApi:
                 ) from None
             raise error.restated(f"cannot create workflow in {namespace}: {error}") from None
         return body
+
+    def _offloaded(self, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        parts = split(manifest.get("spec") or {})
+        if parts is None:
+            return manifest
+        spec, text = parts
+        ref = spec[CANVAS_REF]
+        upload = {"apiVersion": WORKFLOW_CANVAS.api_version, "kind": WORKFLOW_CANVAS.kind, **json.loads(text)}
+        what = f"cannot upload the canvas of a large workflow ({ref['bytes']:,} bytes) to the results API"
+        try:
+            answer = call_json(
+                self.custom.create_namespaced_custom_object,
+                WORKFLOW_CANVAS.group,
+                WORKFLOW_CANVAS.version,
+                namespace,
+                WORKFLOW_CANVAS.plural,
+                upload,
+            )
+        except KubeApiError as error:
+            hint = ""
+            if error.status in (404, 503):
+                hint = f" (is the chart's APIService v1alpha1.{WORKFLOW_CANVAS.group} Available?)"
+            raise error.restated(f"{what}: {error}{hint}") from None
+        if not isinstance(answer, dict) or answer.get("sha256") != ref["sha256"]:
+            raise KubeApiError(502, f"{what}: it answered {str(answer)[:200]}, not the canvas sent")
+        return {**manifest, "spec": spec}
 
     def workflows(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """The Workflows of one namespace, or of all of them (None)."""

@@ -368,6 +368,27 @@ class WorkflowStore:
                 pipe.expire(key, seconds)
             await pipe.execute()
 
+    # ------------------------------------------------------------ large specs (canvas.offload)
+
+    async def put_upload(self, namespace: str, sha256: str, text: str, ttl: int) -> None:
+        """Keep an uploaded stored part for `ttl` seconds (again: the same text twice is one)."""
+        await self.client.set(WorkflowKeys.upload(namespace, sha256), text, ex=ttl)
+
+    async def find_canvas(self, namespace: str, sha256: str, uids: Iterable[str]) -> str | None:
+        """The stored part `sha256` of a Workflow of `namespace`: kept by one of the workflows
+        `uids` (its own once admitted; the one it retries), or still uploaded. The caller checks
+        the digest (`offload.joined`): a workflow's key holds what it joined, whatever that was."""
+        keys = [WorkflowKeys(uid).canvas for uid in uids]
+        for key in [*keys, WorkflowKeys.upload(namespace, sha256)]:
+            text = cast(str | None, await self.client.get(key))
+            if text is not None:
+                return text
+        return None
+
+    async def keep_canvas(self, uid: str, text: str) -> None:
+        """The admitted workflow's own copy of its stored part, gone with its other keys."""
+        await self.client.set(WorkflowKeys(uid).canvas, text)
+
     async def delete(self, uid: str) -> None:
         await self.client.delete(*await self._keys(uid))
 

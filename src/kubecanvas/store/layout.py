@@ -12,11 +12,15 @@ hash tag: one workflow, one slot, so a step can be written in one transaction):
 | `calls`    | hash   | node id -> the arguments the task was actually called with    |
 | `results`  | hash   | node id -> its result, written once (HSETNX)                  |
 | `outcomes` | hash   | `<id>#<attempt>` -> what that attempt reported, written once  |
+| `canvas`   | string | a large spec's stored part (`canvas.offload`), once admitted   |
 | `run:q:<pool>`    | list | warm attempts waiting for a runner of the pool (`RunItem`s) |
 | `run:held:<name>` | list | what runner `<name>` took and has not finished (0 or 1 item) |
 | `run:enqueued`    | hash | `<id>#<attempt>` -> its `RunItem`: queued once, ever        |
 | `run:kills`       | hash | `<id>#<attempt>` -> why a runner must stop it (revoked, ...) |
 | `run:keys`        | set  | the `run:q:*` and `run:held:*` keys made, to delete them    |
+
+Before its Workflow exists, a large spec's stored part waits under
+`kc:upload:{<namespace>}:<sha256>` (`WorkflowKeys.upload`), for `UPLOAD_TTL_SECONDS`.
 
 Task pods report on one stream (`kubecanvas:events` unless configured otherwise),
 which the operator reads as a consumer group: a completion reaches it the moment it
@@ -90,6 +94,16 @@ class WorkflowKeys:
         return self.prefix + "outcomes"
 
     @property
+    def canvas(self) -> str:
+        return self.prefix + "canvas"
+
+    @staticmethod
+    def upload(namespace: str, sha256: str) -> str:
+        """Where an uploaded stored part waits for its Workflow (per namespace: a Workflow
+        only ever joins what was uploaded to its own)."""
+        return f"kc:upload:{{{namespace}}}:{sha256}"
+
+    @property
     def finished_channel(self) -> str:
         """The pub/sub channel the host announces the workflow's end on."""
         return f"kubecanvas:finished:{self.uid}"
@@ -130,6 +144,7 @@ class WorkflowKeys:
             self.calls,
             self.results,
             self.outcomes,
+            self.canvas,
             self.enqueued,
             self.kills,
             self.runner_keys,

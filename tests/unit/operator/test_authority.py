@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 import pytest
 
+from kubecanvas.canvas.offload import CanvasRef, split
 from kubecanvas.errors import KubeApiError
 from kubecanvas_operator.authority import Access, needed_access
 from kubecanvas_operator.config import OperatorConfig
@@ -171,3 +172,47 @@ def test_the_operators_own_cron_runs_are_not_checked_again() -> None:
         )
     )
     assert reviewer.asked == []
+
+
+class Uploads:
+    """The store's uploads: (namespace, sha256) -> text."""
+
+    def __init__(self, kept: dict[tuple[str, str], str]) -> None:
+        self.kept = kept
+
+    async def find_canvas(self, namespace: str, sha256: str, uids: list[str]) -> str | None:
+        return self.kept.get((namespace, sha256))
+
+
+def test_an_uploaded_canvas_is_judged_whole_its_author_too() -> None:
+    """A large spec names its canvas (canvas.offload): the webhook joins it before judging,
+    so what the canvas asks (a Secret here) is checked as if it were inline."""
+    parts = split(SPEC, limit=0)
+    assert parts is not None
+    spec, text = parts
+    reviewer = Reviewer({("create", "jobs", None), ("get", "configmaps", "tasks-code")})
+    memo = memo_with(reviewer)
+    memo.front.store = Uploads({("team-a", CanvasRef.of(text).sha256): text})  # type: ignore[union-attr]
+
+    def admit_stored(spec: dict[str, Any], namespace: str = "team-a") -> None:
+        asyncio.run(
+            validate(
+                kopf.Body({"spec": spec}).spec,
+                operation="CREATE",
+                userinfo={"username": "alice", "uid": "u1", "groups": ["devs"]},
+                namespace=namespace,
+                meta={"name": "big", "namespace": namespace, "uid": "w1"},
+                memo=memo,
+            )
+        )
+
+    with pytest.raises(kopf.AdmissionError) as refused:
+        admit_stored(spec)
+    assert refused.value.code == 403
+    assert "get secrets 'powerful' in namespace team-a (for spec.canvas.chain[0]" in str(refused.value)
+    # Uploaded to another namespace: not there for this one.
+    with pytest.raises(kopf.AdmissionError) as refused:
+        admit_stored(spec, namespace="team-b")
+    assert refused.value.code == 422
+    assert "spec.canvasRef: no canvas sha256:" in str(refused.value)
+    assert "uploaded to namespace 'team-b'" in str(refused.value)

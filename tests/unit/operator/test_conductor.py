@@ -14,10 +14,18 @@ from typing import Any
 import pytest
 from conductor_fakes import NAMESPACE, FakeKube, Harness, harness
 
+from kubecanvas.canvas.offload import INLINE_SPEC_LIMIT, CanvasRef, split
 from kubecanvas.engine.states import TaskFailure
 from kubecanvas.errors import KubeApiError
-from kubecanvas.resources import ATTEMPT_LABEL, TASK_ID_LABEL, WORKFLOW_UID_LABEL, task_secret_name
-from kubecanvas.store.layout import Outcome, TaskEvent
+from kubecanvas.resources import (
+    ATTEMPT_LABEL,
+    RETRY_OF_ANNOTATION,
+    RETRY_OF_UID_ANNOTATION,
+    TASK_ID_LABEL,
+    WORKFLOW_UID_LABEL,
+    task_secret_name,
+)
+from kubecanvas.store.layout import Outcome, TaskEvent, WorkflowKeys
 from support.redis import redis_server
 
 
@@ -569,3 +577,71 @@ def test_the_conductor_needs_nothing_but_its_protocols(tmp_path: Path) -> None:
 
     client: ConductorClient = FakeKube()
     assert client is not None
+
+
+# ------------------------------------------------------ a spec too large for etcd (offload)
+
+BIG_CHAIN = {
+    "canvas": {"chain": [{"task": "m.add", "args": [1, 2]}, {"task": "m.mul", "args": [10]}]},
+    "kwargs": {"padding": "x" * (INLINE_SPEC_LIMIT + 1)},
+    "ttlSecondsAfterFinished": None,
+}
+
+
+def test_a_workflow_naming_an_uploaded_canvas_runs_it_and_keeps_a_copy(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            parts = split(BIG_CHAIN)
+            assert parts is not None
+            spec, text = parts
+            await test.store.put_upload(NAMESPACE, CanvasRef.of(text).sha256, text, ttl=60)
+            body = test.body("big", spec)
+            uid = body["metadata"]["uid"]
+            await test.conductor.admit(body)
+            await test.conductor.drain()
+            assert test.api.job_names() == ["big-t0-1"]
+            graph = await test.store.graph(uid)
+            assert graph is not None
+            assert graph.kwargs == BIG_CHAIN["kwargs"]
+            # The upload may expire now: the workflow has its own copy, until it is deleted.
+            await test.store.client.delete(WorkflowKeys.upload(NAMESPACE, CanvasRef.of(text).sha256))
+            assert await test.store.client.get(WorkflowKeys(uid).canvas) == text
+
+            # `kubecanvas retry` names the same canvas: it is found with the workflow retried.
+            retry = test.body("big-retry", spec)
+            retry["metadata"]["annotations"] = {RETRY_OF_ANNOTATION: "big", RETRY_OF_UID_ANNOTATION: uid}
+            await test.conductor.admit(retry)
+            await test.conductor.drain()
+            assert test.api.status("big-retry")["phase"] == "Running"
+            assert "big-retry-t0-1" in test.api.job_names()
+
+            await test.conductor.forget(uid)
+            assert await test.store.client.exists(WorkflowKeys(uid).canvas) == 0
+
+    run(scenario())
+
+
+def test_a_canvas_never_uploaded_or_changed_fails_the_workflow_at_canvas_ref(redis_url: str) -> None:
+    async def scenario() -> None:
+        async with harness(redis_url) as test:
+            parts = split(BIG_CHAIN)
+            assert parts is not None
+            spec, text = parts
+            body = test.body("lost", spec)
+            await test.conductor.admit(body)
+            status = test.api.status("lost")
+            assert status["phase"] == "Failed"
+            assert status["problems"] == [
+                f"spec.canvasRef: no canvas {CanvasRef.of(text)} was uploaded to namespace "
+                f"'{NAMESPACE}', or it expired (an upload waits 3600 s for its Workflow): submit "
+                "the workflow again with kubecanvas, which uploads it"
+            ]
+            # Stored under its digest, but not what the digest says: refused, never run.
+            tampered = text.replace('"m.mul"', '"m.rm"')
+            await test.store.put_upload(NAMESPACE, CanvasRef.of(text).sha256, tampered, ttl=60)
+            body = test.body("tampered", spec)
+            await test.conductor.admit(body)
+            assert "it was changed" in test.api.status("tampered")["message"]
+            assert test.api.jobs == {}
+
+    run(scenario())

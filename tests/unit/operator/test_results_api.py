@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
+from kubecanvas.canvas.offload import UPLOAD_TTL_SECONDS, CanvasRef, stored_text
 from kubecanvas.errors import KubeApiError
 from kubecanvas_operator.callers import TOKEN_TTL, Caller, CallerCheck, RequestHeaders
 from kubecanvas_operator.config import OperatorConfig
@@ -206,6 +207,87 @@ def test_discovery_for_any_authenticated_caller() -> None:
     status, body = ask(server, "/apis/results.kubecanvas.io/v1alpha1", {"Authorization": "Bearer alice"})
     assert status == 200
     assert body["kind"] == "APIResourceList"
-    assert body["resources"][0]["name"] == "workflowresults"
-    assert body["resources"][0]["verbs"] == ["get"]
+    verbs = {resource["name"]: resource["verbs"] for resource in body["resources"]}
+    assert verbs == {"workflowresults": ["get"], "workflowcanvases": ["create"]}
     assert ask(server, "/apis/results.kubecanvas.io/v1alpha1", {})[0] == 401
+
+
+# ------------------------------------------------------ uploads of a large spec's canvas
+
+UPLOAD = "/apis/results.kubecanvas.io/v1alpha1/namespaces/team/workflowcanvases"
+
+
+class Uploads(Store):
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, str], tuple[str, int]] = {}
+
+    async def put_upload(self, namespace: str, sha256: str, text: str, ttl: int) -> None:
+        self.kept[(namespace, sha256)] = (text, ttl)
+
+
+class Creators(ApiServer):
+    """Who may `create` Workflows, per namespace."""
+
+    def __init__(self, tokens: dict[str, dict[str, Any]], creators: set[tuple[str, str]]) -> None:
+        super().__init__(tokens, set())
+        self.creators = creators
+
+    async def review_access(
+        self,
+        user: Mapping[str, Any],
+        namespace: str,
+        *,
+        verb: str,
+        group: str,
+        resource: str,
+        name: str | None,
+    ) -> tuple[bool, str]:
+        self.access_asked.append((user, namespace, f"{verb} {resource}.{group}", group, name))
+        if (verb, resource, group) == ("create", "workflows", "kubecanvas.io"):
+            return (user["username"], namespace) in self.creators, "RBAC: no"
+        return False, "RBAC: no"
+
+
+def upload(server: ApiServer, store: Uploads, body: bytes, token: str) -> tuple[int, Any]:
+    async def go() -> tuple[int, Any]:
+        config = OperatorConfig.from_environ({"KUBECANVAS_REDIS_URL": "redis://x"})
+        app = build_results_app(server, store, config, CallerCheck(server, server, VOUCHED))  # type: ignore[arg-type]
+        async with TestClient(TestServer(app)) as client:
+            response = await client.post(UPLOAD, data=body, headers={"Authorization": f"Bearer {token}"})
+            return response.status, json.loads(await response.text())
+
+    return asyncio.run(go())
+
+
+def test_an_upload_is_kept_under_its_digest_for_who_may_create_workflows_there() -> None:
+    server, store = Creators({"alice": ALICE, "eve": {"username": "eve"}}, {("alice", "team")}), Uploads()
+    part = {"canvas": {"map": {"task": "m.f", "items": list(range(300_000))}}, "args": [1]}
+    sent = {"apiVersion": "results.kubecanvas.io/v1alpha1", "kind": "WorkflowCanvas", **part}
+    status, body = upload(server, store, json.dumps(sent).encode(), "eve")
+    assert (status, body["reason"]) == (403, "Forbidden")
+    assert 'user "eve" cannot create workflows in namespace "team"' in body["message"]
+    assert store.kept == {}
+
+    status, body = upload(server, store, json.dumps(sent).encode(), "alice")  # ~2 MB: over aiohttp's 1 MiB
+    text = stored_text(part)
+    ref = CanvasRef.of(text)
+    assert status == 201
+    assert (body["kind"], body["sha256"], body["bytes"]) == ("WorkflowCanvas", ref.sha256, ref.bytes)
+    assert store.kept == {("team", ref.sha256): (text, UPLOAD_TTL_SECONDS)}
+    assert server.access_asked[-1][1:] == ("team", "create workflows.kubecanvas.io", "kubecanvas.io", None)
+
+
+def test_an_upload_that_is_not_a_canvas_is_refused_saying_why() -> None:
+    server, store = Creators({"alice": ALICE}, {("alice", "team")}), Uploads()
+    cases = {
+        b"[1]": "must be a JSON object",
+        b'{"canvas": {"task": "m.f"}, "code": {"path": "/"}}': "unknown fields ['code']",
+        b'{"args": [1]}': "canvas: required, a mapping",
+        b'{"canvas": {"task": "m.f"}, "kwargs": [1]}': "kwargs: must be a mapping",
+    }
+    for sent, why in cases.items():
+        status, body = upload(server, store, sent, "alice")
+        assert (status, body["reason"]) == (422, "Invalid"), sent
+        assert why in body["message"], body["message"]
+    assert upload(server, store, b"{not json", "alice")[0] == 400
+    assert store.kept == {}

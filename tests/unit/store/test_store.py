@@ -231,3 +231,31 @@ def test_the_operators_client_waits_for_a_free_connection_rather_than_failing(re
     from kubecanvas.store.hostside import POOL_SIZE
 
     assert burst(redis_url, POOL_SIZE + 50) == [None] * (POOL_SIZE + 50)
+
+
+def test_an_uploaded_canvas_waits_its_ttl_and_a_kept_one_goes_with_its_workflow(redis_url: str) -> None:
+    """canvas/offload.py: an upload expires on its own; the copy an admitted workflow keeps
+    is found first, and expires or is deleted with the workflow's other keys."""
+    uid = f"big-{time.time_ns()}"
+    graph = compile_spec(parse_spec({"canvas": {"task": "m.a"}}))
+
+    async def scenario() -> None:
+        store = WorkflowStore(connect_async(redis_url), f"test:events:{uid}")
+        try:
+            await store.put_upload("team", "ab" * 32, '{"canvas":{"task":"m.a"}}', ttl=1)
+            assert 0 < await store.client.ttl(WorkflowKeys.upload("team", "ab" * 32)) <= 1
+            assert await store.find_canvas("team", "ab" * 32, [uid]) == '{"canvas":{"task":"m.a"}}'
+            assert await store.find_canvas("other", "ab" * 32, [uid]) is None  # per namespace
+            await store.keep_canvas(uid, "kept")
+            await store.create(uid, graph, WorkflowMeta(name="big", namespace="team"))
+            assert await store.find_canvas("team", "ab" * 32, ["gone", uid]) == "kept"
+            await asyncio.sleep(1.2)
+            assert await store.find_canvas("team", "ab" * 32, []) is None  # the upload expired
+            await store.expire(uid, 100)
+            assert 0 < await store.client.ttl(WorkflowKeys(uid).canvas) <= 100
+            await store.delete(uid)
+            assert await store.find_canvas("team", "ab" * 32, [uid]) is None
+        finally:
+            await store.client.aclose()
+
+    asyncio.run(scenario())
