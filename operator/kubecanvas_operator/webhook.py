@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 import kopf
+from aiohttp import web
 from redis import RedisError
 
 from kubecanvas.canvas.offload import canvas_ref
@@ -20,14 +21,37 @@ from kubecanvas_operator.canvases import joined_spec
 from kubecanvas_operator.memo import OperatorMemo
 from kubecanvas_operator.queues import check_queues
 
-__all__ = ["CRON_WEBHOOK_PATH_ID", "WEBHOOK_PATH_ID", "serve_webhook", "validate", "validate_cronworkflow"]
+__all__ = [
+    "CRON_WEBHOOK_PATH_ID",
+    "MAX_REVIEW_BYTES",
+    "WEBHOOK_PATH_ID",
+    "serve_webhook",
+    "validate",
+    "validate_cronworkflow",
+]
 
 WEBHOOK_PATH_ID = "validate-workflow"  # kopf serves the handler at /<id>
 CRON_WEBHOOK_PATH_ID = "validate-cronworkflow"  # served at /validate-cronworkflow
 
 
+MAX_REVIEW_BYTES = 8 * 1024 * 1024
+"""The largest AdmissionReview taken. aiohttp's default is 1 MiB, under etcd's 1.5 MiB per
+object: the API server's review of a Workflow between the two was refused with a bare 413
+("failed calling webhook"), where etcd would have stored it. An update's review holds the
+object twice (object, oldObject), each at most the API server's 3 MiB."""
+
+
+class _WebhookServer(kopf.WebhookServer):
+    """kopf's webhook server, taking reviews up to MAX_REVIEW_BYTES (kopf builds its aiohttp
+    application without a setting for it; each request says its own limit instead)."""
+
+    @staticmethod
+    async def _serve(fn: Any, request: web.Request) -> web.Response:
+        return await kopf.WebhookServer._serve(fn, request.clone(client_max_size=MAX_REVIEW_BYTES))
+
+
 async def serve_webhook(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.admission.server = kopf.WebhookServer(
+    settings.admission.server = _WebhookServer(
         addr="0.0.0.0",  # noqa: S104 - the API server calls in from outside the pod
         port=int(os.environ.get("KUBECANVAS_WEBHOOK_PORT", "9443")),
         certfile=os.environ["KUBECANVAS_WEBHOOK_CERT"],

@@ -584,6 +584,63 @@ def test_install_run_test_and_uninstall(cluster: Cluster, release: Release) -> N
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout) == document
+
+    # A spec too large for etcd (2.4 MB of chunks items): `kubectl create` of it is refused by
+    # etcd, `kubecanvas submit` uploads its canvas to the results API first and creates a small
+    # Workflow that names it (canvas/offload.py). It runs as any other.
+    pairs = [[i, i] for i in range(150_000)]
+    big = {
+        "apiVersion": "kubecanvas.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "big"},
+        "spec": {
+            "code": {"configMap": {"name": "conftasks"}},
+            "canvas": {
+                "chain": [
+                    {"chunks": {"task": "conftasks.add", "items": pairs, "size": 75_000}},
+                    {"task": "conftasks.xsum"},
+                ]
+            },
+        },
+    }
+    big_file = release.file.parent / "big.json"
+    big_file.write_text(json.dumps(big))
+    assert big_file.stat().st_size > 2_000_000
+    refused = kubectl_result(cluster, "create", "-n", namespace, "-f", str(big_file))
+    assert refused.returncode != 0
+    # etcd's "request is too large", or over 2 MiB the API server's own gRPC client to it.
+    assert "too large" in refused.stderr or "larger than max" in refused.stderr, refused.stderr
+    # Under etcd's limit, over aiohttp's default body size (1 MiB): the webhook admits it.
+    half = copy.deepcopy(big)
+    half["spec"]["canvas"]["chain"][0]["chunks"]["items"] = pairs[:75_000]
+    half_file = release.file.parent / "half.json"
+    half_file.write_text(json.dumps(half))
+    assert half_file.stat().st_size > 1_100_000
+    admitted = kubectl_result(cluster, "create", "--dry-run=server", "-n", namespace, "-f", str(half_file))
+    assert admitted.returncode == 0, admitted.stderr
+    submitted = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "kubecanvas"), "submit", str(big_file), "-n", namespace],
+        capture_output=True, text=True, timeout=120, check=False, env={**cli_env, **env},
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    phase = wait_finished(release, "big")
+    stored = cluster.get("workflow", "big", namespace)
+    assert phase == "Succeeded", stored.get("status")
+    assert stored["status"]["result"] == 150_000 * 149_999  # every item, summed
+    assert set(stored["spec"]["canvasRef"]) == {"sha256", "bytes"}
+    assert "canvas" not in stored["spec"]
+    assert len(json.dumps(stored)) < 10_000
+    # Uploading is for who may create Workflows there: the API server stops a viewer, and an
+    # editor (the `edit` role, which the chart extends) gets the digest back.
+    upload = f"/apis/results.kubecanvas.io/v1alpha1/namespaces/{namespace}/workflowcanvases"
+    canvas_file = release.file.parent / "canvas.json"
+    canvas_file.write_text(json.dumps({"canvas": {"task": "conftasks.add", "args": [1, 2]}}))
+    refused = kubectl_result(cluster, "create", "--raw", upload, "-f", str(canvas_file), "--as=viewer")
+    assert 'User "viewer" cannot create resource "workflowcanvases"' in refused.stderr, refused.stderr
+    cluster.kubectl("create", "rolebinding", "editor", "-n", namespace, "--clusterrole=edit", "--user=editor")
+    answer = json.loads(cluster.kubectl("create", "--raw", upload, "-f", str(canvas_file), "--as=editor"))
+    assert answer["kind"] == "WorkflowCanvas"
+    assert len(answer["sha256"]) == 64
     # Nobody else reads it: a user with no rights is stopped by the API server, one allowed the
     # WorkflowResult but not the Workflow by the operator, and a pod that calls the operator
     # directly — with no credentials, with forged X-Remote-User headers, or with its own service
