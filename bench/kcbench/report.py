@@ -363,6 +363,16 @@ def write_markdown(results: dict[str, Any]) -> str:
                 f"{_dist(s.get('pod_created_to_container_started_ms'))} | "
                 f"{_dist(s.get('container_lifetime_ms') or s.get('pod_process_lifetime_ms'))} | {_num(s.get('workflow_max_bytes'), 0)} |"
             )
+    if chunks.get("stored_canvas_bytes"):
+        keys = ", ".join(
+            f"{key} {size:,}" for key, size in (chunks.get("workflow_keys_bytes") or {}).items() if size
+        )
+        lines += [
+            "",
+            f"chunks: its canvas ({chunks['stored_canvas_bytes']:,} bytes of JSON) was kept out of the "
+            f"Workflow, in Redis (docs/large-workflows.md); the Workflow object was at most "
+            f"{_num(chunks.get('workflow_max_bytes'), 0)} bytes. The workflow's Redis keys, bytes: {keys}.",
+        ]
 
     if hop:
         lines += [

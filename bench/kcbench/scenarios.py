@@ -785,6 +785,8 @@ def chunks(ctx: Context, items: int, count: int, parallelism: int) -> dict[str, 
         )
         result["container_lifetime_ms"] = _lifetimes(data)
         result["result_in_status"] = not data.recorder.status.get("resultRef")
+        result["stored_canvas_bytes"] = data.stored_canvas_bytes
+        result["workflow_keys_bytes"] = workflow_key_bytes(ctx.store, data.uid)
         value = ctx.result(namespace, data)
         flat = [x for chunk in value for x in chunk] if isinstance(value, list) else []
         result["result_ok"] = flat == [2 * i for i in range(items)]

@@ -168,39 +168,8 @@ class Conductor:
                 # and collide with its own Jobs. It ends, saying why.
                 await self._state_lost(WorkflowIdentity(name, namespace, uid), None, body.get("spec"))
                 return
-            try:
-                whole, stored = await joined_spec(self.store, metadata, body.get("spec"))
-                checked = checked_spec(whole)
-                spec, graph = checked.spec, checked.graph
-                check_queues(graph, self.config.queues)  # a queue this cluster does not define
-            except InvalidWorkflow as error:
-                await self._reject(body, error)
+            if not await self._create(body):
                 return
-            meta = WorkflowMeta(
-                name=name,
-                namespace=namespace,
-                parallelism=spec.parallelism,
-                code=spec.code.model_dump(mode="json", by_alias=True, exclude_none=True)
-                if spec.code
-                else None,
-                imports=tuple(spec.imports),
-                ttl=spec.ttl_seconds_after_finished,
-                created_at=self.clock(),
-            )
-            # Each new workflow checks its namespace again: one deleted and created since the
-            # last lost its task ServiceAccount, and its pods could never be created.
-            self.provisioner.forget(namespace)
-            # `kubecanvas retry`: what succeeded never runs again
-            await reuse_results(self.store, self.api, self.notify, body, graph)
-            if stored is not None:  # before the graph: a workflow in Redis has all it needs
-                await self.store.keep_canvas(uid, stored)
-            await self.store.create(uid, graph, meta)
-            logger.info(
-                "workflow %s/%s admitted",
-                namespace,
-                name,
-                extra=WorkflowIdentity(name, namespace, uid).log_fields(),
-            )
             persisted = await self.store.load(uid)
             assert persisted is not None
         run = self._adopt(persisted)
@@ -213,6 +182,43 @@ class Conductor:
         await run.host.feed(Start)
         if resumed:  # a new workflow has nothing in flight from before: no Job to look up
             await self._reconcile(run)
+
+    async def _create(self, body: Mapping[str, Any]) -> bool:
+        """Compile a new Workflow and store it in Redis; False if it was refused as invalid.
+
+        Its own method so that the spec, its model and the compiled graph are freed before
+        `admit` loads the stored workflow: for a large canvas each is tens of MB in memory."""
+        metadata = body["metadata"]
+        uid, name, namespace = metadata["uid"], metadata["name"], metadata["namespace"]
+        try:
+            whole, stored = await joined_spec(self.store, metadata, body.get("spec"))
+            checked = checked_spec(whole)
+            spec, graph = checked.spec, checked.graph
+            check_queues(graph, self.config.queues)  # a queue this cluster does not define
+        except InvalidWorkflow as error:
+            await self._reject(body, error)
+            return False
+        meta = WorkflowMeta(
+            name=name,
+            namespace=namespace,
+            parallelism=spec.parallelism,
+            code=spec.code.model_dump(mode="json", by_alias=True, exclude_none=True) if spec.code else None,
+            imports=tuple(spec.imports),
+            ttl=spec.ttl_seconds_after_finished,
+            created_at=self.clock(),
+        )
+        del whole, checked, spec  # the graph is all that is stored
+        # Each new workflow checks its namespace again: one deleted and created since the
+        # last lost its task ServiceAccount, and its pods could never be created.
+        self.provisioner.forget(namespace)
+        # `kubecanvas retry`: what succeeded never runs again
+        await reuse_results(self.store, self.api, self.notify, body, graph)
+        if stored is not None:  # before the graph: a workflow in Redis has all it needs
+            await self.store.keep_canvas(uid, stored)
+        await self.store.create(uid, graph, meta)
+        identity = WorkflowIdentity(name, namespace, uid)
+        logger.info("workflow %s/%s admitted", namespace, name, extra=identity.log_fields())
+        return True
 
     async def revoke(self, uid: str) -> None:
         run = await self._run_for(uid)
