@@ -21,10 +21,19 @@ from kubecanvas.graph.nodes import Graph
 __all__ = ["QUEUE", "check_queues", "parse_queues", "with_queue"]
 
 QUEUE = "queue"  # the option's name, in the Workflow's spelling
-PLACEMENT = ("image", "resources", "env", "nodeSelector", "tolerations", "serviceAccountName", "runner")
+PLACEMENT = (
+    "image",
+    "resources",
+    "env",
+    "nodeSelector",
+    "tolerations",
+    "serviceAccountName",
+    "runner",
+    "runners",
+)
 """What a queue may set: where and how a task's pod runs (`runner: warm`: in a warm runner's
-pod). Not how the task runs (timeouts, retries, expiry): the engine and the runtime read
-those from the Workflow alone."""
+pod; `runners`: how many of them). Not how the task runs (timeouts, retries, expiry): the
+engine and the runtime read those from the Workflow alone."""
 
 
 def parse_queues(text: str | None, source: str = "KUBECANVAS_QUEUES") -> dict[str, JSONObject]:

@@ -161,7 +161,8 @@ class RunnerPools:
     # ------------------------------------------------------------ runners
 
     def scale(self, host: WorkflowHost, pool: str) -> None:
-        """Start runners until the pool has one per attempt in flight (at most `runners_per_pool`)."""
+        """Start runners until the pool has one per attempt in flight: at most its tasks'
+        `runners` option (a queue's, usually), else the operator's `runners_per_pool`."""
         if host.closed:
             return
         records = host.engine.records
@@ -170,7 +171,8 @@ class RunnerPools:
             record = records.get(task_id)
             if record is None or record.terminal or record.attempt != attempt:
                 waiting.discard((task_id, attempt))
-        wanted = min(len(waiting), self.config.runners_per_pool)
+        cap = self.templates[pool].get("runners")
+        wanted = min(len(waiting), cap if isinstance(cap, int) else self.config.runners_per_pool)
         for _ in range(wanted - len(self.live[pool])):
             serial = "".join(secrets.choice(_SERIAL) for _ in range(5))
             name = runner_job_name(self.identity.name, pool, serial)

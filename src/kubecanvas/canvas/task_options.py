@@ -82,6 +82,11 @@ class TaskOptions(Strict):
     process of a long-lived runner pod of its workflow, shared by the tasks with the same
     pod template (image, resources, env, ...): the next task starts in milliseconds, not a
     pod start. Runners exit when idle (the operator's `runnerIdleSeconds`)."""
+    runners: Annotated[int, Field(ge=1, le=1000), NotBool] | None = None
+    """With `runner: warm`: at most this many runner pods for the task's pool, as a Celery
+    worker's `--concurrency` (each runs one task at a time); default the operator's
+    `runnersPerPool`. Usually a queue's setting. Part of the pod template: tasks that ask for
+    other numbers are other pools."""
 
     @field_validator("expires", mode="before")
     @classmethod

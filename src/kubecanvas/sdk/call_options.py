@@ -46,6 +46,7 @@ _FIELDS: dict[str, str] = {
     "headers": "headers",
     "queue": "queue",
     "runner": "runner",  # ours: "warm" runs it in a warm runner's forked process
+    "runners": "runners",  # ours: how many warm runners its pool may have
     "task_id": "taskId",  # Celery's: the task's own id (self.request.id, res.id)
     "taskId": "taskId",
 }
@@ -279,6 +280,12 @@ def _priority(value: Any, path: str) -> JSON:
     return value
 
 
+def _count(value: Any, path: str) -> JSON:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _Bad(path, f"must be a whole number of at least 1, not {value!r}")
+    return value
+
+
 _CONVERT = {
     "countdown": _countdown,
     "eta": _eta,
@@ -296,6 +303,7 @@ _CONVERT = {
     "headers": _headers,
     "queue": _text,
     "runner": _text,
+    "runners": _count,
     "taskId": _task_id,
 }
 

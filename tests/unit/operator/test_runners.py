@@ -126,6 +126,29 @@ def test_a_pool_has_a_runner_per_attempt_in_flight_up_to_its_cap_and_one_per_pod
     run(scenario())
 
 
+def test_a_queue_or_a_task_sets_its_pools_number_of_runners(redis_url: str) -> None:
+    """`runners` (a Celery worker's --concurrency) caps its pool instead of the operator's
+    `runners_per_pool`, above it or below."""
+
+    async def scenario() -> None:
+        queues = {"wide": {"runner": "warm", "runners": 6}}
+        async with harness(redis_url, runners_per_pool=2, queues=queues) as test:
+            group = [{"task": "m.a", "options": {"queue": "wide"}} for _ in range(8)]
+            group += [{"task": "m.b", "options": {"runners": 1}} for _ in range(3)]
+            group += [{"task": "m.c", "options": {"image": "other:1"}} for _ in range(3)]
+            await test.conductor.admit(
+                test.body(
+                    "sized",
+                    spec({"group": group}),
+                )
+            )
+            await test.conductor.drain()
+            pools = [job["metadata"]["labels"][RUNNER_POOL_LABEL] for job in runners(test)]
+            assert sorted(pools.count(pool) for pool in set(pools)) == [1, 2, 6]
+
+    run(scenario())
+
+
 def test_a_runner_that_dies_holding_an_attempt_fails_it_as_lost_and_it_runs_again(redis_url: str) -> None:
     async def scenario() -> None:
         async with harness(redis_url) as test:

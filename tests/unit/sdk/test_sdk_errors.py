@@ -22,7 +22,7 @@ def test_unknown_option_is_named_with_a_hint() -> None:
         "options.countdwn: unknown option 'countdwn' (did you mean 'countdown'?); "
         "options are: countdown, eta, expires, timeout, time_limit, soft_timeout, soft_time_limit, retries, "
         "image, resources, env, node_selector, tolerations, service_account_name, priority, headers, queue, "
-        "runner, task_id"
+        "runner, runners, task_id"
     ]
     assert isinstance(error.value, KubecanvasError)
     assert isinstance(error.value, ValueError)
