@@ -3,6 +3,8 @@ sends, what a Workflow may name, and how the operator's join refuses what it mus
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kubecanvas.canvas.offload import INLINE_SPEC_LIMIT, CanvasRef, canvas_ref, joined, split, stored_text
@@ -69,3 +71,23 @@ def test_a_spec_whose_canvas_is_in_a_cluster_cannot_run_or_check_elsewhere() -> 
     assert "is stored in the cluster it was submitted to" in problems[0].message
     with pytest.raises(InvalidWorkflow, match="stored in the cluster"):
         checked_spec(parts[0])
+
+
+def test_a_result_handle_of_a_stored_canvas_says_it_needs_redis_instead_of_compiling() -> None:
+    """Without the graph (a handle made again from the Workflow's name, no Redis URL), a
+    client compiles the spec; a spec whose canvas is in the cluster has none to compile."""
+    from kubecanvas.client.results.workflow import RemoteWorkflow
+    from kubecanvas.client.settings import ClientSettings
+    from kubecanvas.errors import ConfigurationError
+
+    parts = split(BIG)
+    assert parts is not None
+    body = {"metadata": {"name": "big", "namespace": "team", "uid": "u1"}, "spec": parts[0]}
+
+    class Api:
+        def get(self, namespace: str, name: str) -> dict[str, Any]:
+            return body
+
+    workflow = RemoteWorkflow("big", "team", ClientSettings(), api=Api(), uid="u1")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"keeps its canvas in the cluster.*needs Redis"):
+        _ = workflow.graph

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from kubecanvas.client.results.states import View
 from kubecanvas.client.settings import REDIS_URL_ENV, ClientSettings
-from kubecanvas.errors import ConfigurationError, ResultTimeoutError, StoreError
+from kubecanvas.errors import ConfigurationError, ResultExpiredError, ResultTimeoutError, StoreError
 from kubecanvas.graph.identity import (
     given_task_id,
     names_task_id,
@@ -86,8 +86,27 @@ class RemoteWorkflow:
         deterministic: the same ids)."""
         if self._graph is None:
             stored = self.read(lambda store: store.graph(self.uid)) if self.settings.redis_url else None
-            self._graph = stored if stored is not None else _compile(self.body())
+            self._graph = stored if stored is not None else self._compile()
         return self._graph
+
+    def _compile(self) -> Graph:
+        """The spec compiled here: for a Workflow whose stored graph cannot be read. One whose
+        canvas is kept in the cluster (`canvas.offload`) has nothing here to compile."""
+        from kubecanvas.canvas.offload import canvas_ref
+
+        body = self.body()
+        if canvas_ref(body.get("spec")) is not None:
+            if self.settings.redis_url:
+                raise ResultExpiredError(
+                    f"workflow {self.qualified}: its state is gone from Redis (expired), and with it "
+                    "the canvas it was submitted with (a spec too large for etcd)"
+                )
+            raise ConfigurationError(
+                f"workflow {self.qualified} keeps its canvas in the cluster (a spec too large for "
+                "etcd): reading its results from another handle than the one submit returned "
+                "needs Redis (redis_url=, KUBECANVAS_REDIS_URL)"
+            )
+        return _compile(body)
 
     @property
     def qualified(self) -> str:
