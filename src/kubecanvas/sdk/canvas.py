@@ -165,6 +165,29 @@ class Canvas(ABC):
             route=_routed_options,
         )
 
+    def _call(
+        self,
+        options: Mapping[str, Any],
+        name: str,
+        args: Iterable[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        **where: Any,
+    ) -> JSONObject:
+        """A call's manifest, not validated yet: `check_call` validates and compiles it, once
+        (a canvas of many items takes seconds to compile), as it will run."""
+        canvas = self._with_options(options)
+        return build_manifest(
+            canvas._emit("spec.canvas", strict=True),
+            name=name,
+            label=canvas._label(),
+            args=args or (),
+            kwargs=kwargs,
+            imports=app_imports(),
+            route=_routed_options,
+            validate=False,
+            **where,
+        )
+
     # -- running ----------------------------------------------------------------------
 
     def apply_async(
@@ -185,24 +208,25 @@ class Canvas(ABC):
 
         # Celery's publish retry: about sending the call, not the task (client/publishing.py).
         retry, retry_policy = bool(options.pop("retry", True)), options.pop("retry_policy", None)
-        manifest = self._with_options(options).to_workflow(
-            name or unique_name(self._label()), namespace=namespace, code=code, args=args or (), kwargs=kwargs
-        )
-        check_call(manifest)
+        label = name or unique_name(self._label())
+        manifest = self._call(options, label, args, kwargs, namespace=namespace, code=code)
         # Imported at call time: the cluster client (Kubernetes, Redis) and the runners are
         # heavy, and task pods import the SDK with their tasks but never submit.
         backend = calling_backend()
         if backend == "eager":
             from kubecanvas.local.eager import run_eagerly
 
+            check_call(manifest)
             return run_eagerly(manifest)
         if backend == "local":
             from kubecanvas.local.calling import run_locally
 
+            check_call(manifest)
             return run_locally(manifest)
-        from kubecanvas.client import submit
+        from kubecanvas.client.results.submit import submit_call
 
-        return submit(manifest, namespace=namespace, retry=retry, retry_policy=retry_policy)
+        # Checked as it will be created (with the client's default spec.code, namespace).
+        return submit_call(manifest, check_call, namespace=namespace, retry=retry, retry_policy=retry_policy)
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         """`apply_async` with star arguments."""
@@ -219,9 +243,7 @@ class Canvas(ABC):
         # Imported at call time, as the cluster client is: only eager callers pay for it.
         from kubecanvas.local.eager import run_eagerly
 
-        manifest = self._with_options(options).to_workflow(
-            unique_name(self._label()), args=args or (), kwargs=kwargs
-        )
+        manifest = self._call(options, unique_name(self._label()), args, kwargs)
         check_call(manifest)
         return run_eagerly(manifest)
 

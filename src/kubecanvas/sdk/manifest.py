@@ -41,11 +41,13 @@ def build_manifest(
     labels: Mapping[str, str] | None = None,
     imports: Iterable[str] = (),
     route: Callable[[str], JSONObject | None] | None = None,
+    validate: bool = True,
 ) -> JSONObject:
     """The manifest; `spec.imports` are `imports` and the modules that registered the tasks
     of `canvas` under names that are not their import paths (`@task(name="add")`). `route`
     gives the options of the queue a task name is routed to (Celery's `task_routes`), which
-    go under the task's own."""
+    go under the task's own. Validated unless `validate` is false (for a caller that compiles
+    it next anyway: `check_call`)."""
     if route is not None:
         canvas = _routed(canvas, route)
     metadata: JSONObject = {"name": name} if name is not None else {"generateName": f"{slug(label)}-"}
@@ -71,7 +73,8 @@ def build_manifest(
     if modules:
         spec["imports"] = cast(JSON, modules)
     manifest: JSONObject = {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata, "spec": spec}
-    validate_manifest(manifest)
+    if validate:
+        validate_manifest(manifest)
     return manifest
 
 
@@ -128,13 +131,16 @@ def validate_manifest(manifest: Mapping[str, Any]) -> None:
     checked_workflow(manifest)
 
 
-def check_call(manifest: Mapping[str, Any]) -> None:
-    """`manifest` is about to run (a call, not a manifest written for later): TaskArgumentsError
-    unless its tasks registered here (`@task`) can take the arguments it gives them."""
+def check_call(manifest: Mapping[str, Any]) -> Graph:
+    """`manifest` is about to run (a call, not a manifest written for later): its graph;
+    InvalidWorkflow (field paths) unless it is valid, TaskArgumentsError unless its tasks
+    registered here (`@task`) can take the arguments it gives them."""
     from kubecanvas.check import checked_workflow
 
     spec = manifest.get("spec") or {}
-    check_arguments(checked_workflow(manifest).graph, spec.get("args") or [], spec.get("kwargs") or {})
+    graph = checked_workflow(manifest).graph
+    check_arguments(graph, spec.get("args") or [], spec.get("kwargs") or {})
+    return graph
 
 
 def check_arguments(graph: Graph, spec_args: list[Any], spec_kwargs: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@ the local runner (both stood in for here: neither is part of the SDK)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 import types
@@ -11,7 +12,6 @@ from typing import Any
 import pytest
 from sdk_tasks import add, mul, tsum
 
-import kubecanvas.client
 from kubecanvas import InvalidWorkflow, chord, group
 
 policies: list[dict[str, Any]] = []  # what each submit was told about publish retries
@@ -22,12 +22,17 @@ def submitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], str
     calls: list[tuple[dict[str, Any], str | None]] = []
     policies.clear()
 
-    def submit(manifest: dict[str, Any], *, namespace: str | None = None, **publishing: Any) -> str:
+    def submit_call(
+        manifest: dict[str, Any], check: Any, *, namespace: str | None = None, **publishing: Any
+    ) -> str:
+        check(manifest)  # as the real one does, before any credentials
         calls.append((manifest, namespace))
         policies.append(publishing)
         return str(manifest["metadata"]["name"])
 
-    monkeypatch.setattr(kubecanvas.client, "submit", submit, raising=False)
+    # The module (the package's `submit` attribute is the function of the same name).
+    module = importlib.import_module("kubecanvas.client.results.submit")
+    monkeypatch.setattr(module, "submit_call", submit_call)
     return calls
 
 
@@ -103,3 +108,22 @@ def test_celerys_publish_retry_options_reach_the_submit_not_the_task(submitted: 
         {"retry": True, "retry_policy": {"max_retries": 9}},
     ]
     assert all("options" not in manifest["spec"]["canvas"] for manifest, _ in submitted)
+
+
+def test_a_call_is_compiled_once(submitted: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A canvas of 500,000 items takes ~2 s to compile: a call used to compile it three times
+    (building the manifest, checking the call's arguments, submitting)."""
+    import kubecanvas.check
+
+    compiled: list[object] = []
+    real = kubecanvas.check.compile_spec
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        compiled.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kubecanvas.check, "compile_spec", counting)
+    add.chunks([(i, i) for i in range(1000)], 100).apply_async()
+    (group(add.s(i, i) for i in range(3)) | tsum.s()).delay()
+    assert len(submitted) == 2
+    assert len(compiled) == 2

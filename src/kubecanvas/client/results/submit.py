@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubecanvas.client.publishing import RetryPolicy, create_with_retries
 from kubecanvas.client.results.handles import AsyncResult, GroupResult
 from kubecanvas.client.results.workflow import RemoteWorkflow
 from kubecanvas.client.settings import resolve
-from kubecanvas.graph.nodes import ListRef
+from kubecanvas.graph.nodes import Graph, ListRef
 
-__all__ = ["result_for", "submit"]
+__all__ = ["result_for", "submit", "submit_call"]
 
 
 def submit(
@@ -31,18 +31,41 @@ def submit(
     field paths). Creating needs only the Kubernetes API, and is retried as Celery retries
     publishing (`retry`, `retry_policy`: client/publishing.py); reading the result needs Redis."""
     from kubecanvas.check import checked_workflow
+
+    return submit_call(
+        manifest,
+        lambda whole: checked_workflow(whole).graph,
+        namespace=namespace,
+        redis_url=redis_url,
+        kubeconfig=kubeconfig,
+        retry=retry,
+        retry_policy=retry_policy,
+    )
+
+
+def submit_call(
+    manifest: Mapping[str, Any],
+    check: Callable[[Mapping[str, Any]], Graph],
+    *,
+    namespace: str | None = None,
+    redis_url: str | None = None,
+    kubeconfig: str | None = None,
+    retry: bool = True,
+    retry_policy: Mapping[str, Any] | None = None,
+) -> AsyncResult | GroupResult:
+    """`submit`, with `check` judging the manifest as it will be created (the SDK's checks its
+    calls' arguments too) and compiling it: once, for a canvas of many items takes seconds."""
     from kubecanvas.client.cluster import WorkflowApi, default_namespace
 
     settings = resolve(redis_url=redis_url, kubeconfig=kubeconfig)
     metadata = dict(manifest.get("metadata") or {})
-    target = namespace or metadata.get("namespace") or settings.namespace
-    api = WorkflowApi(settings.kubeconfig)
-    target = target or default_namespace()
+    target = namespace or metadata.get("namespace") or settings.namespace or default_namespace()
     body_manifest = {**manifest, "metadata": {**metadata, "namespace": target}}
     spec = dict(manifest.get("spec") or {})
     if settings.code is not None and not spec.get("code"):
         body_manifest["spec"] = {**spec, "code": dict(settings.code)}
-    graph = checked_workflow(body_manifest).graph
+    graph = check(body_manifest)  # before any credentials: a bad call is told so anywhere
+    api = WorkflowApi(settings.kubeconfig)
     name = str((body_manifest.get("metadata") or {}).get("name") or "")
     body = create_with_retries(
         lambda: api.create(target, dict(body_manifest)),
