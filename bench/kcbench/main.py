@@ -78,6 +78,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--scale-parallelism", type=int, default=100, help="spec.parallelism of scale (default %(default)s)"
     )
     parser.add_argument(
+        "--scale-runner",
+        choices=("pod", "warm"),
+        default="pod",
+        help="where the scale group's tasks run: a pod each, or warm runners (default %(default)s)",
+    )
+    parser.add_argument(
         "--celery-db", type=int, default=15, help="Redis database for Celery (flushed!) (default %(default)s)"
     )
     parser.add_argument(
@@ -152,7 +158,7 @@ def estimate_minutes(options: argparse.Namespace, rate: float = 240.0) -> float:
     if "warm-fanout" in only:
         minutes += 0.5 + options.fanout / 6000
     if "scale" in only:
-        minutes += options.scale / rate
+        minutes += options.scale / (3000 if options.scale_runner == "warm" else rate)
     if "celery" in only:
         minutes += 1.5
     if "argo" in only:
@@ -481,7 +487,9 @@ def main(argv: list[str] | None = None) -> int:
             attempt(
                 "kubecanvas",
                 "scale",
-                lambda: scenarios.scale(ctx, options.scale, options.scale_parallelism, rate_hint),
+                lambda: scenarios.scale(
+                    ctx, options.scale, options.scale_parallelism, rate_hint, runner=options.scale_runner
+                ),
             )
     except KeyboardInterrupt:
         results["errors"].append("interrupted")

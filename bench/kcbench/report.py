@@ -456,7 +456,8 @@ def write_markdown(results: dict[str, Any]) -> str:
         op = scale.get("operator") or {}
         lines += [
             "",
-            f"## Scale: a group of {scale.get('tasks')} under parallelism {scale.get('parallelism')}",
+            f"## Scale: a group of {scale.get('tasks')} under parallelism {scale.get('parallelism')}"
+            + (" in warm runners" if scale.get("runner") == "warm" else ""),
             "",
             "| figure | value |",
             "| --- | --- |",

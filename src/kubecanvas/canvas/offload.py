@@ -53,10 +53,12 @@ CANVAS_REF = "canvasRef"
 STORED_FIELDS = ("canvas", "args", "kwargs")
 """The fields of a spec that a canvasRef stands for: where a large spec's size is."""
 
-INLINE_SPEC_LIMIT = 512 * 1024
+INLINE_SPEC_LIMIT = 256 * 1024
 """Bytes of spec JSON above which the client uploads the stored part. Well under etcd's
-1.5 MiB: a Workflow object also holds its metadata, status, managed fields and, after
-`kubectl apply`, a second copy of itself in the last-applied annotation."""
+1.5 MiB, and the size past which `kubectl apply` fails anyway (its last-applied annotation
+copies the spec, and a Workflow's annotations may total 256 KiB). It also spares the API
+server and etcd: each status write stores the whole object, spec included (a 10,000-task
+group's 322 KB spec, written with each of its status updates)."""
 
 MAX_STORED_BYTES = 32 * 1024 * 1024
 """The largest stored part the results API takes (the operator parses and compiles it in
