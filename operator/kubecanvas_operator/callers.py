@@ -178,26 +178,18 @@ class CallerCheck:
             return None
         return await self._review(token.strip())
 
-    async def may_read(self, caller: Caller, namespace: str, name: str) -> tuple[bool, str]:
-        """Whether `caller` may `get` the Workflow `namespace/name`: (allowed, reason)."""
+    async def may(
+        self, caller: Caller, namespace: str, verb: str, name: str | None = None
+    ) -> tuple[bool, str]:
+        """Whether `caller` may `verb` the Workflow `namespace/name` (Workflows there, for
+        None): (allowed, the authorizer's reason)."""
         return await self.access.review_access(
             caller.user_info(),
             namespace,
-            verb="get",
+            verb=verb,
             group=WORKFLOW.group,
             resource=WORKFLOW.plural,
             name=name,
-        )
-
-    async def may_create(self, caller: Caller, namespace: str) -> tuple[bool, str]:
-        """Whether `caller` may `create` Workflows in `namespace`: (allowed, reason)."""
-        return await self.access.review_access(
-            caller.user_info(),
-            namespace,
-            verb="create",
-            group=WORKFLOW.group,
-            resource=WORKFLOW.plural,
-            name=None,
         )
 
     async def _review(self, token: str) -> Caller | None:

@@ -218,22 +218,10 @@ async def _resources(request: web.Request) -> web.Response:
 
 async def _upload(request: web.Request) -> web.Response:
     """Keep a large spec's stored part until its Workflow comes (`canvas.offload`)."""
-    callers = request.app[_CALLERS]
-    caller = request[_CALLER]
-    namespace = request.match_info["namespace"]
-    try:
-        allowed, reason = await callers.may_create(caller, namespace)
-    except KubeApiError as error:
-        return _status(503, "ServiceUnavailable", f"cannot check {caller.username}'s access: {error}")
-    if not allowed:
-        because = f": {reason}" if reason else ""
-        message = (
-            f"{WORKFLOW_CANVAS.plural}.{WORKFLOW_CANVAS.group} is forbidden: user "
-            f'"{caller.username}" cannot create workflows in namespace "{namespace}"{because}'
-        )
-        return _status(403, "Forbidden", message)
-    if not request.app[_CONFIG].watches(namespace):
-        return _status(404, "NotFound", f"namespace {namespace} is not watched by this operator")
+    caller, namespace = request[_CALLER], request.match_info["namespace"]
+    refused = await _refusal(request, "create", None, f"{WORKFLOW_CANVAS.plural}.{WORKFLOW_CANVAS.group}")
+    if refused is not None:
+        return refused
     try:
         body = loads(await request.read())
     except ValueError as error:
@@ -283,23 +271,12 @@ def _upload_problem(body: object) -> str | None:
 
 
 async def _result(request: web.Request) -> web.Response:
-    callers = request.app[_CALLERS]
-    caller = request[_CALLER]
     namespace, name = request.match_info["namespace"], request.match_info["name"]
-    try:
-        allowed, reason = await callers.may_read(caller, namespace, name)
-    except KubeApiError as error:
-        return _status(503, "ServiceUnavailable", f"cannot check {caller.username}'s access: {error}")
-    if not allowed:
-        because = f": {reason}" if reason else ""
-        resource = f"{WORKFLOW_RESULT.plural}.{WORKFLOW_RESULT.group}"
-        message = (
-            f'{resource} "{name}" is forbidden: user "{caller.username}" '
-            f'cannot get workflow "{name}" in namespace "{namespace}"{because}'
-        )
-        return _status(403, "Forbidden", message)
-    if not request.app[_CONFIG].watches(namespace):
-        return _status(404, "NotFound", f"namespace {namespace} is not watched by this operator")
+    refused = await _refusal(
+        request, "get", name, f'{WORKFLOW_RESULT.plural}.{WORKFLOW_RESULT.group} "{name}"'
+    )
+    if refused is not None:
+        return refused
     try:
         body = await request.app[_API].get_workflow(namespace, name)
     except KubeApiError as error:
@@ -315,6 +292,28 @@ async def _result(request: web.Request) -> web.Response:
     return web.Response(
         text=json.dumps(result_object(body, document), ensure_ascii=False), content_type="application/json"
     )
+
+
+async def _refusal(request: web.Request, verb: str, name: str | None, resource: str) -> web.Response | None:
+    """The answer to a caller who may not `verb` the Workflow `name` (Workflows, for None) of
+    the request's namespace, or to one about a namespace not watched here; None otherwise.
+    `resource` is what the request named, as the 403 says it."""
+    caller, namespace = request[_CALLER], request.match_info["namespace"]
+    try:
+        allowed, reason = await request.app[_CALLERS].may(caller, namespace, verb, name)
+    except KubeApiError as error:
+        return _status(503, "ServiceUnavailable", f"cannot check {caller.username}'s access: {error}")
+    if not allowed:
+        because = f": {reason}" if reason else ""
+        what = f'workflow "{name}"' if name is not None else "workflows"
+        message = (
+            f'{resource} is forbidden: user "{caller.username}" '
+            f'cannot {verb} {what} in namespace "{namespace}"{because}'
+        )
+        return _status(403, "Forbidden", message)
+    if not request.app[_CONFIG].watches(namespace):
+        return _status(404, "NotFound", f"namespace {namespace} is not watched by this operator")
+    return None
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:

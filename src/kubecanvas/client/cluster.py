@@ -48,6 +48,21 @@ def _raw(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
         raise error.restated(f"{what}: {error}") from None
 
 
+def _results_api(
+    what: str, caller: Callable[..., Any], function: Callable[..., Any], *args: Any, otherwise: str = ""
+) -> Any:
+    """`caller(function, *args)` (`call` or `call_json`) on the operator's results API, its
+    error saying what was being done, and where to look when the API is not there."""
+    try:
+        return caller(function, *args)
+    except KubeApiError as error:
+        hint = ""
+        if error.status in (404, 503):
+            api_service = f"{WORKFLOW_RESULT.version}.{WORKFLOW_RESULT.group}"
+            hint = f" (is the chart's APIService {api_service} Available?{otherwise})"
+        raise error.restated(f"{what}: {error}{hint}") from None
+
+
 class WorkflowApi:
     def __init__(self, kubeconfig: str | None = None) -> None:
         configuration = kube_configuration(kubeconfig)
@@ -105,20 +120,16 @@ class WorkflowApi:
         ref = spec[CANVAS_REF]
         upload = {"apiVersion": WORKFLOW_CANVAS.api_version, "kind": WORKFLOW_CANVAS.kind, **json.loads(text)}
         what = f"cannot upload the canvas of a large workflow ({ref['bytes']:,} bytes) to the results API"
-        try:
-            answer = call_json(
-                self.custom.create_namespaced_custom_object,
-                WORKFLOW_CANVAS.group,
-                WORKFLOW_CANVAS.version,
-                namespace,
-                WORKFLOW_CANVAS.plural,
-                upload,
-            )
-        except KubeApiError as error:
-            hint = ""
-            if error.status in (404, 503):
-                hint = f" (is the chart's APIService v1alpha1.{WORKFLOW_CANVAS.group} Available?)"
-            raise error.restated(f"{what}: {error}{hint}") from None
+        answer = _results_api(
+            what,
+            call_json,
+            self.custom.create_namespaced_custom_object,
+            WORKFLOW_CANVAS.group,
+            WORKFLOW_CANVAS.version,
+            namespace,
+            WORKFLOW_CANVAS.plural,
+            upload,
+        )
         if not isinstance(answer, dict) or answer.get("sha256") != ref["sha256"]:
             raise KubeApiError(502, f"{what}: it answered {str(answer)[:200]}, not the canvas sent")
         return {**manifest, "spec": spec}
@@ -211,23 +222,17 @@ class WorkflowApi:
         """The WorkflowResult of a Workflow, from the operator's results API (an aggregated
         API: the API server checks the user, and so does the operator)."""
         what = f"cannot read the state of workflow {namespace}/{name} from the results API"
-        try:
-            response = call(
-                self.custom.get_namespaced_custom_object,
-                WORKFLOW_RESULT.group,
-                WORKFLOW_RESULT.version,
-                namespace,
-                WORKFLOW_RESULT.plural,
-                name,
-            )
-        except KubeApiError as error:
-            hint = ""
-            if error.status in (404, 503):
-                hint = (
-                    f" (is the chart's APIService v1alpha1.{WORKFLOW_RESULT.group} Available? "
-                    "Or give Redis directly: --redis URL / KUBECANVAS_REDIS_URL)"
-                )
-            raise error.restated(f"{what}: {error}{hint}") from None
+        response = _results_api(
+            what,
+            call,
+            self.custom.get_namespaced_custom_object,
+            WORKFLOW_RESULT.group,
+            WORKFLOW_RESULT.version,
+            namespace,
+            WORKFLOW_RESULT.plural,
+            name,
+            otherwise=" Or give Redis directly: --redis URL / KUBECANVAS_REDIS_URL",
+        )
         try:
             return json.loads(response.data)
         except ValueError:

@@ -23,10 +23,16 @@ ALICE = {"username": "alice", "uid": "a1", "groups": ["team", "system:authentica
 
 
 class ApiServer:
-    """The API server's reviews: tokens it knows, and (user, namespace, name) allowed `get`."""
+    """The API server's reviews: tokens it knows, (user, namespace, name) allowed `get` on a
+    Workflow, and (user, namespace) allowed `create` there."""
 
-    def __init__(self, tokens: dict[str, dict[str, Any]], allowed: set[tuple[str, str, str]]) -> None:
-        self.tokens, self.allowed = tokens, allowed
+    def __init__(
+        self,
+        tokens: dict[str, dict[str, Any]],
+        allowed: set[tuple[str, str, str]],
+        creators: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        self.tokens, self.allowed, self.creators = tokens, allowed, creators
         self.token_reviews = 0
         self.access_asked: list[tuple[Mapping[str, Any], str, str, str, str | None]] = []
         self.workflows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -49,8 +55,11 @@ class ApiServer:
         name: str | None,
     ) -> tuple[bool, str]:
         self.access_asked.append((user, namespace, f"{verb} {resource}.{group}", group, name))
-        allowed = verb == "get" and resource == "workflows" and group == "kubecanvas.io"
-        return allowed and (user["username"], namespace, name or "") in self.allowed, "RBAC: no"
+        if (resource, group) != ("workflows", "kubecanvas.io"):
+            return False, "RBAC: no"
+        if verb == "create":
+            return (user["username"], namespace) in self.creators, "RBAC: no"
+        return verb == "get" and (user["username"], namespace, name or "") in self.allowed, "RBAC: no"
 
     async def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.workflows.get((namespace, name))
@@ -225,29 +234,6 @@ class Uploads(Store):
         self.kept[(namespace, sha256)] = (text, ttl)
 
 
-class Creators(ApiServer):
-    """Who may `create` Workflows, per namespace."""
-
-    def __init__(self, tokens: dict[str, dict[str, Any]], creators: set[tuple[str, str]]) -> None:
-        super().__init__(tokens, set())
-        self.creators = creators
-
-    async def review_access(
-        self,
-        user: Mapping[str, Any],
-        namespace: str,
-        *,
-        verb: str,
-        group: str,
-        resource: str,
-        name: str | None,
-    ) -> tuple[bool, str]:
-        self.access_asked.append((user, namespace, f"{verb} {resource}.{group}", group, name))
-        if (verb, resource, group) == ("create", "workflows", "kubecanvas.io"):
-            return (user["username"], namespace) in self.creators, "RBAC: no"
-        return False, "RBAC: no"
-
-
 def upload(server: ApiServer, store: Uploads, body: bytes, token: str) -> tuple[int, Any]:
     async def go() -> tuple[int, Any]:
         config = OperatorConfig.from_environ({"KUBECANVAS_REDIS_URL": "redis://x"})
@@ -260,7 +246,8 @@ def upload(server: ApiServer, store: Uploads, body: bytes, token: str) -> tuple[
 
 
 def test_an_upload_is_kept_under_its_digest_for_who_may_create_workflows_there() -> None:
-    server, store = Creators({"alice": ALICE, "eve": {"username": "eve"}}, {("alice", "team")}), Uploads()
+    server = ApiServer({"alice": ALICE, "eve": {"username": "eve"}}, set(), frozenset({("alice", "team")}))
+    store = Uploads()
     part = {"canvas": {"map": {"task": "m.f", "items": list(range(300_000))}}, "args": [1]}
     sent = {"apiVersion": "results.kubecanvas.io/v1alpha1", "kind": "WorkflowCanvas", **part}
     status, body = upload(server, store, json.dumps(sent).encode(), "eve")
@@ -278,7 +265,7 @@ def test_an_upload_is_kept_under_its_digest_for_who_may_create_workflows_there()
 
 
 def test_an_upload_that_is_not_a_canvas_is_refused_saying_why() -> None:
-    server, store = Creators({"alice": ALICE}, {("alice", "team")}), Uploads()
+    server, store = ApiServer({"alice": ALICE}, set(), frozenset({("alice", "team")})), Uploads()
     cases = {
         b"[1]": "must be a JSON object",
         b'{"canvas": {"task": "m.f"}, "code": {"path": "/"}}': "unknown fields ['code']",
