@@ -149,10 +149,9 @@ class Canvas(ABC):
         default to the current app's `imports` and `include` settings, as a Celery worker
         imports them at start.
         """
-        return build_manifest(
-            self._emit("spec.canvas", strict=True),
-            name=name,
-            label=self._label(),
+        return self._manifest(
+            name,
+            validate=True,
             namespace=namespace,
             code=code,
             args=args,
@@ -161,31 +160,23 @@ class Canvas(ABC):
             parallelism=parallelism,
             ttl_seconds_after_finished=ttl_seconds_after_finished,
             labels=labels,
-            imports=app_imports() if imports is None else imports,
-            route=_routed_options,
+            imports=imports,
         )
 
-    def _call(
-        self,
-        options: Mapping[str, Any],
-        name: str,
-        args: Iterable[Any] | None,
-        kwargs: Mapping[str, Any] | None,
-        **where: Any,
+    def _manifest(
+        self, name: str | None, *, validate: bool, imports: Iterable[str] | None = None, **fields: Any
     ) -> JSONObject:
-        """A call's manifest, not validated yet: `check_call` validates and compiles it, once
-        (a canvas of many items takes seconds to compile), as it will run."""
-        canvas = self._with_options(options)
+        """The manifest `to_workflow` gives; a call's is not validated here (`validate`
+        false): `check_call` validates and compiles it once, as it will run (a canvas of
+        many items takes seconds to compile)."""
         return build_manifest(
-            canvas._emit("spec.canvas", strict=True),
+            self._emit("spec.canvas", strict=True),
             name=name,
-            label=canvas._label(),
-            args=args or (),
-            kwargs=kwargs,
-            imports=app_imports(),
+            label=self._label(),
+            imports=app_imports() if imports is None else imports,
             route=_routed_options,
-            validate=False,
-            **where,
+            validate=validate,
+            **fields,
         )
 
     # -- running ----------------------------------------------------------------------
@@ -208,25 +199,32 @@ class Canvas(ABC):
 
         # Celery's publish retry: about sending the call, not the task (client/publishing.py).
         retry, retry_policy = bool(options.pop("retry", True)), options.pop("retry_policy", None)
-        label = name or unique_name(self._label())
-        manifest = self._call(options, label, args, kwargs, namespace=namespace, code=code)
+        manifest = self._with_options(options)._manifest(
+            name or unique_name(self._label()),
+            validate=False,
+            namespace=namespace,
+            code=code,
+            args=args or (),
+            kwargs=kwargs,
+        )
         # Imported at call time: the cluster client (Kubernetes, Redis) and the runners are
         # heavy, and task pods import the SDK with their tasks but never submit.
         backend = calling_backend()
+        if backend == "cluster":
+            from kubecanvas.client import submit
+
+            # Checked as it will be created (with the client's default spec.code, namespace).
+            return submit(
+                manifest, namespace=namespace, retry=retry, retry_policy=retry_policy, check=check_call
+            )
+        check_call(manifest)
         if backend == "eager":
             from kubecanvas.local.eager import run_eagerly
 
-            check_call(manifest)
             return run_eagerly(manifest)
-        if backend == "local":
-            from kubecanvas.local.calling import run_locally
+        from kubecanvas.local.calling import run_locally
 
-            check_call(manifest)
-            return run_locally(manifest)
-        from kubecanvas.client.results.submit import submit_call
-
-        # Checked as it will be created (with the client's default spec.code, namespace).
-        return submit_call(manifest, check_call, namespace=namespace, retry=retry, retry_policy=retry_policy)
+        return run_locally(manifest)
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         """`apply_async` with star arguments."""
@@ -243,7 +241,9 @@ class Canvas(ABC):
         # Imported at call time, as the cluster client is: only eager callers pay for it.
         from kubecanvas.local.eager import run_eagerly
 
-        manifest = self._call(options, unique_name(self._label()), args, kwargs)
+        manifest = self._with_options(options)._manifest(
+            unique_name(self._label()), validate=False, args=args or (), kwargs=kwargs
+        )
         check_call(manifest)
         return run_eagerly(manifest)
 

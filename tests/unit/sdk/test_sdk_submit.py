@@ -3,7 +3,6 @@ the local runner (both stood in for here: neither is part of the SDK)."""
 
 from __future__ import annotations
 
-import importlib
 import re
 import sys
 import types
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from sdk_tasks import add, mul, tsum
 
+import kubecanvas.client
 from kubecanvas import InvalidWorkflow, chord, group
 
 policies: list[dict[str, Any]] = []  # what each submit was told about publish retries
@@ -22,17 +22,15 @@ def submitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], str
     calls: list[tuple[dict[str, Any], str | None]] = []
     policies.clear()
 
-    def submit_call(
-        manifest: dict[str, Any], check: Any, *, namespace: str | None = None, **publishing: Any
+    def submit(
+        manifest: dict[str, Any], *, namespace: str | None = None, check: Any = None, **publishing: Any
     ) -> str:
         check(manifest)  # as the real one does, before any credentials
         calls.append((manifest, namespace))
         policies.append(publishing)
         return str(manifest["metadata"]["name"])
 
-    # The module (the package's `submit` attribute is the function of the same name).
-    module = importlib.import_module("kubecanvas.client.results.submit")
-    monkeypatch.setattr(module, "submit_call", submit_call)
+    monkeypatch.setattr(kubecanvas.client, "submit", submit, raising=False)
     return calls
 
 

@@ -11,7 +11,7 @@ from kubecanvas.client.results.workflow import RemoteWorkflow
 from kubecanvas.client.settings import resolve
 from kubecanvas.graph.nodes import Graph, ListRef
 
-__all__ = ["result_for", "submit", "submit_call"]
+__all__ = ["result_for", "submit"]
 
 
 def submit(
@@ -22,39 +22,19 @@ def submit(
     kubeconfig: str | None = None,
     retry: bool = True,
     retry_policy: Mapping[str, Any] | None = None,
+    check: Callable[[Mapping[str, Any]], Graph] | None = None,
 ) -> AsyncResult | GroupResult:
     """Create the Workflow `manifest` on the cluster; its result to wait on.
 
     The namespace is `namespace`, else the manifest's, else `configure(namespace=)`,
     else the kubeconfig context's; a manifest without `spec.code` gets
-    `configure(code=)`'s. The manifest is validated here first (InvalidWorkflow, with
-    field paths). Creating needs only the Kubernetes API, and is retried as Celery retries
+    `configure(code=)`'s. The manifest is validated here first, as it will be created
+    (InvalidWorkflow, with field paths), before any credentials are needed: by `check`,
+    which returns its compiled graph (the SDK's also checks a call's arguments against its
+    tasks), else by `kubecanvas.check`. Once: a canvas of many items takes seconds to
+    compile. Creating needs only the Kubernetes API, and is retried as Celery retries
     publishing (`retry`, `retry_policy`: client/publishing.py); reading the result needs Redis."""
     from kubecanvas.check import checked_workflow
-
-    return submit_call(
-        manifest,
-        lambda whole: checked_workflow(whole).graph,
-        namespace=namespace,
-        redis_url=redis_url,
-        kubeconfig=kubeconfig,
-        retry=retry,
-        retry_policy=retry_policy,
-    )
-
-
-def submit_call(
-    manifest: Mapping[str, Any],
-    check: Callable[[Mapping[str, Any]], Graph],
-    *,
-    namespace: str | None = None,
-    redis_url: str | None = None,
-    kubeconfig: str | None = None,
-    retry: bool = True,
-    retry_policy: Mapping[str, Any] | None = None,
-) -> AsyncResult | GroupResult:
-    """`submit`, with `check` judging the manifest as it will be created (the SDK's checks its
-    calls' arguments too) and compiling it: once, for a canvas of many items takes seconds."""
     from kubecanvas.client.cluster import WorkflowApi, default_namespace
 
     settings = resolve(redis_url=redis_url, kubeconfig=kubeconfig)
@@ -64,7 +44,7 @@ def submit_call(
     spec = dict(manifest.get("spec") or {})
     if settings.code is not None and not spec.get("code"):
         body_manifest["spec"] = {**spec, "code": dict(settings.code)}
-    graph = check(body_manifest)  # before any credentials: a bad call is told so anywhere
+    graph = check(body_manifest) if check is not None else checked_workflow(body_manifest).graph
     api = WorkflowApi(settings.kubeconfig)
     name = str((body_manifest.get("metadata") or {}).get("name") or "")
     body = create_with_retries(
