@@ -46,6 +46,7 @@ __all__ = [
     "canvas_ref",
     "joined",
     "split",
+    "stored_part",
     "stored_text",
 ]
 
@@ -90,10 +91,15 @@ class CanvasRef:
         return f"sha256:{self.sha256[:12]}… of {self.bytes:,} bytes"
 
 
+def stored_part(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored fields `spec` has, in `STORED_FIELDS` order (what the client uploads)."""
+    return {field: spec[field] for field in STORED_FIELDS if field in spec}
+
+
 def stored_text(part: Mapping[str, Any]) -> str:
     """The stored part's text, as the digest is taken of it: compact JSON of the stored
-    fields present, in `STORED_FIELDS` order (what the client sends, the API stores)."""
-    return dumps({field: part[field] for field in STORED_FIELDS if field in part})
+    fields present, in `STORED_FIELDS` order (what the API stores)."""
+    return dumps(stored_part(part))
 
 
 def split(spec: Mapping[str, Any], limit: int = INLINE_SPEC_LIMIT) -> tuple[dict[str, Any], str] | None:

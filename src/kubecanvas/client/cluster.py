@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from kubecanvas.canvas.offload import CANVAS_REF, split
+from kubecanvas.canvas.offload import CANVAS_REF, split, stored_part
 from kubecanvas.client.credentials import kube_configuration, kubeconfig_file
 from kubecanvas.client.kube_calls import call, call_json
 from kubecanvas.errors import KubeApiError, WorkflowNotFound
@@ -116,9 +116,11 @@ class WorkflowApi:
         parts = split(manifest.get("spec") or {})
         if parts is None:
             return manifest
-        spec, text = parts
+        spec, _ = parts
         ref = spec[CANVAS_REF]
-        upload = {"apiVersion": WORKFLOW_CANVAS.api_version, "kind": WORKFLOW_CANVAS.kind, **json.loads(text)}
+        # The fields themselves, not their text parsed again: the API takes its digest as split did.
+        stored = stored_part(manifest["spec"])
+        upload = {"apiVersion": WORKFLOW_CANVAS.api_version, "kind": WORKFLOW_CANVAS.kind, **stored}
         what = f"cannot upload the canvas of a large workflow ({ref['bytes']:,} bytes) to the results API"
         answer = _results_api(
             what,
