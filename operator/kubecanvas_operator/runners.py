@@ -111,12 +111,16 @@ class RunnerPools:
         self.waiting_said: set[str] = set()  # runner pods whose wait an Event told
 
     def pool_of(self, node: TaskNode) -> str | None:
+        found = self._pool(node)
+        return found[0] if found is not None else None
+
+    def _pool(self, node: TaskNode) -> tuple[str, JSONObject] | None:
+        """The task's pool and effective options (`runner_pool`), the pool's pod template
+        remembered (the same for the whole pool); None if the task does not run warm."""
         found = runner_pool(node, self.config.queues)
-        if found is None:
-            return None
-        pool, options = found
-        self.templates.setdefault(pool, options)
-        return pool
+        if found is not None:
+            self.templates.setdefault(*found)
+        return found
 
     def pool_of_runner(self, name: str) -> str | None:
         return next((pool for pool, names in self.live.items() if name in names), None)
@@ -126,11 +130,10 @@ class RunnerPools:
     def launch(self, host: WorkflowHost, launch: Launch) -> bool:
         """Queue the attempt for its pool; False (nothing done) if its task does not run warm."""
         node, attempt = launch.node, launch.attempt
-        found = runner_pool(node, self.config.queues)
+        found = self._pool(node)
         if found is None:
             return False
         pool, options = found
-        self.templates.setdefault(pool, options)  # the pod template: the same for the whole pool
         timeout = options.get("timeout")  # the task's own: not part of the pool
         item = RunItem(
             node.id,

@@ -70,9 +70,9 @@ def _refuse_shared_task_ids(nodes: list[TaskNode], attachments: list[ErrbackAtta
     templates = [(node, len(attachment.units)) for attachment in attachments for node in attachment.template]
     for node, runs in [*((node, 1) for node in nodes), *templates]:
         given = given_task_id(node)
-        where = f"{node.path}.options.taskId"
         if given is None:
             continue
+        where = f"{node.path}.options.taskId"
         if runs > 1:
             problems.append(
                 Problem(
